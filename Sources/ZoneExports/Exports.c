@@ -1,0 +1,1 @@
+int zme_placeholder;

@@ -1,0 +1,1 @@
+int zms_placeholder;
