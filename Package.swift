@@ -5,7 +5,8 @@
 //   ZoneSupport  C: the initial-exec TLS slot, locks, atomics Swift cannot spell, libnuma bridge.
 //   ZoneCore     Embedded Swift: the allocator. Depends on libc and libnuma only.
 //   ZoneExports  C: the library constructor, libc-name aliases, and the version script.
-//   ZoneLauncher the `zonemalloc` command (ordinary Swift): `zonemalloc run -- CMD`.
+//   ZoneLauncher the `zm` launcher (ordinary Swift): `zm run [--stats] -- CMD`. It is not named
+//                `zonemalloc` because SwiftPM drops one of two products that share a name.
 //   ZoneBench    the `zonemalloc-bench` driver for bench/.
 //   ZoneHost     a small threaded Swift program that the preload tests run.
 //
@@ -17,7 +18,7 @@ let package = Package(
   name: "zonemalloc",
   products: [
     .library(name: "zonemalloc", type: .dynamic, targets: ["ZoneExports", "ZoneCore"]),
-    .executable(name: "zonemalloc", targets: ["ZoneLauncher"]),
+    .executable(name: "zm", targets: ["ZoneLauncher"]),
     .executable(name: "zonemalloc-bench", targets: ["ZoneBench"]),
     .executable(name: "zonemalloc-host", targets: ["ZoneHost"]),
   ],
@@ -45,8 +46,21 @@ let package = Package(
           "-Xlinker", "--defsym=free=zm_free",
           "-Xlinker", "--defsym=calloc=zm_calloc",
           "-Xlinker", "--defsym=realloc=zm_realloc",
-          "-Xlinker", "-z", "-Xlinker", "nodelete",
-        ])
+          "-Xlinker", "--defsym=reallocarray=zm_reallocarray",
+          "-Xlinker", "--defsym=posix_memalign=zm_posix_memalign",
+          "-Xlinker", "--defsym=aligned_alloc=zm_aligned_alloc",
+          "-Xlinker", "--defsym=memalign=zm_memalign",
+          "-Xlinker", "--defsym=valloc=zm_valloc",
+          "-Xlinker", "--defsym=pvalloc=zm_pvalloc",
+          "-Xlinker", "--defsym=malloc_usable_size=zm_malloc_usable_size",
+          "-Xlinker", "--defsym=malloc_trim=zm_malloc_trim",
+          "-Xlinker", "--defsym=malloc_stats=zm_malloc_stats",
+          "-Xlinker", "--defsym=mallinfo2=zm_mallinfo2",
+          "-Xlinker", "--defsym=mallopt=zm_mallopt",
+          "-Xlinker", "-z", "-Xlinker", "nodelete", "-use-ld=lld",
+        ]),
+        // Symbols stay; DWARF 5 debug info goes (valgrind 3.19 cannot read it).
+        .unsafeFlags(["-Xlinker", "--strip-debug"], .when(configuration: .release)),
       ]),
     .executableTarget(name: "ZoneLauncher"),
     .executableTarget(name: "ZoneBench"),

@@ -1,1 +1,1 @@
-/* placeholder */
+/* ZoneExports has no public declarations: see include/zonemalloc.h. */

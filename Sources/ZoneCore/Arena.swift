@@ -1,0 +1,72 @@
+// Arena.swift: where slabs come from.
+//
+// Owns: per NUMA node, 4 GiB regions of reserved address space (PROT_NONE, no commit
+// charge), each aligned to 4 GiB and entered in the region table, so that free() can tell
+// a zonemalloc chunk from a foreign pointer with one table load. Regions are committed
+// (mprotect) in 4 MiB steps, which the kernel merges into one mapping, and carved into
+// 64 KiB slabs by a bump pointer. With NUMA on, a region is bound to its node once, with a
+// preferred policy, so every slab carved from it lands there.
+// Touches: the region table, Limit accounting, Numa.
+//
+// Slab memory is never unmapped: empty slabs are madvised (Depot) and reused. That keeps
+// slab headers valid for the lock-free paths that read them.
+
+import ZoneSupport
+
+enum Arena {
+  static let regionSize: UInt = 1 << UInt(ZMS_REGION_SHIFT)
+  static let commitStep: UInt = 4 << 20
+
+  /// The node of the arena that holds address. Only valid for arena addresses.
+  @inline(__always) static func node(of address: UInt) -> Int {
+    Int(zms_region_of(address)) - 1
+  }
+
+  /// A never-used slab of the node (charged to the limit), or nil.
+  static func carve(_ node: Int) -> (SlabPointer, Bool)? {
+    guard Limit.reserve(SlabGeometry.size) else { return nil }
+    Lock.arena(node).lock()
+    let base = carveLocked(node)
+    Lock.arena(node).unlock()
+    guard let base else {
+      Limit.release(SlabGeometry.size)
+      return nil
+    }
+    return (slabAt(base), true)
+  }
+
+  private static func carveLocked(_ node: Int) -> UInt? {
+    var arena = Global.g.pointee.arenas[node]
+    defer { Global.g.pointee.arenas[node] = arena }
+    if arena.bump == arena.committedEnd {
+      if arena.committedEnd == arena.regionEnd {
+        guard let base = reserveRegion(node) else { return nil }
+        arena = ArenaState(bump: base, committedEnd: base, regionEnd: base + regionSize)
+      }
+      guard OS.commit(arena.committedEnd, commitStep) else { return nil }
+      arena.committedEnd += commitStep
+    }
+    let slab = arena.bump
+    arena.bump += SlabGeometry.size
+    return slab
+  }
+
+  /// Reserves an aligned region: twice the size, then the unaligned ends are returned.
+  private static func reserveRegion(_ node: Int) -> UInt? {
+    guard let raw = OS.reserve(2 * regionSize) else { return nil }
+    let base = (raw + regionSize - 1) & ~(regionSize - 1)
+    OS.unmap(raw, base - raw)
+    OS.unmap(base + regionSize, raw + regionSize - base)
+    zms_region_set(base >> UInt(ZMS_REGION_SHIFT), UInt32(node + 1))
+    Numa.prefer(base, regionSize, node: node)
+    return base
+  }
+
+  /// Applies the node policy to the regions reserved before NUMA was set up (boot order).
+  static func applyNumaPolicyToExistingRegions() {
+    for node in 0..<Numa.nodeCount {
+      let arena = Global.g.pointee.arenas[node]
+      if arena.regionEnd != 0 { Numa.prefer(arena.regionEnd - regionSize, regionSize, node: node) }
+    }
+  }
+}

@@ -1,0 +1,67 @@
+// Background.swift: the thread that returns idle memory.
+//
+// Owns: one detached thread, started the first time something is cached (never in a
+// program that caches nothing), with every signal blocked. Each tick it unmaps lazily
+// cached big blocks and releases depot slabs that sat idle longer than the release delay,
+// and sweeps orphans whose last chunk came back. It never allocates.
+// ZONEMALLOC_BACKGROUND=0 turns it off (for example for programs that must stay
+// single-threaded, such as those that call unshare(CLONE_NEWUSER)); the thresholds still
+// apply then, only idle memory stays until the next purge.
+// Touches: LazyUnmap, Depot, Orphans.
+
+import ZoneSupport
+import Synchronization
+
+enum Background {
+  /// 0 not started, 1 started, 2 unavailable.
+  static let state = Atomic<UInt>(0)
+  static let ticks = Atomic<UInt>(0)
+
+  static func ensureStarted() {
+    guard state.load(ordering: .relaxed) == 0, Config.background, Boot.constructed else { return }
+    guard state.compareExchange(expected: 0, desired: 1, ordering: .relaxed).exchanged else { return }
+    if !start() { state.store(2, ordering: .relaxed) }
+  }
+
+  private static func start() -> Bool {
+    var attributes = pthread_attr_t()
+    pthread_attr_init(&attributes)
+    pthread_attr_setdetachstate(&attributes, Int32(PTHREAD_CREATE_DETACHED))
+    pthread_attr_setstacksize(&attributes, 256 << 10)
+    var all = sigset_t()
+    var previous = sigset_t()
+    sigfillset(&all)
+    pthread_sigmask(SIG_SETMASK, &all, &previous)
+    var thread = pthread_t()
+    let rc = pthread_create(&thread, &attributes, { _ in Background.run() }, nil)
+    pthread_sigmask(SIG_SETMASK, &previous, nil)
+    pthread_attr_destroy(&attributes)
+    return rc == 0
+  }
+
+  private static func run() -> Never {
+    let delay = Config.releaseDelay
+    let tick = min(max(delay / 2, 10), 1000)
+    while true {
+      var pause = timespec(tv_sec: Int(tick / 1000), tv_nsec: Int(tick % 1000) * 1_000_000)
+      var left = timespec()
+      while nanosleep(&pause, &left) != 0 { pause = left }
+      releaseIdle(olderThan: delay)
+      ticks.wrappingAdd(1, ordering: .relaxed)
+    }
+  }
+
+  /// Returns what has been cached for longer than `delay` milliseconds.
+  static func releaseIdle(olderThan delay: UInt) {
+    let now = OS.nowMilliseconds()
+    let cutoff = now > delay ? now - delay : 0
+    LazyUnmap.purge(downTo: UInt.max, olderThan: cutoff, wait: false)
+    Depot.releaseAll(keeping: 0, parkedBefore: cutoff)
+    Orphans.sweep(budget: 256)
+  }
+
+  /// The thread does not exist in a fork child; the next cache insertion starts a new one.
+  static func afterForkInChild() {
+    state.store(0, ordering: .relaxed)
+  }
+}

@@ -1,0 +1,214 @@
+// BigBlocks.swift: blocks above the zone limit (16 KiB), as page-granular mappings.
+//
+// Owns: the registry of live big blocks (address -> length and NUMA node), and the policy
+// for allocating, freeing, sizing and reallocating them.
+//  - allocate: reuse a cached extent (LazyUnmap), else map fresh memory, bound to the
+//    thread's node. Fresh mappings are zero, so calloc does not clear them again.
+//  - free: the block's range goes to the lazy cache, not to munmap.
+//  - realloc: shrink in place (the tail goes to the cache); grow into a cached right-hand
+//    neighbour when there is one, else with mremap, which moves page tables and copies
+//    no bytes.
+// Touches: the big lock (registry and lazy cache), OS, Limit, Numa, LazyUnmap.
+
+import ZoneSupport
+import Synchronization
+
+enum BigBlocks {
+  static let allocs = Atomic<UInt>(0)
+  static let frees = Atomic<UInt>(0)
+  static let reuses = Atomic<UInt>(0)
+  static let liveBytes = Atomic<UInt>(0)
+  private static let pageMask: UInt = OS.pageSize - 1
+
+  @inline(__always) private static var registry: UnsafeMutablePointer<AddressMap> {
+    withUnsafeMutablePointer(to: &Global.g.pointee.bigBlocks) { $0 }
+  }
+
+  /// size rounded up to whole pages, or nil when that overflows what can be mapped.
+  static func pageRound(_ size: UInt) -> UInt? {
+    size > UInt(Int.max) - pageMask ? nil : (size + pageMask) & ~pageMask
+  }
+
+  // MARK: - Allocation
+
+  static func allocate(_ size: UInt, alignment: UInt, zeroed: Bool) -> UnsafeMutableRawPointer? {
+    guard Boot.ensure(), let length = pageRound(max(size, 1)) else { return nil }
+    if alignment <= OS.pageSize, let p = reuse(length, size, zeroed) { return p }
+    return mapFresh(length, alignment)
+  }
+
+  private static func reuse(_ length: UInt, _ size: UInt, _ zeroed: Bool) -> UnsafeMutableRawPointer? {
+    guard LazyUnmap.bytes.load(ordering: .relaxed) >= length else { return nil }
+    Lock.big.lock()
+    guard let (address, taken) = LazyUnmap.takeLocked(length) else {
+      Lock.big.unlock()
+      return nil
+    }
+    guard registry.pointee.set(address, taken) else {
+      _ = LazyUnmap.insertLocked(address, taken, now: OS.nowMilliseconds())
+      Lock.big.unlock()
+      return nil
+    }
+    Lock.big.unlock()
+    reuses.wrappingAdd(1, ordering: .relaxed)
+    noteAllocated(taken)
+    let p = UnsafeMutableRawPointer(bitPattern: address).unsafelyUnwrapped
+    if zeroed { memset(p, 0, Int(size)) }
+    return p
+  }
+
+  private static func mapFresh(_ length: UInt, _ alignment: UInt) -> UnsafeMutableRawPointer? {
+    let aligned = alignment > OS.pageSize
+    guard !aligned || length <= UInt(Int.max) - alignment else { return nil }
+    let span = aligned ? length + alignment : length
+    guard Limit.reserve(length) else { return nil }
+    guard let raw = OS.map(span) else {
+      Limit.release(length)
+      return nil
+    }
+    var address = raw
+    if aligned {
+      address = (raw + alignment - 1) & ~(alignment - 1)
+      OS.unmap(raw, address - raw)
+      OS.unmap(address + length, raw + span - address - length)
+    }
+    let node = currentNode()
+    Numa.prefer(address, length, node: node)
+    Lock.big.lock()
+    let registered = registry.pointee.set(address, length | (Numa.enabled ? UInt(node + 1) : 0))
+    Lock.big.unlock()
+    guard registered else {
+      OS.unmap(address, length)
+      Limit.release(length)
+      return nil
+    }
+    noteAllocated(length)
+    return UnsafeMutableRawPointer(bitPattern: address)
+  }
+
+  // MARK: - Free
+
+  /// Frees a big block. False if address is not one.
+  static func free(_ address: UInt) -> Bool {
+    let now = OS.nowMilliseconds()
+    Lock.big.lock()
+    guard let value = registry.pointee.remove(address) else {
+      Lock.big.unlock()
+      return false
+    }
+    let length = value & ~pageMask
+    let cached = Config.lazyMax > 0 && LazyUnmap.insertLocked(address, length, now: now)
+    Lock.big.unlock()
+    frees.wrappingAdd(1, ordering: .relaxed)
+    liveBytes.wrappingSubtract(length, ordering: .relaxed)
+    if !cached {
+      OS.unmap(address, length)
+      Limit.release(length)
+      return true
+    }
+    if LazyUnmap.bytes.load(ordering: .relaxed) > Config.lazyMax {
+      LazyUnmap.purge(downTo: Config.lazyMax / 2, olderThan: 0, wait: false)
+    }
+    Background.ensureStarted()
+    return true
+  }
+
+  // MARK: - Queries
+
+  /// (length, node tag) of a live big block, or nil.
+  static func lookup(_ address: UInt) -> UInt? {
+    guard Global.state != nil else { return nil }
+    Lock.big.lock()
+    let value = registry.pointee.value(for: address)
+    Lock.big.unlock()
+    return value
+  }
+
+  static func usableSize(_ address: UInt) -> UInt? {
+    lookup(address).map { $0 & ~pageMask }
+  }
+
+  /// The node a fresh block was bound to, or -1.
+  static func node(of address: UInt) -> Int {
+    guard let value = lookup(address), value & pageMask != 0 else { return -1 }
+    return Int(value & pageMask) - 1
+  }
+
+  // MARK: - Realloc
+
+  enum Resize {
+    case notBig
+    case done(UnsafeMutableRawPointer?)
+  }
+
+  static func resize(_ address: UInt, to size: UInt) -> Resize {
+    guard let value = lookup(address) else { return .notBig }
+    let old = value & ~pageMask
+    let p = UnsafeMutableRawPointer(bitPattern: address)
+    if size <= UInt(SizeClass.limit) { return .done(Allocator.move(address, usable: old, to: size)) }
+    guard let length = pageRound(size) else { return .done(nil) }
+    if length == old { return .done(p) }
+    if length < old {
+      shrink(address, from: old, to: length, tag: value & pageMask)
+      return .done(p)
+    }
+    return .done(grow(address, from: old, to: length, tag: value & pageMask, size: size))
+  }
+
+  /// The tail goes to the lazy cache: no system call.
+  private static func shrink(_ address: UInt, from old: UInt, to length: UInt, tag: UInt) {
+    let now = OS.nowMilliseconds()
+    Lock.big.lock()
+    _ = registry.pointee.set(address, length | tag)
+    let cached = Config.lazyMax > 0 && LazyUnmap.insertLocked(address + length, old - length, now: now)
+    Lock.big.unlock()
+    liveBytes.wrappingSubtract(old - length, ordering: .relaxed)
+    if !cached {
+      OS.unmap(address + length, old - length)
+      Limit.release(old - length)
+    }
+  }
+
+  private static func grow(_ address: UInt, from old: UInt, to length: UInt, tag: UInt,
+                           size: UInt) -> UnsafeMutableRawPointer? {
+    Lock.big.lock()
+    if let taken = LazyUnmap.extendLocked(at: address + old, by: length - old) {
+      _ = registry.pointee.set(address, (old + taken) | tag)
+      Lock.big.unlock()
+      liveBytes.wrappingAdd(taken, ordering: .relaxed)
+      return UnsafeMutableRawPointer(bitPattern: address)
+    }
+    Lock.big.unlock()
+    guard Limit.reserve(length - old) else { return nil }
+    Lock.big.lock()
+    _ = registry.pointee.remove(address)
+    Lock.big.unlock()
+    if let moved = OS.remap(address, from: old, to: length) {
+      Lock.big.lock()
+      let registered = registry.pointee.set(moved, length | tag)
+      Lock.big.unlock()
+      if !registered { Diagnostics.fatal("cannot register a remapped block at", moved) }
+      liveBytes.wrappingAdd(length - old, ordering: .relaxed)
+      return UnsafeMutableRawPointer(bitPattern: moved)
+    }
+    Limit.release(length - old)
+    Lock.big.lock()
+    _ = registry.pointee.set(address, old | tag)
+    Lock.big.unlock()
+    // mremap refused (for example a block that spans two mappings): copy instead.
+    return Allocator.move(address, usable: old, to: size)
+  }
+
+  // MARK: - Helpers
+
+  private static func noteAllocated(_ length: UInt) {
+    allocs.wrappingAdd(1, ordering: .relaxed)
+    liveBytes.wrappingAdd(length, ordering: .relaxed)
+  }
+
+  private static func currentNode() -> Int {
+    guard Numa.enabled else { return 0 }
+    let zone = ThreadZone.current
+    return Zones.isPlaceholder(zone) ? Numa.nodeOfCurrentCPU() : Int(zone.pointee.node)
+  }
+}

@@ -1,0 +1,79 @@
+// Boot.swift: initialisation, which may be asked for by the very first malloc of the
+// process (the dynamic loader, libnuma's constructor), on any thread, at any time.
+//
+// Owns: the boot state machine and the library's constructor and destructor hooks.
+//  - boot (lazy, on the first slow path): reads the configuration, draws the secrets,
+//    maps the globals, creates the thread-exit key. It calls nothing that allocates, so a
+//    malloc arriving during boot from the same thread cannot happen, and one from another
+//    thread waits for it to finish.
+//  - the constructor (ZoneExports calls it): sets up NUMA through libnuma (which is
+//    initialised by then) and registers the fork handlers.
+//  - the destructor: prints the statistics when ZONEMALLOC_STATS=1.
+// Touches: every subsystem's start-up values.
+
+import ZoneSupport
+import Synchronization
+
+enum Boot {
+  /// 0 not started, 1 booting, 2 ready, 3 failed.
+  static let state = Atomic<UInt>(0)
+  nonisolated(unsafe) static var constructed = false
+  nonisolated(unsafe) static var cpus = 1
+
+  @inline(__always) static func ensure() -> Bool {
+    state.load(ordering: .acquiring) == 2 || start()
+  }
+
+  @inline(never) private static func start() -> Bool {
+    if state.compareExchange(expected: 0, desired: 1, ordering: .acquiring).exchanged {
+      let ok = boot()
+      state.store(ok ? 2 : 3, ordering: .releasing)
+      return ok
+    }
+    while state.load(ordering: .acquiring) == 1 { sched_yield() }
+    return state.load(ordering: .acquiring) == 2
+  }
+
+  private static func boot() -> Bool {
+    if MemoryLayout<Zone>.size > zms_empty_zone_bytes() {
+      Diagnostics.fatal("internal error: zone record larger than the empty zone", UInt(MemoryLayout<Zone>.size))
+    }
+    cpus = max(Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))), 1)
+    Config.load(cpus: cpus)
+    drawSecrets()
+    guard Global.map() else { return false }
+    _ = Limit.set(Config.limit)
+    Depot.keep = Config.depotSlabsPerCPU * UInt(cpus)
+    Teardown.slots = min(cpus, Int(ZMS_MAX_TEARDOWN_SLOTS))
+    return pthread_key_create(&Zones.key, Zones.destructor) == 0
+  }
+
+  /// The free-list secret and the freed-chunk tag, from getrandom (with a fallback that
+  /// mixes addresses and the clock if the kernel has none to give).
+  private static func drawSecrets() {
+    var words: (UInt, UInt) = (0, 0)
+    let got = withUnsafeMutableBytes(of: &words) { getrandom($0.baseAddress, 16, UInt32(GRND_NONBLOCK)) }
+    if got != 16 {
+      let seed = OS.nowNanoseconds() ^ UInt(bitPattern: zms_empty_zone_address())
+      words = (seed &* 0x9E37_79B9_7F4A_7C15, (seed ^ 0x5851_F42D_4C95_7F2D) &* 0xBF58_476D_1CE4_E5B9)
+    }
+    ChunkLink.secret = words.0 | 1
+    ChunkLink.freedTag = words.1 | 1
+  }
+
+  /// The library constructor.
+  static func construct() {
+    guard ensure() else { return }
+    Numa.setUp()
+    Fork.register()
+    constructed = true
+  }
+
+  /// The library destructor (process exit).
+  static func destruct() {
+    if Config.printStats && state.load(ordering: .acquiring) == 2 { Stats.print() }
+  }
+}
+
+@c(zmcore_construct) public func zmcore_construct() { Boot.construct() }
+@c(zmcore_destruct) public func zmcore_destruct() { Boot.destruct() }

@@ -1,0 +1,131 @@
+// Config.swift: the ZONEMALLOC_* environment variables.
+//
+// Owns: parsing and the tunables' values. Read once at boot; a bad value gets a one-line
+// warning on stderr and the default stays in force. docs/CONFIGURATION.md lists them.
+// Touches: getenv and Diagnostics only.
+
+import ZoneSupport
+
+enum Config {
+  nonisolated(unsafe) static var printStats = false
+  nonisolated(unsafe) static var limit: UInt = 0
+  /// Lazily held big-block bytes before a purge; set at boot to 32 MiB x fls(ncpus).
+  nonisolated(unsafe) static var lazyMax: UInt = 64 << 20
+  /// Cached memory idle for longer than this is returned (milliseconds).
+  nonisolated(unsafe) static var releaseDelay: UInt = 1000
+  /// 0 off, 1 forced on, 2 automatic (on with more than one node).
+  nonisolated(unsafe) static var numaMode: UInt = 2
+  nonisolated(unsafe) static var background = true
+  /// Empty slabs a depot keeps per CPU before it releases the excess in bulk.
+  nonisolated(unsafe) static var depotSlabsPerCPU: UInt = 16
+
+  static func load(cpus: Int) {
+    lazyMax = (32 << 20) * UInt(Int.bitWidth - cpus.leadingZeroBitCount)
+    readFlag("ZONEMALLOC_STATS", into: &printStats)
+    readSize("ZONEMALLOC_LIMIT", into: &limit, minimum: 1 << 20, allowZero: true)
+    readSize("ZONEMALLOC_LAZY_MAX", into: &lazyMax, minimum: 0, allowZero: true)
+    readNumber("ZONEMALLOC_RELEASE_DELAY", into: &releaseDelay, range: 1...3_600_000)
+    readFlag("ZONEMALLOC_BACKGROUND", into: &background)
+    readNumber("ZONEMALLOC_DEPOT_SLABS", into: &depotSlabsPerCPU, range: 0...65536)
+    readNUMA()
+  }
+
+  // MARK: - Readers
+
+  private static func value(_ name: StaticString) -> UnsafePointer<CChar>? {
+    guard let v = getenv(UnsafeRawPointer(name.utf8Start).assumingMemoryBound(to: CChar.self)),
+          v[0] != 0 else { return nil }
+    return UnsafePointer(v)
+  }
+
+  private static func readFlag(_ name: StaticString, into flag: inout Bool) {
+    guard let text = value(name) else { return }
+    if let b = parseBool(text) { flag = b } else { warnBad(name, text, "0 or 1") }
+  }
+
+  private static func readNumber(_ name: StaticString, into number: inout UInt,
+                                 range: ClosedRange<UInt>) {
+    guard let text = value(name) else { return }
+    if let n = parseSize(text, suffixes: false), range.contains(n) { number = n }
+    else { warnBad(name, text, "a number of milliseconds or slabs in range") }
+  }
+
+  private static func readSize(_ name: StaticString, into size: inout UInt,
+                               minimum: UInt, allowZero: Bool) {
+    guard let text = value(name) else { return }
+    if let n = parseSize(text, suffixes: true), n >= minimum || (allowZero && n == 0) {
+      size = n
+    } else {
+      warnBad(name, text, "a size such as 512M or 2G (at least 1M)")
+    }
+  }
+
+  private static func readNUMA() {
+    guard let text = value("ZONEMALLOC_NUMA") else { return }
+    if equals(text, "auto") { numaMode = 2 }
+    else if let b = parseBool(text) { numaMode = b ? 1 : 0 }
+    else { warnBad("ZONEMALLOC_NUMA", text, "0, 1 or auto") }
+  }
+
+  // MARK: - Parsing
+
+  /// "123", "64K", "512M", "2G", "1T" (binary units; a trailing "B"/"iB" is accepted).
+  static func parseSize(_ text: UnsafePointer<CChar>, suffixes: Bool) -> UInt? {
+    var i = 0
+    var n: UInt = 0
+    while text[i] >= 48 && text[i] <= 57 {
+      let (m, o1) = n.multipliedReportingOverflow(by: 10)
+      let (a, o2) = m.addingReportingOverflow(UInt(text[i] - 48))
+      if o1 || o2 { return nil }
+      n = a
+      i += 1
+    }
+    if i == 0 { return nil }
+    guard text[i] != 0 else { return n }
+    guard suffixes else { return nil }
+    var shift: UInt = 0
+    switch text[i] | 0x20 {
+    case 107: shift = 10 // k
+    case 109: shift = 20 // m
+    case 103: shift = 30 // g
+    case 116: shift = 40 // t
+    default: return nil
+    }
+    i += 1
+    if text[i] | 0x20 == 105 { i += 1 } // "i" as in MiB
+    if text[i] | 0x20 == 98 { i += 1 }  // "b"
+    guard text[i] == 0, n <= (UInt.max >> shift) else { return nil }
+    return n << shift
+  }
+
+  static func parseBool(_ text: UnsafePointer<CChar>) -> Bool? {
+    if equals(text, "1") || equals(text, "yes") || equals(text, "true") || equals(text, "on") {
+      return true
+    }
+    if equals(text, "0") || equals(text, "no") || equals(text, "false") || equals(text, "off") {
+      return false
+    }
+    return nil
+  }
+
+  private static func equals(_ text: UnsafePointer<CChar>, _ word: StaticString) -> Bool {
+    let w = word.utf8Start
+    for i in 0..<word.utf8CodeUnitCount where UInt8(bitPattern: text[i]) | 0x20 != w[i] | 0x20 {
+      return false
+    }
+    return text[word.utf8CodeUnitCount] == 0
+  }
+
+  private static func warnBad(_ name: StaticString, _ text: UnsafePointer<CChar>,
+                              _ expected: StaticString) {
+    var line = LineBuffer()
+    line.append("zonemalloc: ignoring ")
+    line.append(name)
+    line.append("=")
+    line.append(cString: text)
+    line.append(" (expected ")
+    line.append(expected)
+    line.append("); the default stays in force")
+    line.writeLine()
+  }
+}

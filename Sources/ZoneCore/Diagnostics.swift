@@ -1,0 +1,107 @@
+// Diagnostics.swift: messages to stderr without allocating, and fatal errors.
+//
+// Owns: formatting numbers into stack buffers, writing lines with write(2), and the
+// abort paths for invalid frees, double frees and heap corruption.
+// Touches: nothing but file descriptor 2. Every message is one line starting "zonemalloc: ".
+
+import ZoneSupport
+
+/// A fixed-size line buffer on the stack. Appending never allocates; text past the end is cut.
+struct LineBuffer: ~Copyable {
+  private var bytes: (UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64,
+                      UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64) =
+    (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+  private var count = 0
+  private static let capacity = 128
+
+  init() {}
+
+  mutating func append(_ byte: UInt8) {
+    guard count < LineBuffer.capacity else { return }
+    withUnsafeMutableBytes(of: &bytes) { $0[count] = byte }
+    count += 1
+  }
+
+  mutating func append(_ text: StaticString) {
+    let start = text.utf8Start
+    for i in 0..<text.utf8CodeUnitCount { append(start[i]) }
+  }
+
+  /// Appends a NUL-terminated C string (at most 64 bytes of it).
+  mutating func append(cString: UnsafePointer<CChar>) {
+    var i = 0
+    while i < 64, cString[i] != 0 {
+      append(UInt8(bitPattern: cString[i]))
+      i += 1
+    }
+  }
+
+  mutating func append(decimal value: UInt) {
+    if value >= 10 { append(decimal: value / 10) }
+    append(UInt8(48 + value % 10))
+  }
+
+  mutating func append(hex value: UInt) {
+    append("0x")
+    var shift = 60
+    while shift > 0, (value >> UInt(shift)) & 0xf == 0 { shift -= 4 }
+    while shift >= 0 {
+      let digit = UInt8((value >> UInt(shift)) & 0xf)
+      append(digit < 10 ? 48 + digit : 87 + digit)
+      shift -= 4
+    }
+  }
+
+  /// Writes the buffer followed by a newline to stderr.
+  mutating func writeLine() {
+    append(10)
+    let n = count
+    withUnsafeBytes(of: &bytes) { raw in
+      var done = 0
+      while done < n {
+        let wrote = write(2, raw.baseAddress! + done, n - done)
+        if wrote <= 0 { break }
+        done += wrote
+      }
+    }
+  }
+}
+
+enum Diagnostics {
+  /// "zonemalloc: <text>" on stderr.
+  static func warn(_ text: StaticString) {
+    var line = LineBuffer()
+    line.append("zonemalloc: ")
+    line.append(text)
+    line.writeLine()
+  }
+
+  /// Aborts with "zonemalloc: <what> 0x<address>". Never returns.
+  static func fatal(_ what: StaticString, _ address: UInt) -> Never {
+    var line = LineBuffer()
+    line.append("zonemalloc: ")
+    line.append(what)
+    line.append(" ")
+    line.append(hex: address)
+    line.writeLine()
+    abort()
+  }
+
+  @inline(never) static func invalidPointer(_ function: StaticString, _ address: UInt) -> Never {
+    var line = LineBuffer()
+    line.append("zonemalloc: ")
+    line.append(function)
+    line.append("(): invalid pointer ")
+    line.append(hex: address)
+    line.writeLine()
+    abort()
+  }
+
+  @inline(never) static func doubleFree(_ address: UInt) -> Never {
+    fatal("free(): double free of", address)
+  }
+
+  @inline(never) static func corruption(_ address: UInt) -> Never {
+    fatal("heap corruption detected at", address)
+  }
+}

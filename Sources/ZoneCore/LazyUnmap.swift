@@ -1,0 +1,275 @@
+// LazyUnmap.swift: the vmalloc-like lazy munmap batcher for big blocks (seed 004).
+//
+// Owns: the cache of freed big-block address ranges ("extents") and the purger.
+//  - A freed big block is not unmapped: it becomes an extent, merged with the extents that
+//    touch it on either side, filed in a size bin and at the young end of an age list.
+//  - A big allocation takes the first extent that fits (splitting it), so churn of large
+//    buffers costs no system call at all.
+//  - Past ZONEMALLOC_LAZY_MAX lazily held bytes (32 MiB x fls(ncpus) by default, Linux's
+//    lazy_max_pages), one purger unmaps the oldest extents down to half the threshold.
+//    The purge lock is a sleeping mutex, taken with trylock on the free path: a second
+//    thread that wants a purge while one runs goes on instead of spinning (the 2016
+//    vmalloc fix). The purger holds the big lock only to detach a bounded step (at most
+//    32 extents and 4 MiB), and makes the munmap calls with no allocator lock held, so
+//    no malloc or free ever waits for a whole purge.
+//  - The background thread (Background.swift) purges extents idle for longer than the
+//    release delay, so an idle program gives its memory back.
+// Touches: the big lock (shared with BigBlocks), OS, Limit accounting, Stats counters.
+
+import ZoneSupport
+import Synchronization
+
+struct Extent {
+  var address: UInt
+  var length: UInt
+  var stamp: UInt        // ms when it entered the cache
+  var binNext: UInt32
+  var binPrev: UInt32
+  var younger: UInt32
+  var older: UInt32
+}
+
+struct LazyState {
+  var table: UInt = 0          // Extent slots 1...capacity (slot 0 means "none")
+  var capacity: UInt32 = 0
+  var unused: UInt32 = 0       // next never-used slot
+  var freeSlots: UInt32 = 0    // recycled slots, linked through binNext
+  var oldest: UInt32 = 0
+  var youngest: UInt32 = 0
+  var bitmap: InlineArray<3, UInt> = InlineArray(repeating: 0)
+  var bins: InlineArray<160, UInt32> = InlineArray(repeating: 0)
+  var starts = AddressMap()    // extent start -> slot
+  var ends = AddressMap()      // extent end -> slot
+}
+
+enum LazyUnmap {
+  /// Bytes held in extents. Read without the lock as a trigger and as a hint.
+  static let bytes = Atomic<UInt>(0)
+  static let purges = Atomic<UInt>(0)
+  static let maxStepNanoseconds = Atomic<UInt>(0)
+  /// Smallest extent worth keeping apart: a big block is at least this long.
+  static let minimumExtent: UInt = 5 * 4096
+  static let stepBytes: UInt = 4 << 20
+
+  @inline(__always) private static var lazy: UnsafeMutablePointer<LazyState> {
+    withUnsafeMutablePointer(to: &Global.g.pointee.lazy) { $0 }
+  }
+
+  private static func extent(_ slot: UInt32) -> UnsafeMutablePointer<Extent> {
+    UnsafeMutablePointer<Extent>(bitPattern: lazy.pointee.table).unsafelyUnwrapped + Int(slot)
+  }
+
+  // MARK: - Cache operations                                                  [big lock]
+
+  /// Caches a freed range, merging it with its neighbours. False if the cache is full.
+  static func insertLocked(_ address: UInt, _ length: UInt, now: UInt) -> Bool {
+    var start = address
+    var size = length
+    if let left = lazy.pointee.ends.value(for: address) {
+      start = extent(UInt32(left)).pointee.address
+      size += extent(UInt32(left)).pointee.length
+      remove(UInt32(left))
+    }
+    if let right = lazy.pointee.starts.value(for: address + length) {
+      size += extent(UInt32(right)).pointee.length
+      remove(UInt32(right))
+    }
+    guard let slot = allocateSlot() else {
+      if start != address || size != length { Diagnostics.fatal("lazy cache lost a merged extent at", start) }
+      return false
+    }
+    extent(slot).pointee = Extent(address: start, length: size, stamp: now,
+                                  binNext: 0, binPrev: 0, younger: 0, older: 0)
+    add(slot)
+    bytes.wrappingAdd(length, ordering: .relaxed)
+    return true
+  }
+
+  /// Takes a range of at least `length` bytes: first fit in the request's bin, else the
+  /// first extent of a larger bin. A remainder too small to serve a big block is handed
+  /// out with it. Returns (address, length taken).
+  static func takeLocked(_ length: UInt) -> (UInt, UInt)? {
+    guard lazy.pointee.capacity > 0 else { return nil }
+    var b = bin(length >> 12)
+    var slot = lazy.pointee.bins[b]
+    while slot != 0 && extent(slot).pointee.length < length { slot = extent(slot).pointee.binNext }
+    if slot == 0 {
+      guard let higher = firstBin(after: b) else { return nil }
+      b = higher
+      slot = lazy.pointee.bins[b]
+    }
+    return takeFront(slot, length)
+  }
+
+  /// Takes `length` bytes from the extent that starts exactly at `address` (a big block
+  /// growing into its free right-hand neighbour). Returns the length taken.
+  static func extendLocked(at address: UInt, by length: UInt) -> UInt? {
+    guard let slot = lazy.pointee.starts.value(for: address),
+          extent(UInt32(slot)).pointee.length >= length else { return nil }
+    return takeFront(UInt32(slot), length).1
+  }
+
+  private static func takeFront(_ slot: UInt32, _ length: UInt) -> (UInt, UInt) {
+    let e = extent(slot)
+    let address = e.pointee.address
+    if e.pointee.length - length < minimumExtent {
+      let taken = e.pointee.length
+      remove(slot)
+      bytes.wrappingSubtract(taken, ordering: .relaxed)
+      return (address, taken)
+    }
+    unindex(slot)
+    e.pointee.address += length
+    e.pointee.length -= length
+    index(slot)
+    bytes.wrappingSubtract(length, ordering: .relaxed)
+    return (address, length)
+  }
+
+  /// Detaches the oldest extents into batch while the cache holds more than `target`
+  /// bytes or the oldest entered before `cutoff`, up to one step's worth of bytes.
+  private static func detachOldestLocked(_ batch: inout RangeBatch, target: UInt, cutoff: UInt) {
+    while !batch.isFull && lazy.pointee.oldest != 0 && batch.bytes < stepBytes {
+      let slot = lazy.pointee.oldest
+      let e = extent(slot)
+      guard bytes.load(ordering: .relaxed) > target || e.pointee.stamp < cutoff else { return }
+      let budget = stepBytes - batch.bytes
+      let (address, length) = e.pointee.length > budget ? takeFront(slot, budget) : takeFront(slot, e.pointee.length)
+      batch.append(address, length)
+    }
+  }
+
+  // MARK: - Purging
+
+  /// Unmaps cached extents, oldest first, down to `target` bytes, plus every extent older
+  /// than `cutoff` ms. With `wait` false a purge already running makes this return at once.
+  @discardableResult
+  static func purge(downTo target: UInt, olderThan cutoff: UInt, wait: Bool) -> UInt {
+    guard Global.state != nil else { return 0 }
+    if wait { Lock.purge.lock() } else if !Lock.purge.tryLock() { return 0 }
+    defer { Lock.purge.unlock() }
+    var released: UInt = 0
+    var counted = false
+    while true {
+      var batch = RangeBatch()
+      Lock.big.lock()
+      detachOldestLocked(&batch, target: target, cutoff: cutoff)
+      Lock.big.unlock()
+      guard batch.count > 0 else { break }
+      if !counted {
+        purges.wrappingAdd(1, ordering: .relaxed)
+        counted = true
+      }
+      let started = OS.nowNanoseconds()
+      batch.sortByAddress()
+      batch.forEachRun { OS.unmap($0, $1) }
+      noteStep(OS.nowNanoseconds() &- started)
+      Limit.release(batch.bytes)
+      released += batch.bytes
+    }
+    return released
+  }
+
+  private static func noteStep(_ nanoseconds: UInt) {
+    var seen = maxStepNanoseconds.load(ordering: .relaxed)
+    while nanoseconds > seen {
+      let (done, now) = maxStepNanoseconds.compareExchange(
+        expected: seen, desired: nanoseconds, ordering: .relaxed)
+      if done { return }
+      seen = now
+    }
+  }
+
+  // MARK: - Bins, age list and indexes
+
+  /// Bin of a page count: exact below 32 pages, then four bins per power of two.
+  static func bin(_ pages: UInt) -> Int {
+    if pages < 32 { return Int(pages) }
+    let b = 63 - pages.leadingZeroBitCount
+    return 32 + (b - 5) * 4 + Int((pages >> UInt(b - 2)) & 3)
+  }
+
+  private static func firstBin(after b: Int) -> Int? {
+    var word = (b + 1) >> 6
+    var mask: UInt = (b + 1) & 63 == 0 ? UInt.max : ~((1 << UInt((b + 1) & 63)) - 1)
+    while word < 3 {
+      let bits = lazy.pointee.bitmap[word] & mask
+      if bits != 0 { return word * 64 + bits.trailingZeroBitCount }
+      word += 1
+      mask = UInt.max
+    }
+    return nil
+  }
+
+  /// Files a slot: its bin, the young end of the age list, the start and end indexes.
+  private static func add(_ slot: UInt32) {
+    index(slot)
+    let e = extent(slot)
+    e.pointee.older = lazy.pointee.youngest
+    e.pointee.younger = 0
+    if lazy.pointee.youngest != 0 { extent(lazy.pointee.youngest).pointee.younger = slot }
+    lazy.pointee.youngest = slot
+    if lazy.pointee.oldest == 0 { lazy.pointee.oldest = slot }
+  }
+
+  /// Unfiles a slot completely and recycles it.
+  private static func remove(_ slot: UInt32) {
+    unindex(slot)
+    let e = extent(slot)
+    if e.pointee.older != 0 { extent(e.pointee.older).pointee.younger = e.pointee.younger }
+    else { lazy.pointee.oldest = e.pointee.younger }
+    if e.pointee.younger != 0 { extent(e.pointee.younger).pointee.older = e.pointee.older }
+    else { lazy.pointee.youngest = e.pointee.older }
+    e.pointee.binNext = lazy.pointee.freeSlots
+    lazy.pointee.freeSlots = slot
+  }
+
+  /// Bin list and address indexes (the age list is separate, so a shrinking extent
+  /// keeps its age).
+  private static func index(_ slot: UInt32) {
+    let e = extent(slot)
+    let b = bin(e.pointee.length >> 12)
+    e.pointee.binPrev = 0
+    e.pointee.binNext = lazy.pointee.bins[b]
+    if e.pointee.binNext != 0 { extent(e.pointee.binNext).pointee.binPrev = slot }
+    lazy.pointee.bins[b] = slot
+    lazy.pointee.bitmap[b >> 6] |= 1 << UInt(b & 63)
+    // An index that cannot grow only costs merging; lookups stay correct.
+    _ = lazy.pointee.starts.set(e.pointee.address, UInt(slot))
+    _ = lazy.pointee.ends.set(e.pointee.address + e.pointee.length, UInt(slot))
+  }
+
+  private static func unindex(_ slot: UInt32) {
+    let e = extent(slot)
+    let b = bin(e.pointee.length >> 12)
+    if e.pointee.binPrev != 0 { extent(e.pointee.binPrev).pointee.binNext = e.pointee.binNext }
+    else { lazy.pointee.bins[b] = e.pointee.binNext }
+    if e.pointee.binNext != 0 { extent(e.pointee.binNext).pointee.binPrev = e.pointee.binPrev }
+    if lazy.pointee.bins[b] == 0 { lazy.pointee.bitmap[b >> 6] &= ~(1 << UInt(b & 63)) }
+    _ = lazy.pointee.starts.remove(e.pointee.address)
+    _ = lazy.pointee.ends.remove(e.pointee.address + e.pointee.length)
+  }
+
+  private static func allocateSlot() -> UInt32? {
+    if lazy.pointee.capacity == 0 && !mapTable() { return nil }
+    if lazy.pointee.freeSlots != 0 {
+      let slot = lazy.pointee.freeSlots
+      lazy.pointee.freeSlots = extent(slot).pointee.binNext
+      return slot
+    }
+    guard lazy.pointee.unused <= lazy.pointee.capacity else { return nil }
+    let slot = lazy.pointee.unused
+    lazy.pointee.unused += 1
+    return slot
+  }
+
+  /// Room for one extent per 16 KiB of the threshold (merging keeps far fewer).
+  private static func mapTable() -> Bool {
+    let wanted = min(max(Config.lazyMax / 16384 + 64, 256), 1 << 20)
+    guard let table = OS.map((wanted + 1) * UInt(MemoryLayout<Extent>.stride)) else { return false }
+    lazy.pointee.table = table
+    lazy.pointee.capacity = UInt32(wanted)
+    lazy.pointee.unused = 1
+    return true
+  }
+}

@@ -1,0 +1,46 @@
+// Numa.swift: NUMA placement through libnuma.
+//
+// Owns: whether placement is on, how many nodes there are, and the CPU-to-node map
+// (built once by the library constructor: libnuma allocates while it initialises, so the
+// allocator never calls it earlier). Each zone records its node when it is created; fresh
+// slab regions and big mappings are bound to that node with MPOL_PREFERRED; depots are
+// per node. With one node, or ZONEMALLOC_NUMA=0, nothing here runs on any fast path.
+// ZONEMALLOC_NUMA=1 forces the policy on even with one node, which is how the test
+// suite checks on a one-node machine that the policy is really applied.
+// Touches: the libnuma bridge (ZoneSupport/Numa.c), Globals.cpuNode.
+
+import ZoneSupport
+
+enum Numa {
+  nonisolated(unsafe) static var enabled = false
+  /// Nodes the allocator keeps depots and arenas for (1 when placement is off).
+  nonisolated(unsafe) static var nodeCount = 1
+  /// Nodes libnuma reported (0 when NUMA is unavailable).
+  nonisolated(unsafe) static var nodesSeen = 0
+
+  /// Called once from the library constructor.
+  static func setUp() {
+    nodesSeen = Int(zms_numa_node_count())
+    guard Config.numaMode != 0, nodesSeen > 0 else { return }
+    let wanted = Config.numaMode == 1 || nodesSeen > 1
+    guard wanted else { return }
+    let cpus = min(Int(sysconf(Int32(_SC_NPROCESSORS_CONF))), 1024)
+    for cpu in 0..<max(cpus, 0) {
+      Global.g.pointee.cpuNode[cpu] = UInt8(min(Int(zms_numa_node_of_cpu(Int32(cpu))), Int(ZMS_MAX_NODES) - 1))
+    }
+    nodeCount = min(nodesSeen, Int(ZMS_MAX_NODES))
+    enabled = true
+    Arena.applyNumaPolicyToExistingRegions()
+  }
+
+  static func nodeOfCurrentCPU() -> Int {
+    guard enabled else { return 0 }
+    return Int(Global.g.pointee.cpuNode[OS.currentCPU() & 1023])
+  }
+
+  /// Prefers node for [address, address+length) when placement is on.
+  static func prefer(_ address: UInt, _ length: UInt, node: Int) {
+    guard enabled else { return }
+    _ = zms_numa_prefer(UnsafeMutableRawPointer(bitPattern: address), Int(length), Int32(node))
+  }
+}

@@ -1,0 +1,80 @@
+// OS.swift: thin, typed wrappers over the memory system calls.
+//
+// Owns: every mmap/munmap/mremap/madvise/mprotect the allocator makes, and the counters
+// of those calls. Touches: nothing else. Callers decide what to map; this file only
+// talks to the kernel and counts.
+
+import ZoneSupport
+import Synchronization
+
+enum OS {
+  static let pageSize: UInt = 4096
+
+  static let mmapCalls = Atomic<UInt>(0)
+  static let munmapCalls = Atomic<UInt>(0)
+  static let mremapCalls = Atomic<UInt>(0)
+
+  /// Fresh read-write anonymous memory, or nil.
+  static func map(_ length: UInt) -> UInt? {
+    mmapCalls.wrappingAdd(1, ordering: .relaxed)
+    let p = zms_mmap(nil, Int(length), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS)
+    return p.map { UInt(bitPattern: $0) }
+  }
+
+  /// Address space with no access and no commit charge, or nil.
+  static func reserve(_ length: UInt) -> UInt? {
+    mmapCalls.wrappingAdd(1, ordering: .relaxed)
+    let p = zms_mmap(nil, Int(length), PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE)
+    return p.map { UInt(bitPattern: $0) }
+  }
+
+  @discardableResult
+  static func unmap(_ address: UInt, _ length: UInt) -> Bool {
+    guard length > 0 else { return true }
+    munmapCalls.wrappingAdd(1, ordering: .relaxed)
+    return munmap(UnsafeMutableRawPointer(bitPattern: address), Int(length)) == 0
+  }
+
+  /// Resizes a mapping, moving it (without copying) if it cannot grow in place.
+  static func remap(_ address: UInt, from old: UInt, to new: UInt) -> UInt? {
+    mremapCalls.wrappingAdd(1, ordering: .relaxed)
+    let p = zms_mremap(UnsafeMutableRawPointer(bitPattern: address), Int(old), Int(new))
+    return p.map { UInt(bitPattern: $0) }
+  }
+
+  /// Makes reserved address space readable and writable.
+  static func commit(_ address: UInt, _ length: UInt) -> Bool {
+    mprotect(UnsafeMutableRawPointer(bitPattern: address), Int(length), PROT_READ | PROT_WRITE) == 0
+  }
+
+  /// Gives the pages back to the kernel; the range stays mapped and reads as zero.
+  static func discard(_ address: UInt, _ length: UInt) {
+    _ = madvise(UnsafeMutableRawPointer(bitPattern: address), Int(length), MADV_DONTNEED)
+  }
+
+  /// True when the page holding address is mapped (mincore answers ENOMEM otherwise).
+  static func isMapped(_ address: UInt) -> Bool {
+    var vector: UInt8 = 0
+    let page = address & ~(pageSize - 1)
+    return mincore(UnsafeMutableRawPointer(bitPattern: page), Int(pageSize), &vector) == 0
+  }
+
+  /// Monotonic milliseconds from the cheap coarse clock.
+  static func nowMilliseconds() -> UInt {
+    var ts = timespec()
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts)
+    return UInt(ts.tv_sec) &* 1000 &+ UInt(ts.tv_nsec) / 1_000_000
+  }
+
+  /// Monotonic nanoseconds from the precise clock.
+  static func nowNanoseconds() -> UInt {
+    var ts = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &ts)
+    return UInt(ts.tv_sec) &* 1_000_000_000 &+ UInt(ts.tv_nsec)
+  }
+
+  static func currentCPU() -> Int {
+    let cpu = sched_getcpu()
+    return cpu < 0 ? 0 : Int(cpu)
+  }
+}

@@ -1,0 +1,96 @@
+// Orphans.swift: partly used slabs whose owner exited.
+//
+// Owns: the per-class orphan lists. An orphan keeps accepting remote frees (its remote
+// state is `orphan`). A thread that needs a slab of that class adopts one before it takes
+// an empty slab, and a sweep (from the background thread, reclaim and zm_purge) drains
+// orphans and parks those whose last chunk has come back.
+// Touches: orphan slabs (only under the orphans lock, where nobody else owns them), Depot.
+
+import ZoneSupport
+import Synchronization
+
+/// Orphans collected by one teardown, per class, to be published under one lock.
+struct OrphanBatch: ~Copyable {
+  var heads = InlineArray<64, UInt>(repeating: 0)
+  var tails = InlineArray<64, UInt>(repeating: 0)
+  var counts = InlineArray<64, UInt>(repeating: 0)
+  var total: UInt = 0
+
+  mutating func append(_ slab: SlabPointer) {
+    let c = Int(slab.pointee.sizeClass)
+    slab.pointee.prev = 0
+    slab.pointee.next = heads[c]
+    if heads[c] != 0 { slabAt(heads[c]).pointee.prev = slab.base } else { tails[c] = slab.base }
+    heads[c] = slab.base
+    counts[c] += 1
+    total += 1
+  }
+}
+
+enum Orphans {
+  static let count = Atomic<UInt>(0)
+  static let adopted = Atomic<UInt>(0)
+
+  /// Publishes a teardown's orphans: one lock acquisition for the batch.
+  static func put(_ batch: inout OrphanBatch) {
+    guard batch.total > 0 else { return }
+    let g = Global.g
+    Lock.orphans.lock()
+    for c in 0..<SizeClass.count where batch.heads[c] != 0 {
+      let tail = slabAt(batch.tails[c])
+      tail.pointee.next = g.pointee.orphanHeads[c]
+      if tail.pointee.next != 0 { slabAt(tail.pointee.next).pointee.prev = tail.base }
+      g.pointee.orphanHeads[c] = batch.heads[c]
+      g.pointee.orphanCounts[c] += batch.counts[c]
+    }
+    Lock.orphans.unlock()
+    count.wrappingAdd(batch.total, ordering: .relaxed)
+  }
+
+  /// Adopts an orphan of class c for zone, draining what was freed into it meanwhile.
+  static func adopt(_ c: Int, by zone: ZonePointer) -> SlabPointer? {
+    let g = Global.g
+    if g.pointee.orphanCounts[c] == 0 { return nil } // unlocked hint
+    Lock.orphans.lock()
+    let slab = SlabChain.pop(&g.pointee.orphanHeads[c])
+    if slab != nil { g.pointee.orphanCounts[c] -= 1 }
+    Lock.orphans.unlock()
+    guard let slab else { return nil }
+    count.wrappingSubtract(1, ordering: .relaxed)
+    adopted.wrappingAdd(1, ordering: .relaxed)
+    slab.pointee.owner.store(UInt(bitPattern: zone), ordering: .releasing)
+    slab.setRemoteState(RemoteState.normal)
+    slab.drainRemote()
+    slab.setList(SlabList.none)
+    return slab
+  }
+
+  /// Parks orphans whose chunks have all come back. Visits at most `budget` slabs.
+  @discardableResult
+  static func sweep(budget: Int) -> UInt {
+    guard count.load(ordering: .relaxed) > 0 else { return 0 }
+    let g = Global.g
+    var empties = SlabChain()
+    var visited = 0
+    Lock.orphans.lock()
+    for c in 0..<SizeClass.count where visited < budget {
+      var s = g.pointee.orphanHeads[c]
+      while s != 0 && visited < budget {
+        let slab = slabAt(s)
+        s = slab.pointee.next
+        visited += 1
+        slab.drainRemote()
+        guard slab.pointee.used == 0 else { continue }
+        SlabChain.remove(&g.pointee.orphanHeads[c], slab)
+        g.pointee.orphanCounts[c] -= 1
+        Depot.prepareForParking(slab)
+        empties.append(slab)
+      }
+    }
+    Lock.orphans.unlock()
+    count.wrappingSubtract(empties.count, ordering: .relaxed)
+    let parked = empties.count
+    Depot.put(empties)
+    return parked
+  }
+}

@@ -1,0 +1,328 @@
+// Slab.swift: one 64 KiB slab of equal-sized chunks, as in DragonFly's kern_slaballoc.c.
+//
+// Owns: the slab header layout, the chunk geometry, the owner's local free list and bump
+// region, the remote free list with its state bits, and the encoding of free-list links.
+// Touches: only the slab it is handed. The lists that hold slabs belong to ThreadZone,
+// Depot and Orphans.
+//
+// A slab is 64 KiB and 64 KiB aligned (it is carved from an aligned arena), so free()
+// finds the header of any chunk with one mask. The header's first cache line holds what
+// the owning thread touches on every malloc and free; the second holds the remote list,
+// which other threads write, so the two never share a line.
+//
+// The remote word is a lock-free stack of chunks freed by other threads, with a state in
+// its low three bits (chunks are 16-byte aligned):
+//   normal      the owner has the slab in its zone array; a remote free just pushes.
+//   notify      the owner found the slab full and took it out of its zone array. The first
+//               remote free moves the state to signalling and tells the owner, once, by
+//               pushing the slab onto the owner's relink stack (seed 003's IPI, ~1/100).
+//   signalling  a freer is in the middle of that push. Whoever wants to orphan the slab
+//               waits for it to finish, so no freer ever touches a zone that has gone.
+//   orphan      the owner exited; frees still push, and an adopter drains them.
+//   parked      the slab is empty, cached or in a depot. A free into it is invalid.
+
+import ZoneSupport
+import Synchronization
+
+enum SlabGeometry {
+  static let shift: UInt = 16
+  static let size: UInt = 1 << 16
+  static let mask: UInt = size - 1
+  static let headerSize: UInt = 128
+}
+
+enum RemoteState {
+  static let normal: UInt = 0
+  static let notify: UInt = 1
+  static let signalling: UInt = 2
+  static let orphan: UInt = 3
+  static let parked: UInt = 4
+  static let mask: UInt = 7
+}
+
+/// Which owner list a slab is on. Owner-only bookkeeping.
+enum SlabList {
+  static let none: UInt8 = 0
+  static let current: UInt8 = 1
+  static let partial: UInt8 = 2
+  static let full: UInt8 = 3
+  static let parked: UInt8 = 4
+  static let orphan: UInt8 = 5
+}
+
+struct Slab: ~Copyable {
+  // Cache line 0: the owner's fast paths.
+  var free: UInt            // local free list head (links encoded), 0 when empty
+  var bump: UInt            // next never-used chunk
+  var bumpEnd: UInt         // bump < bumpEnd while never-used chunks remain
+  var used: UInt32          // chunks handed out and not yet back in the owner's view
+  var watch: UInt32         // a local free leaving used-1 > watch is an event (see setList)
+  var chunkSize: UInt32
+  var reciprocal: UInt32    // ceil(2^32 / chunkSize): chunk index by multiplication
+  var firstChunk: UInt32    // offset of chunk 0
+  var capacity: UInt32
+  let owner: Atomic<UInt>   // owning zone, 0 when parked or orphaned
+  var sizeClass: UInt8
+  var list: UInt8           // SlabList
+  var node: UInt8           // NUMA node of the arena the slab lives in
+  var fresh: UInt8          // 1 while the bump region is known to be zero (fresh from the OS)
+  var spare: UInt32
+  // Cache line 1: the remote list, and cold links.
+  var next: UInt            // intrusive links for zone, depot and orphan lists
+  let remote: Atomic<UInt>  // remote free stack | RemoteState
+  var prev: UInt
+  var relinkNext: UInt      // link on the owner's relink stack, written by the signaller
+  var parkedAt: UInt        // milliseconds when the slab was parked in a depot
+}
+
+typealias SlabPointer = UnsafeMutablePointer<Slab>
+
+/// The slab header of any address inside a slab. Hot.
+@inline(__always) func slabOf(_ address: UInt) -> SlabPointer {
+  SlabPointer(bitPattern: address & ~SlabGeometry.mask).unsafelyUnwrapped
+}
+
+@inline(__always) func slabAt(_ base: UInt) -> SlabPointer {
+  SlabPointer(bitPattern: base).unsafelyUnwrapped
+}
+
+/// Free-list links are stored encoded: next ^ secret ^ (slot >> 4), as glibc's
+/// safe-linking does, so that a stray write or a use-after-free cannot steer the
+/// allocator to an arbitrary address. A decoded link must point into the same slab and be
+/// 16-byte aligned, or the heap is corrupt. A freed chunk also carries `freedTag` in its
+/// second word: free() of a chunk that still carries it is checked for a double free.
+enum ChunkLink {
+  nonisolated(unsafe) static var secret: UInt = 0
+  nonisolated(unsafe) static var freedTag: UInt = 0
+
+  @inline(__always) static func encode(_ next: UInt, at slot: UInt) -> UInt {
+    next ^ secret ^ (slot >> 4)
+  }
+
+  @inline(__always) static func decode(_ stored: UInt, at slot: UInt) -> UInt {
+    stored ^ secret ^ (slot >> 4)
+  }
+
+  /// A link is plausible when it ends the list or stays, aligned, inside slot's slab.
+  @inline(__always) static func isPlausible(_ next: UInt, after slot: UInt) -> Bool {
+    let target = next == 0 ? slot : next
+    return ((target ^ slot) >> SlabGeometry.shift) | (target & 15) == 0
+  }
+
+  @inline(__always) static func word(_ chunk: UInt, _ index: Int) -> UnsafeMutablePointer<UInt> {
+    UnsafeMutablePointer<UInt>(bitPattern: chunk).unsafelyUnwrapped + index
+  }
+}
+
+extension UnsafeMutablePointer where Pointee == Slab {
+  var base: UInt { UInt(bitPattern: self) }
+
+  // MARK: - Formatting
+
+  /// Lays out a slab for a size class and hands it to `owner`.
+  func format(sizeClass c: Int, owner zone: UInt, node: Int, fresh: Bool) {
+    let size = SizeClass.size(of: c)
+    let first = SizeClass.firstOffset(of: c)
+    let capacity = SizeClass.capacity(of: c)
+    pointee.free = 0
+    pointee.bump = base + UInt(first)
+    pointee.bumpEnd = base + UInt(first + capacity * size)
+    pointee.used = 0
+    pointee.watch = UInt32(capacity - 3)
+    pointee.chunkSize = UInt32(size)
+    pointee.reciprocal = UInt32(((1 << 32) + size - 1) / size)
+    pointee.firstChunk = UInt32(first)
+    pointee.capacity = UInt32(capacity)
+    pointee.sizeClass = UInt8(c)
+    pointee.list = SlabList.none
+    pointee.node = UInt8(node)
+    pointee.fresh = fresh ? 1 : 0
+    pointee.next = 0
+    pointee.prev = 0
+    pointee.relinkNext = 0
+    pointee.remote.store(RemoteState.normal, ordering: .relaxed)
+    pointee.owner.store(zone, ordering: .releasing)
+  }
+
+  /// Files the slab on an owner list. The current slab needs no event from a local free:
+  /// it is in the zone array already, and an empty current slab is kept (hysteresis).
+  /// A slab on another list needs one when it empties (used 0: park it) and when a full
+  /// slab gets its first chunk back (used capacity-1: back to the partial list). The
+  /// free path tests both with one compare: used-1 > capacity-3, as unsigned numbers.
+  func setList(_ list: UInt8) {
+    pointee.list = list
+    pointee.watch = list == SlabList.current ? UInt32.max : pointee.capacity - 3
+  }
+
+  // MARK: - Chunk identity
+
+  /// True when address is the start of a chunk that was handed out at least once. Hot.
+  @inline(__always) func isChunkStart(_ address: UInt) -> Bool {
+    let offset = address &- base &- UInt(pointee.firstChunk)
+    let index = (offset &* UInt(pointee.reciprocal)) >> 32
+    return (index &* UInt(pointee.chunkSize) == offset) && address < pointee.bump
+  }
+
+  // MARK: - Owner's local list (hot)
+
+  /// Pops a chunk from the local free list or the bump region; 0 when both are empty.
+  @inline(__always) func takeLocal() -> UInt {
+    let chunk = pointee.free
+    if _fastPath(chunk != 0) {
+      let next = ChunkLink.decode(ChunkLink.word(chunk, 0).pointee, at: chunk)
+      if _slowPath(!ChunkLink.isPlausible(next, after: chunk)) { Diagnostics.corruption(chunk) }
+      pointee.free = next
+      return chunk
+    }
+    let bump = pointee.bump
+    if bump < pointee.bumpEnd {
+      pointee.bump = bump &+ UInt(pointee.chunkSize)
+      return bump
+    }
+    return 0
+  }
+
+  /// Links a chunk onto the local free list and marks it freed.
+  @inline(__always) func putLocal(_ chunk: UInt) {
+    ChunkLink.word(chunk, 0).pointee = ChunkLink.encode(pointee.free, at: chunk)
+    ChunkLink.word(chunk, 1).pointee = ChunkLink.freedTag
+    pointee.free = chunk
+  }
+
+  // MARK: - Remote list
+
+  /// Pushes a chunk freed by another thread with one compare-and-swap. Returns the state
+  /// the slab was in; `notify` means this caller must signal the owner.
+  func pushRemote(_ chunk: UInt) -> UInt {
+    var old = pointee.remote.load(ordering: .relaxed)
+    while true {
+      let state = old & RemoteState.mask
+      if _slowPath(state == RemoteState.parked) { Diagnostics.doubleFree(chunk) }
+      ChunkLink.word(chunk, 0).pointee = ChunkLink.encode(old & ~RemoteState.mask, at: chunk)
+      ChunkLink.word(chunk, 1).pointee = ChunkLink.freedTag
+      let newState = state == RemoteState.notify ? RemoteState.signalling : state
+      let (done, seen) = pointee.remote.compareExchange(
+        expected: old, desired: chunk | newState,
+        successOrdering: .releasing, failureOrdering: .relaxed)
+      if done { return state }
+      old = seen
+    }
+  }
+
+  /// Moves every remotely freed chunk onto the local free list. Owner (or adopter) only.
+  /// Returns how many chunks came back.
+  @discardableResult
+  func drainRemote() -> Int {
+    var old = pointee.remote.load(ordering: .relaxed)
+    while old & ~RemoteState.mask != 0 {
+      let (done, seen) = pointee.remote.compareExchange(
+        expected: old, desired: old & RemoteState.mask,
+        successOrdering: .acquiring, failureOrdering: .relaxed)
+      if done { return spliceIntoLocal(old & ~RemoteState.mask) }
+      old = seen
+    }
+    return 0
+  }
+
+  /// Walks a detached remote list (validating every link), then links it in front of
+  /// the local list. The walk is bounded by the capacity, so a cycle is caught.
+  private func spliceIntoLocal(_ head: UInt) -> Int {
+    var count = 1
+    var tail = head
+    while true {
+      let next = ChunkLink.decode(ChunkLink.word(tail, 0).pointee, at: tail)
+      if next == 0 { break }
+      if !ChunkLink.isPlausible(next, after: tail) || count >= Int(pointee.capacity) {
+        Diagnostics.corruption(tail)
+      }
+      tail = next
+      count += 1
+    }
+    ChunkLink.word(tail, 0).pointee = ChunkLink.encode(pointee.free, at: tail)
+    pointee.free = head
+    pointee.used &-= UInt32(count)
+    return count
+  }
+
+  /// True if any chunk waits on the remote list.
+  var hasRemote: Bool { pointee.remote.load(ordering: .relaxed) & ~RemoteState.mask != 0 }
+
+  // MARK: - Remote state transitions
+
+  /// The owner found the slab exhausted: ask to be told about its next remote free.
+  /// Returns false if chunks arrived meanwhile (the caller drains them instead).
+  func requestNotify() -> Bool {
+    var old = pointee.remote.load(ordering: .acquiring)
+    while true {
+      if old & ~RemoteState.mask != 0 { return false }
+      if old & RemoteState.mask == RemoteState.signalling {
+        zms_cpu_relax()
+        old = pointee.remote.load(ordering: .acquiring)
+        continue
+      }
+      let (done, seen) = pointee.remote.compareExchange(
+        expected: old, desired: (old & ~RemoteState.mask) | RemoteState.notify,
+        successOrdering: .acquiringAndReleasing, failureOrdering: .acquiring)
+      if done { return true }
+      old = seen
+    }
+  }
+
+  /// Moves the state to `state` (keeping queued chunks), first waiting for an in-flight
+  /// signal to finish. `patience` bounds the wait (after fork a signaller may be gone).
+  func setRemoteState(_ state: UInt, patience: Int = Int.max) {
+    var old = pointee.remote.load(ordering: .acquiring)
+    var waited = 0
+    while true {
+      if old & RemoteState.mask == RemoteState.signalling && waited < patience {
+        waited += 1
+        if waited & 63 == 0 { sched_yield() } else { zms_cpu_relax() }
+        old = pointee.remote.load(ordering: .acquiring)
+        continue
+      }
+      let (done, seen) = pointee.remote.compareExchange(
+        expected: old, desired: (old & ~RemoteState.mask) | state,
+        successOrdering: .acquiringAndReleasing, failureOrdering: .acquiring)
+      if done { return }
+      old = seen
+    }
+  }
+
+  /// The signaller's last step: the owner has the slab on its relink stack.
+  func finishSignal() {
+    var old = pointee.remote.load(ordering: .relaxed)
+    while true {
+      let (done, seen) = pointee.remote.compareExchange(
+        expected: old, desired: (old & ~RemoteState.mask) | RemoteState.normal,
+        successOrdering: .releasing, failureOrdering: .relaxed)
+      if done { return }
+      old = seen
+    }
+  }
+
+  var remoteState: UInt { pointee.remote.load(ordering: .acquiring) & RemoteState.mask }
+
+  // MARK: - Double-free search (slow path)
+
+  /// True if chunk sits on the local free list or the remote list. Owner only; the walks
+  /// are bounded by the capacity.
+  func holdsFreeChunk(_ chunk: UInt) -> Bool {
+    listContains(pointee.free, chunk) ||
+      listContains(pointee.remote.load(ordering: .acquiring) & ~RemoteState.mask, chunk)
+  }
+
+  /// Walks an encoded list looking for chunk. Safe for any thread: slab memory is never
+  /// unmapped, and the walk stops at the first implausible link.
+  func listContains(_ head: UInt, _ chunk: UInt) -> Bool {
+    var p = head
+    var steps = 0
+    while p != 0 && steps <= Int(pointee.capacity) {
+      if p == chunk { return true }
+      let next = ChunkLink.decode(ChunkLink.word(p, 0).pointee, at: p)
+      if !ChunkLink.isPlausible(next, after: p) { return false }
+      p = next
+      steps += 1
+    }
+    return false
+  }
+}

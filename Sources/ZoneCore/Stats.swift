@@ -1,0 +1,206 @@
+// Stats.swift: counters, summed when read, and the human-readable summary.
+//
+// Owns: the process-wide gauges and event counters that are not per thread, the totals
+// folded in from exited threads, the zm_stats snapshot, the printed summary
+// (ZONEMALLOC_STATS=1, zm_stats_print, malloc_stats) and mallinfo2.
+// Touches: every zone's counters (plain words written only by their thread; read here
+// under the zones lock, which keeps zones from being retired mid-sum), and the counters
+// the other files own.
+//
+// The per-thread counters follow seed 003: each thread counts the mallocs and frees it
+// performs, whoever owns the memory, so a chunk allocated on one thread and freed on
+// another adds one to each thread; the sums cancel exactly.
+
+import ZoneSupport
+import Synchronization
+
+enum Stats {
+  static let slabsInUse = Atomic<UInt>(0)
+  static let cachedSlabs = Atomic<UInt>(0)      // empty slabs in zone caches
+  static let teardowns = Atomic<UInt>(0)
+  static let reallocCopied = Atomic<UInt>(0)
+  // Frees by threads that have no zone (rare: a zone is created at a thread's first free).
+  static let zonelessFrees = Atomic<UInt>(0)
+  static let zonelessFreeBytes = Atomic<UInt>(0)
+  static let zonelessRemote = Atomic<UInt>(0)
+  static let zonelessSignals = Atomic<UInt>(0)
+
+  /// Counters of retired zones.                                           [zones lock]
+  struct Totals {
+    var mallocs: UInt = 0
+    var frees: UInt = 0
+    var allocatedBytes: UInt = 0
+    var freedBytes: UInt = 0
+    var remoteFrees: UInt = 0
+    var signals: UInt = 0
+
+    mutating func add(_ zone: ZonePointer) {
+      for c in 0..<SizeClass.count {
+        let a = zone.pointee.allocs[c]
+        let f = zone.pointee.frees[c]
+        let size = UInt(SizeClass.size(of: c))
+        mallocs &+= a
+        frees &+= f
+        allocatedBytes &+= a &* size
+        freedBytes &+= f &* size
+      }
+      remoteFrees &+= zone.pointee.remoteFrees
+      signals &+= zone.pointee.signals
+    }
+  }
+
+  nonisolated(unsafe) static var retired = Totals()
+
+  static func noteZonelessFree(bytes: UInt, remote: Bool, signal: Bool) {
+    zonelessFrees.wrappingAdd(1, ordering: .relaxed)
+    zonelessFreeBytes.wrappingAdd(bytes, ordering: .relaxed)
+    if remote { zonelessRemote.wrappingAdd(1, ordering: .relaxed) }
+    if signal { zonelessSignals.wrappingAdd(1, ordering: .relaxed) }
+  }
+
+  /// Folds a zone that is going away into the retired totals.             [zones lock]
+  static func fold(_ zone: ZonePointer) {
+    retired.add(zone)
+  }
+
+  // MARK: - Snapshot
+
+  static func snapshot(_ out: UnsafeMutablePointer<zm_stats_t>) {
+    memset(out, 0, MemoryLayout<zm_stats_t>.size)
+    out.pointee.version = UInt64(ZM_STATS_VERSION)
+    guard Global.state != nil else { return }
+    var sum = Totals()
+    Lock.zones.lock()
+    sum = retired
+    Zones.forEachCounted { sum.add($0) }
+    Lock.zones.unlock()
+    sum.frees &+= zonelessFrees.load(ordering: .relaxed)
+    sum.freedBytes &+= zonelessFreeBytes.load(ordering: .relaxed)
+    sum.remoteFrees &+= zonelessRemote.load(ordering: .relaxed)
+    sum.signals &+= zonelessSignals.load(ordering: .relaxed)
+
+    let slab = SlabGeometry.size
+    let bigLive = BigBlocks.liveBytes.load(ordering: .relaxed)
+    let small = sum.allocatedBytes &- sum.freedBytes
+    out.pointee.allocated = UInt64((small > UInt(Int.max) ? 0 : small) &+ bigLive)
+    out.pointee.active = UInt64(slabsInUse.load(ordering: .relaxed) &* slab &+ bigLive)
+    out.pointee.mapped = UInt64(Limit.held.load(ordering: .relaxed))
+    out.pointee.lazy_cached = UInt64(LazyUnmap.bytes.load(ordering: .relaxed))
+    out.pointee.slab_cached = UInt64((cachedSlabs.load(ordering: .relaxed) &+
+      Depot.dirtySlabs.load(ordering: .relaxed)) &* slab)
+
+    out.pointee.malloc_count = UInt64(sum.mallocs &+ BigBlocks.allocs.load(ordering: .relaxed))
+    out.pointee.free_count = UInt64(sum.frees &+ BigBlocks.frees.load(ordering: .relaxed))
+    out.pointee.remote_frees = UInt64(sum.remoteFrees)
+    out.pointee.owner_signals = UInt64(sum.signals)
+
+    out.pointee.big_allocs = UInt64(BigBlocks.allocs.load(ordering: .relaxed))
+    out.pointee.big_reuses = UInt64(BigBlocks.reuses.load(ordering: .relaxed))
+    out.pointee.mmap_calls = UInt64(OS.mmapCalls.load(ordering: .relaxed))
+    out.pointee.munmap_calls = UInt64(OS.munmapCalls.load(ordering: .relaxed))
+    out.pointee.mremap_calls = UInt64(OS.mremapCalls.load(ordering: .relaxed))
+    out.pointee.purges = UInt64(LazyUnmap.purges.load(ordering: .relaxed))
+    out.pointee.purge_max_step_ns = UInt64(LazyUnmap.maxStepNanoseconds.load(ordering: .relaxed))
+    out.pointee.realloc_copied_bytes = UInt64(reallocCopied.load(ordering: .relaxed))
+
+    out.pointee.threads_live = UInt64(Zones.liveCount.load(ordering: .relaxed))
+    out.pointee.zones_created = UInt64(Zones.created.load(ordering: .relaxed))
+    out.pointee.zone_teardowns = UInt64(teardowns.load(ordering: .relaxed))
+    out.pointee.orphan_slabs = UInt64(Orphans.count.load(ordering: .relaxed))
+    out.pointee.slabs_adopted = UInt64(Orphans.adopted.load(ordering: .relaxed))
+    out.pointee.slabs_released = UInt64(Depot.releasedSlabs.load(ordering: .relaxed))
+
+    out.pointee.limit = UInt64(Limit.cap.load(ordering: .relaxed))
+    out.pointee.limit_reclaims = UInt64(Limit.reclaims.load(ordering: .relaxed))
+    out.pointee.limit_refusals = UInt64(Limit.refusals.load(ordering: .relaxed))
+
+    out.pointee.numa_nodes = UInt64(max(Numa.nodesSeen, 1))
+    out.pointee.numa_enabled = Numa.enabled ? 1 : 0
+  }
+
+  // MARK: - The printed summary
+
+  /// One line per field: "zonemalloc: <field> <value>", bytes also in readable units.
+  static func print() {
+    var s = zm_stats_t()
+    snapshot(&s)
+    var header = LineBuffer()
+    header.append("zonemalloc: statistics for pid ")
+    header.append(decimal: UInt(getpid()))
+    header.writeLine()
+    bytes("allocated", s.allocated)
+    bytes("active", s.active)
+    bytes("mapped", s.mapped)
+    bytes("lazy_cached", s.lazy_cached)
+    bytes("slab_cached", s.slab_cached)
+    count("malloc_count", s.malloc_count)
+    count("free_count", s.free_count)
+    count("remote_frees", s.remote_frees)
+    count("owner_signals", s.owner_signals)
+    count("big_allocs", s.big_allocs)
+    count("big_reuses", s.big_reuses)
+    count("mmap_calls", s.mmap_calls)
+    count("munmap_calls", s.munmap_calls)
+    count("mremap_calls", s.mremap_calls)
+    count("purges", s.purges)
+    count("purge_max_step_ns", s.purge_max_step_ns)
+    bytes("realloc_copied_bytes", s.realloc_copied_bytes)
+    count("threads_live", s.threads_live)
+    count("zones_created", s.zones_created)
+    count("zone_teardowns", s.zone_teardowns)
+    count("orphan_slabs", s.orphan_slabs)
+    count("slabs_adopted", s.slabs_adopted)
+    count("slabs_released", s.slabs_released)
+    bytes("limit", s.limit)
+    count("limit_reclaims", s.limit_reclaims)
+    count("limit_refusals", s.limit_refusals)
+    count("numa_nodes", s.numa_nodes)
+    count("numa_enabled", s.numa_enabled)
+  }
+
+  private static func count(_ name: StaticString, _ value: UInt64) {
+    var line = LineBuffer()
+    line.append("zonemalloc: ")
+    line.append(name)
+    line.append(" ")
+    line.append(decimal: UInt(value))
+    line.writeLine()
+  }
+
+  private static func bytes(_ name: StaticString, _ value: UInt64) {
+    var line = LineBuffer()
+    line.append("zonemalloc: ")
+    line.append(name)
+    line.append(" ")
+    line.append(decimal: UInt(value))
+    if value >= 1024 {
+      var unit: StaticString = "KiB"
+      var scaled = UInt(value) * 10 / 1024
+      if value >= 1 << 30 { unit = "GiB"; scaled = UInt(value >> 20) * 10 / 1024 }
+      else if value >= 1 << 20 { unit = "MiB"; scaled = UInt(value >> 10) * 10 / 1024 }
+      line.append(" (")
+      line.append(decimal: scaled / 10)
+      line.append(".")
+      line.append(decimal: scaled % 10)
+      line.append(" ")
+      line.append(unit)
+      line.append(")")
+    }
+    line.writeLine()
+  }
+
+  // MARK: - glibc's mallinfo2
+
+  static func mallinfo() -> mallinfo2 {
+    var s = zm_stats_t()
+    snapshot(&s)
+    var info = mallinfo2()
+    info.arena = Int(s.mapped &- s.lazy_cached)
+    info.hblks = 0
+    info.hblkhd = Int(BigBlocks.liveBytes.load(ordering: .relaxed))
+    info.uordblks = Int(s.allocated)
+    info.fordblks = Int(s.mapped > s.allocated ? s.mapped - s.allocated : 0)
+    info.keepcost = Int(s.lazy_cached &+ s.slab_cached)
+    return info
+  }
+}

@@ -1,0 +1,66 @@
+// Teardown.swift: returning an exited thread's zone, with bounded concurrency (seed 000).
+//
+// Owns: the teardown of one zone: every slab leaves it, either empty (to the depot, in one
+// batch) or still holding live chunks (to the orphan lists, in one batch).
+// Touches: the zone's slabs, Depot, Orphans.
+//
+// DragonFly found that 900,000 processes exiting at once made the system unusable for an
+// hour, and fixed it by letting at most ncpus teardowns run at once behind a queued
+// mutex, and by freeing in bulk. Here a thread storm does the same: an exiting thread
+// takes the teardown mutex of its CPU's slot (glibc mutexes wake one waiter at a time,
+// so there is no thundering herd), does all of its work without the global locks, and
+// takes each global lock once for the whole batch.
+
+import ZoneSupport
+import Synchronization
+
+enum Teardown {
+  /// Number of teardown slots: min(ncpus, ZMS_MAX_TEARDOWN_SLOTS). Set at boot.
+  nonisolated(unsafe) static var slots = 1
+
+  static func run(_ zone: ZonePointer) {
+    let slot = Lock.teardown(OS.currentCPU() % slots)
+    slot.lock()
+    dismantle(zone, patience: Int.max)
+    slot.unlock()
+  }
+
+  /// Empties a zone. `patience` bounds the wait for an in-flight signal (see Slab.swift).
+  static func dismantle(_ zone: ZonePointer, patience: Int) {
+    _ = zone.pointee.relink.exchange(0, ordering: .acquiring) // signals no longer matter
+    var empties = SlabChain()
+    var orphans = OrphanBatch()
+    let sentinel = ThreadZone.sentinel
+    for c in 0..<SizeClass.count {
+      let current = zone.pointee.current[c]
+      zone.pointee.current[c] = sentinel
+      if current != sentinel { release(slabAt(current), &empties, &orphans, patience) }
+      while let slab = SlabChain.pop(&zone.pointee.partial[c]) {
+        release(slab, &empties, &orphans, patience)
+      }
+      while let slab = SlabChain.pop(&zone.pointee.full[c]) {
+        release(slab, &empties, &orphans, patience)
+      }
+    }
+    ThreadZone.flushCache(zone)
+    Depot.put(empties)
+    Orphans.put(&orphans)
+    Stats.teardowns.wrappingAdd(1, ordering: .relaxed)
+  }
+
+  /// One slab leaves its dying owner: chunks freed remotely come home first; an empty
+  /// slab is parked, one with live chunks becomes an orphan that keeps accepting frees.
+  private static func release(_ slab: SlabPointer, _ empties: inout SlabChain,
+                              _ orphans: inout OrphanBatch, _ patience: Int) {
+    slab.setRemoteState(RemoteState.orphan, patience: patience)
+    slab.pointee.owner.store(0, ordering: .releasing)
+    slab.drainRemote()
+    if slab.pointee.used == 0 {
+      Depot.prepareForParking(slab)
+      empties.append(slab)
+    } else {
+      slab.setList(SlabList.orphan)
+      orphans.append(slab)
+    }
+  }
+}

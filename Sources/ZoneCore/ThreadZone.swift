@@ -1,0 +1,346 @@
+// ThreadZone.swift: a thread's zone array (DragonFly's ZoneAry) and the small-object paths.
+//
+// Owns: the Zone record, the malloc and free fast paths for small sizes, and the owner's
+// slow paths: refilling a class, detaching a full slab, relinking slabs that other threads
+// signalled, and parking slabs that emptied.
+// Touches: slabs it owns (Slab.swift), the relink stack of other zones (one CAS push when it
+// signals), and Orphans, Depot and Arena when it needs a slab.
+//
+// Each thread owns, per size class, a current slab, a list of partial slabs and a list of
+// full slabs it took out of the array. The malloc fast path is: thread slot, class, pop
+// from the current slab's local list or bump region. The free fast path is: region table,
+// slab header by mask, chunk-boundary check, owner check, push on the local list. Neither
+// takes a lock or executes an atomic read-modify-write. Counters are plain per-thread
+// words, summed when read (Stats.swift), as seed 003 moved kmalloc accounting per cpu.
+
+import ZoneSupport
+import Synchronization
+
+struct Zone: ~Copyable {
+  var current: InlineArray<64, UInt>   // first: the C empty zone mirrors this array
+  var allocs: InlineArray<64, UInt>    // chunks this thread handed out, per class
+  var frees: InlineArray<64, UInt>     // chunks this thread freed (local or remote), per class
+  var partial: InlineArray<64, UInt>   // slabs with free chunks, not current
+  var full: InlineArray<64, UInt>      // exhausted slabs waiting for a signal or a local free
+  var cached: InlineArray<4, UInt>     // empty slabs kept for reuse (hysteresis)
+  var cachedCount: UInt
+  var remoteFrees: UInt
+  var signals: UInt
+  var node: UInt
+  var reclaimEpoch: UInt
+  var linkNext: UInt                   // live/dead/free zone lists          [zones lock]
+  var linkPrev: UInt
+  var padding: (UInt, UInt, UInt, UInt, UInt, UInt)
+  let relink: Atomic<UInt>             // slabs signalled back by other threads (own line)
+}
+
+typealias ZonePointer = UnsafeMutablePointer<Zone>
+
+enum ThreadZone {
+  static let cacheLimit: UInt = 4
+
+  /// The calling thread's zone (the empty zone until its first slow path). Hot.
+  @inline(__always) static var current: ZonePointer {
+    zms_zone().unsafelyUnwrapped.assumingMemoryBound(to: Zone.self)
+  }
+
+  @inline(__always) static var sentinel: UInt { Zones.empty.pointee.current[0] }
+
+  // MARK: - Fast paths
+
+  /// malloc for 0 ... SizeClass.limit bytes. Hot.
+  @inline(__always) static func malloc(_ size: UInt) -> UnsafeMutableRawPointer? {
+    let zone = current
+    let c = SizeClass.index(for: Int(size))
+    let slab = slabAt(zone.pointee.current[c])
+    let chunk = slab.takeLocal()
+    if _fastPath(chunk != 0) { return handOut(zone, slab, c, chunk) }
+    return refill(zone, c)
+  }
+
+  /// calloc for small sizes: chunks from a fresh slab's bump region are already zero.
+  static func calloc(_ size: UInt) -> UnsafeMutableRawPointer? {
+    let zone = current
+    let c = SizeClass.index(for: Int(size))
+    let slab = slabAt(zone.pointee.current[c])
+    let zeroed = slab.pointee.free == 0 && slab.pointee.fresh != 0
+    let chunk = slab.takeLocal()
+    if chunk != 0 {
+      let p = handOut(zone, slab, c, chunk)
+      if !zeroed { memset(p, 0, Int(size)) }
+      return p
+    }
+    guard let p = refill(zone, c) else { return nil }
+    memset(p, 0, Int(size))
+    return p
+  }
+
+  @inline(__always) static func handOut(_ zone: ZonePointer, _ slab: SlabPointer, _ c: Int,
+                                        _ chunk: UInt) -> UnsafeMutableRawPointer {
+    ChunkLink.word(chunk, 1).pointee = 0
+    slab.pointee.used &+= 1
+    zone.pointee.allocs[c] &+= 1
+    return UnsafeMutableRawPointer(bitPattern: chunk).unsafelyUnwrapped
+  }
+
+  /// free of an address inside a slab arena. Hot.
+  @inline(__always) static func free(_ address: UInt) {
+    let slab = slabOf(address)
+    if _slowPath(!slab.isChunkStart(address)) { Diagnostics.invalidPointer("free", address) }
+    if _slowPath(ChunkLink.word(address, 1).pointee == ChunkLink.freedTag) {
+      return freeTagged(slab, address)
+    }
+    freeChunk(slab, address)
+  }
+
+  @inline(__always) static func freeChunk(_ slab: SlabPointer, _ address: UInt) {
+    let zone = current
+    if _fastPath(slab.pointee.owner.load(ordering: .relaxed) == UInt(bitPattern: zone)) {
+      slab.putLocal(address)
+      let used = slab.pointee.used &- 1
+      slab.pointee.used = used
+      zone.pointee.frees[Int(slab.pointee.sizeClass)] &+= 1
+      if _slowPath(used &- 1 > slab.pointee.watch) { localFreeEvent(zone, slab) }
+    } else {
+      freeRemote(zone, slab, address)
+    }
+  }
+
+  // MARK: - Free slow paths
+
+  /// The chunk carries the freed tag: it is either free already (a double free) or the
+  /// program stored the tag's value there by chance. Search the lists this thread may walk.
+  @inline(never) static func freeTagged(_ slab: SlabPointer, _ address: UInt) {
+    let mine = slab.pointee.owner.load(ordering: .relaxed) == UInt(bitPattern: current)
+    let remoteHead = slab.pointee.remote.load(ordering: .acquiring) & ~RemoteState.mask
+    if mine ? slab.holdsFreeChunk(address) : slab.listContains(remoteHead, address) {
+      Diagnostics.doubleFree(address)
+    }
+    freeChunk(slab, address)
+  }
+
+  /// A chunk freed by a thread that does not own its slab: one CAS onto the remote list.
+  /// Only when that push finds the slab detached as full is the owner told (seed 003).
+  @inline(never) static func freeRemote(_ zone0: ZonePointer, _ slab: SlabPointer, _ address: UInt) {
+    let c = Int(slab.pointee.sizeClass)
+    let state = slab.pushRemote(address)
+    var zone = zone0
+    if zone == Zones.empty, let created = Zones.createForCurrentThread() { zone = created }
+    let signalled = state == RemoteState.notify
+    if signalled { signalOwner(slab) }
+    if Zones.isPlaceholder(zone) {
+      Stats.noteZonelessFree(bytes: UInt(SizeClass.size(of: c)), remote: true, signal: signalled)
+    } else {
+      zone.pointee.remoteFrees &+= 1
+      zone.pointee.frees[c] &+= 1
+      if signalled { zone.pointee.signals &+= 1 }
+    }
+  }
+
+  /// Pushes a slab onto its owner's relink stack, then ends the signalling state.
+  static func signalOwner(_ slab: SlabPointer) {
+    let ownerAddress = slab.pointee.owner.load(ordering: .acquiring)
+    let owner = ZonePointer(bitPattern: ownerAddress).unsafelyUnwrapped
+    var head = owner.pointee.relink.load(ordering: .relaxed)
+    while true {
+      slab.pointee.relinkNext = head
+      let (done, seen) = owner.pointee.relink.compareExchange(
+        expected: head, desired: slab.base, successOrdering: .releasing, failureOrdering: .relaxed)
+      if done { break }
+      head = seen
+    }
+    slab.finishSignal()
+  }
+
+  /// A local free left the slab empty, or gave a full slab a free chunk.
+  @inline(never) static func localFreeEvent(_ zone: ZonePointer, _ slab: SlabPointer) {
+    let c = Int(slab.pointee.sizeClass)
+    let list = slab.pointee.list
+    if slab.pointee.used == 0 {
+      if list == SlabList.current { return } // keep the current slab: hysteresis
+      unlink(zone, c, slab)
+      park(zone, slab)
+    } else if list == SlabList.full {
+      unlink(zone, c, slab)
+      SlabChain.push(&zone.pointee.partial[c], slab)
+      slab.setList(SlabList.partial)
+    }
+  }
+
+  /// Takes a slab off the partial or full list (a full one stops asking for a signal).
+  static func unlink(_ zone: ZonePointer, _ c: Int, _ slab: SlabPointer) {
+    if slab.pointee.list == SlabList.full {
+      slab.setRemoteState(RemoteState.normal)
+      SlabChain.remove(&zone.pointee.full[c], slab)
+    } else if slab.pointee.list == SlabList.partial {
+      SlabChain.remove(&zone.pointee.partial[c], slab)
+    }
+    slab.setList(SlabList.none)
+  }
+
+  /// An empty slab leaves the zone: into the zone's small cache, or the node's depot.
+  static func park(_ zone: ZonePointer, _ slab: SlabPointer) {
+    Depot.prepareForParking(slab)
+    let n = zone.pointee.cachedCount
+    if n < cacheLimit {
+      zone.pointee.cached[Int(n)] = slab.base
+      zone.pointee.cachedCount = n + 1
+      Stats.cachedSlabs.wrappingAdd(1, ordering: .relaxed)
+    } else {
+      Depot.put(slab)
+    }
+  }
+
+  /// Hands every cached empty slab to the depot (reclaim, teardown).
+  static func flushCache(_ zone: ZonePointer) {
+    var chain = SlabChain()
+    while zone.pointee.cachedCount > 0 {
+      zone.pointee.cachedCount -= 1
+      chain.append(slabAt(zone.pointee.cached[Int(zone.pointee.cachedCount)]))
+      Stats.cachedSlabs.wrappingSubtract(1, ordering: .relaxed)
+    }
+    Depot.put(chain)
+  }
+
+  // MARK: - Refill (the malloc slow path)
+
+  @inline(never) static func refill(_ zone0: ZonePointer, _ c: Int) -> UnsafeMutableRawPointer? {
+    var zone = zone0
+    if Zones.isPlaceholder(zone) {
+      guard let created = Zones.createForCurrentThread() else { return nil }
+      zone = created
+    }
+    maintain(zone)
+    guard let slab = slabWithFreeChunk(zone, c) else { return nil }
+    let chunk = slab.takeLocal()
+    return handOut(zone, slab, c, chunk)
+  }
+
+  /// Per-slow-path housekeeping: take back signalled slabs, answer a reclaim request.
+  static func maintain(_ zone: ZonePointer) {
+    if zone.pointee.relink.load(ordering: .relaxed) != 0 { relinkSignalled(zone) }
+    let epoch = Limit.epoch.load(ordering: .relaxed)
+    if zone.pointee.reclaimEpoch != epoch {
+      zone.pointee.reclaimEpoch = epoch
+      flushCache(zone)
+    }
+  }
+
+  /// Slabs other threads signalled re-enter the zone array as partial slabs.
+  static func relinkSignalled(_ zone: ZonePointer) {
+    var next = zone.pointee.relink.exchange(0, ordering: .acquiring)
+    while next != 0 {
+      let slab = slabAt(next)
+      next = slab.pointee.relinkNext
+      let mine = slab.pointee.owner.load(ordering: .relaxed) == UInt(bitPattern: zone)
+      guard mine, slab.pointee.list == SlabList.full else { continue }
+      let c = Int(slab.pointee.sizeClass)
+      SlabChain.remove(&zone.pointee.full[c], slab)
+      SlabChain.push(&zone.pointee.partial[c], slab)
+      slab.setList(SlabList.partial)
+    }
+  }
+
+  /// Makes the current slab of class c one that has a free chunk, or returns nil (ENOMEM).
+  static func slabWithFreeChunk(_ zone: ZonePointer, _ c: Int) -> SlabPointer? {
+    let current = slabAt(zone.pointee.current[c])
+    if current.base != sentinel {
+      if current.drainRemote() > 0 { return current }
+      zone.pointee.current[c] = sentinel
+      current.setList(SlabList.none)
+      retireExhausted(zone, c, current)
+    }
+    while let slab = nextCandidate(zone, c) {
+      if slab.pointee.free != 0 || slab.pointee.bump < slab.pointee.bumpEnd || slab.drainRemote() > 0 {
+        slab.setList(SlabList.current)
+        zone.pointee.current[c] = slab.base
+        return slab
+      }
+      retireExhausted(zone, c, slab)
+    }
+    return nil
+  }
+
+  /// An exhausted slab goes to the full list and asks for a signal; if chunks arrived in
+  /// the meantime it goes to the partial list instead.
+  static func retireExhausted(_ zone: ZonePointer, _ c: Int, _ slab: SlabPointer) {
+    if slab.requestNotify() {
+      SlabChain.push(&zone.pointee.full[c], slab)
+      slab.setList(SlabList.full)
+    } else {
+      SlabChain.push(&zone.pointee.partial[c], slab)
+      slab.setList(SlabList.partial)
+    }
+  }
+
+  /// The next slab to try: a partial one, an orphan to adopt, or an empty one formatted now.
+  static func nextCandidate(_ zone: ZonePointer, _ c: Int) -> SlabPointer? {
+    if let slab = SlabChain.pop(&zone.pointee.partial[c]) { return slab }
+    if let slab = Orphans.adopt(c, by: zone) { return slab }
+    if let slab = emptySlab(zone, c) { return slab }
+    if Zones.reapOneDead(), let slab = Orphans.adopt(c, by: zone) { return slab }
+    return nil
+  }
+
+  static func emptySlab(_ zone: ZonePointer, _ c: Int) -> SlabPointer? {
+    let node = Int(zone.pointee.node)
+    var found: (SlabPointer, Bool)? = nil
+    let n = zone.pointee.cachedCount
+    if n > 0 {
+      zone.pointee.cachedCount = n - 1
+      Stats.cachedSlabs.wrappingSubtract(1, ordering: .relaxed)
+      found = (slabAt(zone.pointee.cached[Int(n - 1)]), false)
+    } else {
+      found = Depot.take(node) ?? Arena.carve(node)
+    }
+    guard let (slab, fresh) = found else { return nil }
+    slab.format(sizeClass: c, owner: UInt(bitPattern: zone), node: Arena.node(of: slab.base),
+                fresh: fresh)
+    Stats.slabsInUse.wrappingAdd(1, ordering: .relaxed)
+    return slab
+  }
+}
+
+/// An intrusive list of slabs through Slab.next/prev: doubly linked when it lives in a
+/// head word (zone and depot lists), singly linked as a local batch (SlabChain value).
+struct SlabChain {
+  var head: UInt = 0
+  var count: UInt = 0
+
+  mutating func append(_ slab: SlabPointer) {
+    slab.pointee.next = head
+    head = slab.base
+    count += 1
+  }
+
+  mutating func pop() -> SlabPointer? {
+    guard head != 0 else { return nil }
+    let slab = slabAt(head)
+    head = slab.pointee.next
+    count -= 1
+    return slab
+  }
+
+  static func push(_ head: inout UInt, _ slab: SlabPointer) {
+    slab.pointee.prev = 0
+    slab.pointee.next = head
+    if head != 0 { slabAt(head).pointee.prev = slab.base }
+    head = slab.base
+  }
+
+  static func pop(_ head: inout UInt) -> SlabPointer? {
+    guard head != 0 else { return nil }
+    let slab = slabAt(head)
+    remove(&head, slab)
+    return slab
+  }
+
+  static func remove(_ head: inout UInt, _ slab: SlabPointer) {
+    let next = slab.pointee.next
+    let prev = slab.pointee.prev
+    if prev != 0 { slabAt(prev).pointee.next = next } else { head = next }
+    if next != 0 { slabAt(next).pointee.prev = prev }
+    slab.pointee.next = 0
+    slab.pointee.prev = 0
+  }
+}

@@ -1,0 +1,207 @@
+// Zones.swift: the life of zone records.
+//
+// Owns: creating a zone for a thread (thread slot first, then pthread_setspecific, which
+// may re-enter calloc), the pthread key whose destructor tears the zone down at thread
+// exit, the lists of live, dead (lost in a fork) and free zone records, and folding a
+// retired zone's counters into the totals.
+// Touches: the thread slot (ZoneSupport), Teardown, Stats. Zone records are never
+// unmapped: a record is recycled for a new thread only after its teardown, so a remote
+// freer can never reach memory that is gone.
+
+import ZoneSupport
+import Synchronization
+
+enum Zones {
+  nonisolated(unsafe) static var key = pthread_key_t()
+  static let liveCount = Atomic<UInt>(0)
+  static let created = Atomic<UInt>(0)
+  static let deadCount = Atomic<UInt>(0)
+  private static let recordsPerChunk: UInt = 16
+
+  /// The static zone every thread starts with (and returns to at exit).
+  @inline(__always) static var empty: ZonePointer {
+    zms_empty_zone_address().unsafelyUnwrapped.assumingMemoryBound(to: Zone.self)
+  }
+
+  /// The static zone a thread points at once its own was torn down.
+  static var exited: ZonePointer {
+    zms_exited_zone_address().unsafelyUnwrapped.assumingMemoryBound(to: Zone.self)
+  }
+
+  /// True for the two static zones, which own nothing and count nothing.
+  @inline(__always) static func isPlaceholder(_ zone: ZonePointer) -> Bool {
+    zone == empty || zone == exited
+  }
+
+  static var recordStride: UInt {
+    (UInt(MemoryLayout<Zone>.size) + 63) & ~63
+  }
+
+  // MARK: - Creation
+
+  static func createForCurrentThread() -> ZonePointer? {
+    guard Boot.ensure() else { return nil }
+    Lock.zones.lock()
+    guard let zone = takeRecord() else {
+      Lock.zones.unlock()
+      return nil
+    }
+    initialize(zone)
+    link(zone, into: &Global.g.pointee.liveZones)
+    Lock.zones.unlock()
+    liveCount.wrappingAdd(1, ordering: .relaxed)
+    created.wrappingAdd(1, ordering: .relaxed)
+    zms_set_zone(UnsafeMutableRawPointer(zone))
+    pthread_setspecific(key, UnsafeRawPointer(zone))
+    return zone
+  }
+
+  private static func initialize(_ zone: ZonePointer) {
+    let sentinel = ThreadZone.sentinel
+    for c in 0..<SizeClass.count {
+      zone.pointee.current[c] = sentinel
+      zone.pointee.allocs[c] = 0
+      zone.pointee.frees[c] = 0
+      zone.pointee.partial[c] = 0
+      zone.pointee.full[c] = 0
+    }
+    zone.pointee.cachedCount = 0
+    zone.pointee.remoteFrees = 0
+    zone.pointee.signals = 0
+    zone.pointee.node = UInt(Numa.nodeOfCurrentCPU())
+    zone.pointee.reclaimEpoch = Limit.epoch.load(ordering: .relaxed)
+    zone.pointee.relink.store(0, ordering: .relaxed)
+  }
+
+  /// A free record, or a new one carved from a fresh chunk of records.   [zones lock]
+  private static func takeRecord() -> ZonePointer? {
+    let g = Global.g
+    if let zone = unlinkFirst(&g.pointee.freeZones) { return zone }
+    if g.pointee.zoneCarve == g.pointee.zoneCarveEnd {
+      let bytes = recordStride * recordsPerChunk
+      guard let chunk = OS.map(bytes) else { return nil }
+      g.pointee.zoneCarve = chunk
+      g.pointee.zoneCarveEnd = chunk + bytes
+    }
+    let record = g.pointee.zoneCarve
+    g.pointee.zoneCarve += recordStride
+    return ZonePointer(bitPattern: record)
+  }
+
+  // MARK: - Thread exit
+
+  /// The pthread key destructor: the thread is exiting.
+  static let destructor: @convention(c) (UnsafeMutableRawPointer?) -> Void = { raw in
+    guard let raw else { return }
+    let zone = raw.assumingMemoryBound(to: Zone.self)
+    zms_set_zone(zms_exited_zone_address())
+    Teardown.run(zone)
+    retire(zone, from: nil)
+  }
+
+  /// Folds a torn-down zone's counters into the totals and recycles its record.
+  static func retire(_ zone: ZonePointer, from list: UnsafeMutablePointer<UInt>?) {
+    Lock.zones.lock()
+    Stats.fold(zone)
+    if let list {
+      unlink(zone, from: &list.pointee)
+    } else {
+      unlink(zone, from: &Global.g.pointee.liveZones)
+      liveCount.wrappingSubtract(1, ordering: .relaxed)
+    }
+    link(zone, into: &Global.g.pointee.freeZones)
+    Lock.zones.unlock()
+  }
+
+  // MARK: - Fork
+
+  /// In the child only the forking thread exists. Every other live zone becomes dead in
+  /// O(1): the live list is renamed, and the survivor moves back. Nothing of the parent's
+  /// memory is walked or written; a dead zone is torn down only when the child needs a
+  /// slab it cannot find elsewhere (reapOneDead).
+  static func afterForkInChild() {
+    let g = Global.g
+    let me = ThreadZone.current
+    let survivor = !isPlaceholder(me)
+    if survivor { unlink(me, from: &g.pointee.liveZones) }
+    var dead = g.pointee.deadZones
+    if g.pointee.liveZones != 0 {
+      // Splice the old live list in front of the dead list.
+      var tail = ZonePointer(bitPattern: g.pointee.liveZones).unsafelyUnwrapped
+      var count: UInt = 1
+      while tail.pointee.linkNext != 0 {
+        tail = ZonePointer(bitPattern: tail.pointee.linkNext).unsafelyUnwrapped
+        count += 1
+      }
+      tail.pointee.linkNext = dead
+      if dead != 0 { ZonePointer(bitPattern: dead).unsafelyUnwrapped.pointee.linkPrev = UInt(bitPattern: tail) }
+      dead = g.pointee.liveZones
+      deadCount.wrappingAdd(count, ordering: .relaxed)
+    }
+    g.pointee.deadZones = dead
+    g.pointee.liveZones = 0
+    liveCount.store(0, ordering: .relaxed)
+    if survivor {
+      link(me, into: &g.pointee.liveZones)
+      liveCount.store(1, ordering: .relaxed)
+    }
+  }
+
+  /// Tears down one zone lost in a fork, so its slabs become orphans or depot slabs.
+  /// Returns false when there is none.
+  static func reapOneDead() -> Bool {
+    guard deadCount.load(ordering: .relaxed) > 0 else { return false }
+    Lock.zones.lock()
+    let zone = unlinkFirst(&Global.g.pointee.deadZones)
+    Lock.zones.unlock()
+    guard let zone else { return false }
+    deadCount.wrappingSubtract(1, ordering: .relaxed)
+    // A signaller caught by the fork never finishes: wait only briefly for it.
+    Teardown.dismantle(zone, patience: 1000)
+    Lock.zones.lock()
+    Stats.fold(zone)
+    link(zone, into: &Global.g.pointee.freeZones)
+    Lock.zones.unlock()
+    return true
+  }
+
+  // MARK: - Lists of zone records (doubly linked through linkNext/linkPrev)   [zones lock]
+
+  static func link(_ zone: ZonePointer, into head: inout UInt) {
+    zone.pointee.linkPrev = 0
+    zone.pointee.linkNext = head
+    if head != 0 { ZonePointer(bitPattern: head).unsafelyUnwrapped.pointee.linkPrev = UInt(bitPattern: zone) }
+    head = UInt(bitPattern: zone)
+  }
+
+  static func unlink(_ zone: ZonePointer, from head: inout UInt) {
+    let next = zone.pointee.linkNext
+    let prev = zone.pointee.linkPrev
+    if prev != 0 { ZonePointer(bitPattern: prev).unsafelyUnwrapped.pointee.linkNext = next } else { head = next }
+    if next != 0 { ZonePointer(bitPattern: next).unsafelyUnwrapped.pointee.linkPrev = prev }
+    zone.pointee.linkNext = 0
+    zone.pointee.linkPrev = 0
+  }
+
+  private static func unlinkFirst(_ head: inout UInt) -> ZonePointer? {
+    guard head != 0 else { return nil }
+    let zone = ZonePointer(bitPattern: head).unsafelyUnwrapped
+    unlink(zone, from: &head)
+    return zone
+  }
+
+  /// Calls body for every zone that holds counters: live ones and dead ones.   [zones lock]
+  static func forEachCounted(_ body: (ZonePointer) -> Void) {
+    forEach(in: Global.g.pointee.liveZones, body)
+    forEach(in: Global.g.pointee.deadZones, body)
+  }
+
+  private static func forEach(in head: UInt, _ body: (ZonePointer) -> Void) {
+    var z = head
+    while z != 0 {
+      let zone = ZonePointer(bitPattern: z).unsafelyUnwrapped
+      body(zone)
+      z = zone.pointee.linkNext
+    }
+  }
+}

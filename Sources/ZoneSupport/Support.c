@@ -1,1 +1,0 @@
-int zms_placeholder;

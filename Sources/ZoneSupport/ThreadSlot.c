@@ -1,0 +1,25 @@
+/*
+ * ThreadSlot.c: the thread's zone pointer, the empty zone and the sentinel slab.
+ *
+ * A thread's slot starts at the empty zone. Its first 64 words (the per-class "current
+ * slab" array of a zone) all point at the sentinel slab, whose header is all zeros: no
+ * free chunk, no bump space. So the first malloc of every thread falls to the slow path,
+ * which creates the real zone. A thread whose zone was torn down points at the exited
+ * zone instead (same contents): glibc frees the thread's TLS blocks after the key
+ * destructors ran, and such a late free must not create a zone that nothing would tear
+ * down. These objects are read-only in practice; Swift checks that
+ * its Zone type fits in ZMS_EMPTY_ZONE_WORDS at boot.
+ */
+#include "ZoneSupport.h"
+
+static unsigned char zms_sentinel_slab[4096] __attribute__((aligned(4096)));
+
+void *zms_empty_zone[ZMS_EMPTY_ZONE_WORDS] __attribute__((aligned(64))) = {
+  [0 ... ZMS_CLASS_COUNT - 1] = zms_sentinel_slab,
+};
+
+void *zms_exited_zone[ZMS_EMPTY_ZONE_WORDS] __attribute__((aligned(64))) = {
+  [0 ... ZMS_CLASS_COUNT - 1] = zms_sentinel_slab,
+};
+
+__thread void *zms_zone_slot __attribute__((tls_model("initial-exec"), visibility("hidden"))) = zms_empty_zone;
