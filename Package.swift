@@ -26,7 +26,7 @@ let package = Package(
     .target(
       name: "ZoneSupport",
       cSettings: [.unsafeFlags(["-fno-builtin-malloc", "-fno-builtin-free"])],
-      linkerSettings: [.linkedLibrary("numa"), .linkedLibrary("pthread")]),
+      linkerSettings: [.linkedLibrary("pthread")]),
     .target(
       name: "ZoneCore",
       dependencies: ["ZoneSupport"],

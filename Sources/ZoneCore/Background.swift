@@ -33,7 +33,9 @@ enum Background {
     sigfillset(&all)
     pthread_sigmask(SIG_SETMASK, &all, &previous)
     var thread = pthread_t()
-    let rc = pthread_create(&thread, &attributes, { _ in Background.run() }, nil)
+    let rc = Stats.countingAsInternal {
+      pthread_create(&thread, &attributes, { _ in Background.run() }, nil)
+    }
     pthread_sigmask(SIG_SETMASK, &previous, nil)
     pthread_attr_destroy(&attributes)
     return rc == 0

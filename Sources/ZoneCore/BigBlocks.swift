@@ -2,8 +2,9 @@
 //
 // Owns: the registry of live big blocks (address -> length and NUMA node), and the policy
 // for allocating, freeing, sizing and reallocating them.
-//  - allocate: reuse a cached extent (LazyUnmap), else map fresh memory, bound to the
-//    thread's node. Fresh mappings are zero, so calloc does not clear them again.
+//  - allocate: reuse a cached extent (LazyUnmap), else grow the largest cached extent
+//    with mremap, else map fresh memory, bound to the thread's node. Fresh mappings are
+//    zero, so calloc does not clear them again.
 //  - free: the block's range goes to the lazy cache, not to munmap.
 //  - realloc: shrink in place (the tail goes to the cache); grow into a cached right-hand
 //    neighbour when there is one, else with mremap, which moves page tables and copies
@@ -33,7 +34,10 @@ enum BigBlocks {
 
   static func allocate(_ size: UInt, alignment: UInt, zeroed: Bool) -> UnsafeMutableRawPointer? {
     guard Boot.ensure(), let length = pageRound(max(size, 1)) else { return nil }
-    if alignment <= OS.pageSize, let p = reuse(length, size, zeroed) { return p }
+    if alignment <= OS.pageSize {
+      if let p = reuse(length, size, zeroed) { return p }
+      if let p = regrow(length, size, zeroed) { return p }
+    }
     return mapFresh(length, alignment)
   }
 
@@ -55,6 +59,48 @@ enum BigBlocks {
     let p = UnsafeMutableRawPointer(bitPattern: address).unsafelyUnwrapped
     if zeroed { memset(p, 0, Int(size)) }
     return p
+  }
+
+  /// No cached extent fits: grow the largest one (at least half the request) with
+  /// mremap, which keeps its resident pages. nil when there is none or mremap refuses.
+  private static func regrow(_ length: UInt, _ size: UInt, _ zeroed: Bool) -> UnsafeMutableRawPointer? {
+    guard LazyUnmap.bytes.load(ordering: .relaxed) >= length / 2 else { return nil }
+    Lock.big.lock()
+    let found = LazyUnmap.takeLargestLocked(atLeast: length / 2)
+    Lock.big.unlock()
+    guard let (address, old) = found else { return nil }
+    guard Limit.reserve(length - old) else {
+      recache(address, old)
+      return nil
+    }
+    guard let moved = OS.remap(address, from: old, to: length) else {
+      Limit.release(length - old)
+      recache(address, old)
+      return nil
+    }
+    Lock.big.lock()
+    let registered = registry.pointee.set(moved, length)
+    Lock.big.unlock()
+    guard registered else {
+      OS.unmap(moved, length)
+      Limit.release(length)
+      return nil
+    }
+    reuses.wrappingAdd(1, ordering: .relaxed)
+    noteAllocated(length)
+    let p = UnsafeMutableRawPointer(bitPattern: moved).unsafelyUnwrapped
+    if zeroed { memset(p, 0, Int(min(size, old))) } // the grown tail is fresh, hence zero
+    return p
+  }
+
+  private static func recache(_ address: UInt, _ length: UInt) {
+    Lock.big.lock()
+    let cached = LazyUnmap.insertLocked(address, length, now: OS.nowMilliseconds())
+    Lock.big.unlock()
+    if !cached {
+      OS.unmap(address, length)
+      Limit.release(length)
+    }
   }
 
   private static func mapFresh(_ length: UInt, _ alignment: UInt) -> UnsafeMutableRawPointer? {
@@ -107,7 +153,7 @@ enum BigBlocks {
       return true
     }
     if LazyUnmap.bytes.load(ordering: .relaxed) > Config.lazyMax {
-      LazyUnmap.purge(downTo: Config.lazyMax / 2, olderThan: 0, wait: false)
+      LazyUnmap.purge(downTo: Config.lazyMax / 8 * 7, olderThan: 0, wait: false)
     }
     Background.ensureStarted()
     return true

@@ -4,13 +4,15 @@
 //  - A freed big block is not unmapped: it becomes an extent, merged with the extents that
 //    touch it on either side, filed in a size bin and at the young end of an age list.
 //  - A big allocation takes the first extent that fits (splitting it), so churn of large
-//    buffers costs no system call at all.
+//    buffers costs no system call at all. When none fits, the largest extent (if it holds
+//    at least half the request) is grown with mremap: its pages are still resident, so
+//    only the difference is faulted in fresh.
 //  - Past ZONEMALLOC_LAZY_MAX lazily held bytes (32 MiB x fls(ncpus) by default, Linux's
 //    lazy_max_pages), one purger unmaps the oldest extents down to half the threshold.
 //    The purge lock is a sleeping mutex, taken with trylock on the free path: a second
 //    thread that wants a purge while one runs goes on instead of spinning (the 2016
 //    vmalloc fix). The purger holds the big lock only to detach a bounded step (at most
-//    32 extents and 4 MiB), and makes the munmap calls with no allocator lock held, so
+//    32 extents and 2 MiB), and makes the munmap calls with no allocator lock held, so
 //    no malloc or free ever waits for a whole purge.
 //  - The background thread (Background.swift) purges extents idle for longer than the
 //    release delay, so an idle program gives its memory back.
@@ -49,7 +51,7 @@ enum LazyUnmap {
   static let maxStepNanoseconds = Atomic<UInt>(0)
   /// Smallest extent worth keeping apart: a big block is at least this long.
   static let minimumExtent: UInt = 5 * 4096
-  static let stepBytes: UInt = 4 << 20
+  static let stepBytes: UInt = 2 << 20
 
   @inline(__always) private static var lazy: UnsafeMutablePointer<LazyState> {
     withUnsafeMutablePointer(to: &Global.g.pointee.lazy) { $0 }
@@ -109,6 +111,21 @@ enum LazyUnmap {
     return takeFront(UInt32(slot), length).1
   }
 
+  /// Takes the largest cached extent whole, if it holds at least `minimum` bytes: a big
+  /// request that fits nothing grows it with mremap, reusing its resident pages.
+  static func takeLargestLocked(atLeast minimum: UInt) -> (UInt, UInt)? {
+    guard lazy.pointee.capacity > 0, let b = lastBin() else { return nil }
+    var best = lazy.pointee.bins[b]
+    var slot = extent(best).pointee.binNext
+    while slot != 0 {
+      if extent(slot).pointee.length > extent(best).pointee.length { best = slot }
+      slot = extent(slot).pointee.binNext
+    }
+    let length = extent(best).pointee.length
+    guard length >= minimum else { return nil }
+    return takeFront(best, length)
+  }
+
   private static func takeFront(_ slot: UInt32, _ length: UInt) -> (UInt, UInt) {
     let e = extent(slot)
     let address = e.pointee.address
@@ -128,13 +145,14 @@ enum LazyUnmap {
 
   /// Detaches the oldest extents into batch while the cache holds more than `target`
   /// bytes or the oldest entered before `cutoff`, up to one step's worth of bytes.
-  private static func detachOldestLocked(_ batch: inout RangeBatch, target: UInt, cutoff: UInt) {
+  /// (Evicting the smallest first was measured too: fragments are rarely adjacent, so it
+  /// cost more munmap calls and more faults than age order.)
+  private static func detachLocked(_ batch: inout RangeBatch, target: UInt, cutoff: UInt) {
     while !batch.isFull && lazy.pointee.oldest != 0 && batch.bytes < stepBytes {
       let slot = lazy.pointee.oldest
-      let e = extent(slot)
-      guard bytes.load(ordering: .relaxed) > target || e.pointee.stamp < cutoff else { return }
+      guard bytes.load(ordering: .relaxed) > target || extent(slot).pointee.stamp < cutoff else { return }
       let budget = stepBytes - batch.bytes
-      let (address, length) = e.pointee.length > budget ? takeFront(slot, budget) : takeFront(slot, e.pointee.length)
+      let (address, length) = takeFront(slot, min(extent(slot).pointee.length, budget))
       batch.append(address, length)
     }
   }
@@ -153,7 +171,7 @@ enum LazyUnmap {
     while true {
       var batch = RangeBatch()
       Lock.big.lock()
-      detachOldestLocked(&batch, target: target, cutoff: cutoff)
+      detachLocked(&batch, target: target, cutoff: cutoff)
       Lock.big.unlock()
       guard batch.count > 0 else { break }
       if !counted {
@@ -197,6 +215,16 @@ enum LazyUnmap {
       if bits != 0 { return word * 64 + bits.trailingZeroBitCount }
       word += 1
       mask = UInt.max
+    }
+    return nil
+  }
+
+  private static func lastBin() -> Int? {
+    var word = 2
+    while word >= 0 {
+      let bits = lazy.pointee.bitmap[word]
+      if bits != 0 { return word * 64 + 63 - bits.leadingZeroBitCount }
+      word -= 1
     }
     return nil
   }

@@ -1,8 +1,8 @@
 // Numa.swift: NUMA placement through libnuma.
 //
 // Owns: whether placement is on, how many nodes there are, and the CPU-to-node map
-// (built once by the library constructor: libnuma allocates while it initialises, so the
-// allocator never calls it earlier). Each zone records its node when it is created; fresh
+// (built once by the library constructor, which loads libnuma with dlopen only when
+// placement can matter: forced on, or a second node in sysfs). Each zone records its node when it is created; fresh
 // slab regions and big mappings are bound to that node with MPOL_PREFERRED; depots are
 // per node. With one node, or ZONEMALLOC_NUMA=0, nothing here runs on any fast path.
 // ZONEMALLOC_NUMA=1 forces the policy on even with one node, which is how the test
@@ -15,15 +15,19 @@ enum Numa {
   nonisolated(unsafe) static var enabled = false
   /// Nodes the allocator keeps depots and arenas for (1 when placement is off).
   nonisolated(unsafe) static var nodeCount = 1
-  /// Nodes libnuma reported (0 when NUMA is unavailable).
+  /// Nodes libnuma reported (1 when it was not loaded, 0 when NUMA is unavailable).
   nonisolated(unsafe) static var nodesSeen = 0
 
   /// Called once from the library constructor.
   static func setUp() {
+    nodesSeen = 1
+    guard Config.numaMode == 1 || (Config.numaMode == 2 && zms_numa_multiple_nodes() != 0) else { return }
+    guard zms_numa_load() == 0 else {
+      Diagnostics.warn("NUMA placement is off: libnuma.so.1 cannot be loaded")
+      return
+    }
     nodesSeen = Int(zms_numa_node_count())
-    guard Config.numaMode != 0, nodesSeen > 0 else { return }
-    let wanted = Config.numaMode == 1 || nodesSeen > 1
-    guard wanted else { return }
+    guard nodesSeen > 0, Config.numaMode == 1 || nodesSeen > 1 else { return }
     let cpus = min(Int(sysconf(Int32(_SC_NPROCESSORS_CONF))), 1024)
     for cpu in 0..<max(cpus, 0) {
       Global.g.pointee.cpuNode[cpu] = UInt8(min(Int(zms_numa_node_of_cpu(Int32(cpu))), Int(ZMS_MAX_NODES) - 1))

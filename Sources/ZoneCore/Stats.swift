@@ -51,6 +51,30 @@ enum Stats {
 
   nonisolated(unsafe) static var retired = Totals()
 
+  /// Blocks glibc allocated while creating the background thread (its thread-local
+  /// storage). That thread lives until exit, so they are the allocator's own and are
+  /// left out of the program's counts.
+  static let internalMallocs = Atomic<UInt>(0)
+  static let internalBytes = Atomic<UInt>(0)
+
+  /// Runs body and files what the calling thread allocated meanwhile as internal.
+  static func countingAsInternal<R>(_ body: () -> R) -> R {
+    let before = threadAllocations()
+    let result = body()
+    let after = threadAllocations()
+    internalMallocs.wrappingAdd(after.0 &- before.0, ordering: .relaxed)
+    internalBytes.wrappingAdd(after.1 &- before.1, ordering: .relaxed)
+    return result
+  }
+
+  private static func threadAllocations() -> (UInt, UInt) {
+    let zone = ThreadZone.current
+    if Zones.isPlaceholder(zone) { return (0, 0) }
+    var mine = Totals()
+    mine.add(zone)
+    return (mine.mallocs, mine.allocatedBytes)
+  }
+
   static func noteZonelessFree(bytes: UInt, remote: Bool, signal: Bool) {
     zonelessFrees.wrappingAdd(1, ordering: .relaxed)
     zonelessFreeBytes.wrappingAdd(bytes, ordering: .relaxed)
@@ -78,6 +102,8 @@ enum Stats {
     sum.freedBytes &+= zonelessFreeBytes.load(ordering: .relaxed)
     sum.remoteFrees &+= zonelessRemote.load(ordering: .relaxed)
     sum.signals &+= zonelessSignals.load(ordering: .relaxed)
+    sum.mallocs &-= internalMallocs.load(ordering: .relaxed)
+    sum.allocatedBytes &-= internalBytes.load(ordering: .relaxed)
 
     let slab = SlabGeometry.size
     let bigLive = BigBlocks.liveBytes.load(ordering: .relaxed)
@@ -194,7 +220,7 @@ enum Stats {
   static func mallinfo() -> mallinfo2 {
     var s = zm_stats_t()
     snapshot(&s)
-    var info = mallinfo2()
+    var info: mallinfo2 = .init()  // not mallinfo2(): that names the C function, which is this one
     info.arena = Int(s.mapped &- s.lazy_cached)
     info.hblks = 0
     info.hblkhd = Int(BigBlocks.liveBytes.load(ordering: .relaxed))

@@ -121,6 +121,10 @@ extern void __libc_free(void *);
 
 /* ---- libnuma bridge (Numa.c) ----------------------------------------------------- */
 
+/* True when sysfs lists a second node (no libnuma needed to ask). */
+int zms_numa_multiple_nodes(void);
+/* Loads libnuma.so.1 with dlopen; 0 or -1. The calls below need it loaded. */
+int zms_numa_load(void);
 /* Number of nodes libnuma reports, or 0 when NUMA is unavailable. */
 int zms_numa_node_count(void);
 /* The node of a CPU, or 0 when unknown. */

@@ -1,0 +1,51 @@
+// Programs.swift: building the C and C++ test programs of Tests/programs.
+//
+// `TestProgram.build(name, linkage:)` compiles Tests/programs/<name> once per test run
+// (later calls get the cached binary) with -I<pkg>/include, -pthread and -ldl, and with
+// the compiler's built-in knowledge of the malloc family turned off, so every call
+// reaches the allocator as written. With `.linked` the program is linked against the
+// library under test (-L<dir> -lzonemalloc -Wl,-rpath,<dir>); with `.plain` it is not,
+// for running under LD_PRELOAD. A compile error fails the test with the compiler output.
+import Foundation
+import Synchronization
+
+enum Linkage: String {
+  case linked, plain
+}
+
+enum TestProgram {
+  private static let cache = Mutex<[String: String]>([:])
+
+  static let noBuiltins = ["malloc", "calloc", "realloc", "free", "aligned_alloc", "posix_memalign",
+                           "memalign", "valloc", "pvalloc", "reallocarray"].map { "-fno-builtin-\($0)" }
+
+  /// The path of the built program; `optimize` is the -O flag.
+  static func build(_ source: String, linkage: Linkage, optimize: String = "-O2") throws -> String {
+    let key = "\(source)-\(linkage.rawValue)\(optimize)"
+    return try cache.withLock { built in
+      if let path = built[key] { return path }
+      let path = try compile(source, linkage: linkage, optimize: optimize, output: Paths.scratch + "/bin-" + key)
+      built[key] = path
+      return path
+    }
+  }
+
+  private static func compile(_ source: String, linkage: Linkage, optimize: String, output: String) throws -> String {
+    let isCxx = source.hasSuffix(".cpp")
+    var argv = [isCxx ? "c++" : "cc", optimize, "-g", "-Wall", "-pthread", "-I", Paths.include, "-I", Paths.programs]
+    argv += noBuiltins + [Paths.programs + "/" + source, "-o", output]
+    if linkage == .linked { argv += try linkFlags() }
+    argv.append("-ldl")
+    let outcome = try Subprocess.run(argv, timeout: 120)
+    guard outcome.succeeded else { throw HarnessError("cannot build \(source):\n\(outcome)") }
+    return output
+  }
+
+  /// -lzonemalloc when the library has its usual name, else the library file itself.
+  static func linkFlags() throws -> [String] {
+    let lib = try Paths.library()
+    let dir = (lib as NSString).deletingLastPathComponent
+    let link = (lib as NSString).lastPathComponent == "libzonemalloc.so" ? ["-L" + dir, "-lzonemalloc"] : [lib]
+    return ["-Wl,--no-as-needed"] + link + ["-Wl,-rpath," + dir]
+  }
+}
