@@ -59,7 +59,7 @@ struct ExportTests {
     var calls: [String] = []
     for line in outcome.stdoutLines {
       if line.hasSuffix(">:"), let open = line.firstIndex(of: "<") {
-        function = String(line[open...])
+        function = String(line[open...].dropLast()) // "<name>" without the colon
         continue
       }
       let isRuntimeStub = function.hasPrefix("<swift_") || function.hasPrefix("<_swift") || function.hasSuffix("@plt>")
