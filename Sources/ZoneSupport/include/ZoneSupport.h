@@ -114,7 +114,13 @@ void *zms_mremap(void *old_address, size_t old_length, size_t new_length);
 static inline uint64_t zms_relaxed_load(const uint64_t *p) {
   return __atomic_load_n(p, __ATOMIC_RELAXED);
 }
-static inline void zms_cpu_relax(void) { __builtin_ia32_pause(); }
+static inline void zms_cpu_relax(void) {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#elif defined(__aarch64__)
+  __asm__ __volatile__("yield");
+#endif
+}
 
 /* glibc's own allocator, for pointers it handed out before zonemalloc was loaded. */
 extern void __libc_free(void *);
