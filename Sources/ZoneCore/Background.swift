@@ -3,7 +3,8 @@
 // Owns: one detached thread, started the first time something is cached (never in a
 // program that caches nothing), with every signal blocked. Each tick it unmaps lazily
 // cached big blocks and releases depot slabs that sat idle longer than the release delay,
-// and sweeps orphans whose last chunk came back. It never allocates.
+// and parks orphans that came back empty and were not adopted within the delay either.
+// It never allocates.
 // ZONEMALLOC_BACKGROUND=0 turns it off (for example for programs that must stay
 // single-threaded, such as those that call unshare(CLONE_NEWUSER)); the thresholds still
 // apply then, only idle memory stays until the next purge.
@@ -59,7 +60,7 @@ enum Background {
     let cutoff = now > delay ? now - delay : 0
     LazyUnmap.purge(downTo: UInt.max, olderThan: cutoff, wait: false)
     Depot.releaseAll(keeping: 0, parkedBefore: cutoff)
-    Orphans.sweep(budget: 256)
+    Orphans.sweep(budget: 256, orphanedBefore: cutoff)
   }
 
   /// The thread does not exist in a fork child; the next cache insertion starts a new one.

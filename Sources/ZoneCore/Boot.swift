@@ -43,7 +43,7 @@ enum Boot {
     drawSecrets()
     guard Global.map() else { return false }
     _ = Limit.set(Config.limit)
-    Depot.keep = Config.depotSlabsPerCPU * UInt(cpus)
+    Depot.minimumKeep = Config.depotSlabsPerCPU * UInt(cpus)
     Teardown.slots = min(cpus, Int(ZMS_MAX_TEARDOWN_SLOTS))
     return pthread_key_create(&Zones.key, Zones.destructor) == 0
   }

@@ -2,9 +2,12 @@
 //
 // Owns: each node's list of dirty empty slabs (pages still resident, reused first) and its
 // stack of clean ones (pages returned with MADV_DONTNEED; only address space is left).
-// A depot keeps a working set of dirty slabs (depotSlabsPerCPU x ncpus). When a put takes
-// it past twice that, the excess is released in bulk: unlinked under the lock, madvised in
-// runs of adjacent slabs after the lock is dropped. The background thread releases dirty
+// A depot keeps a working set of dirty slabs: depotSlabsPerCPU x ncpus, or an eighth of
+// the slabs in use if that is more, so that the hysteresis scales with the program (a
+// storm of short-lived threads hands back and takes again thousands of slabs a second;
+// a fixed 2 MiB depot made it fault every one of them back in). When a put takes the
+// depot past twice its working set, the excess is released in bulk: unlinked under the
+// lock, madvised in runs of adjacent slabs after the lock is dropped. The background thread releases dirty
 // slabs that sat idle longer than the release delay; reclaim releases them all.
 // Touches: parked slab headers (dirty list links), Limit accounting.
 //
@@ -17,11 +20,18 @@ import Synchronization
 enum Depot {
   static let dirtySlabs = Atomic<UInt>(0)
   static let releasedSlabs = Atomic<UInt>(0)
-  nonisolated(unsafe) static var keep: UInt = 32
+  /// The configured floor of the working set, set at boot.
+  nonisolated(unsafe) static var minimumKeep: UInt = 32
+
+  /// Dirty slabs a depot keeps.
+  static var keep: UInt {
+    max(minimumKeep, Stats.slabsInUse.load(ordering: .relaxed) / 8)
+  }
 
   /// Marks an empty slab as parked: no owner, and any further free into it is invalid.
+  /// The remote list is dropped: no chunk of an empty slab is live.
   static func prepareForParking(_ slab: SlabPointer) {
-    slab.setRemoteState(RemoteState.parked)
+    slab.pointee.remote.store(RemoteState.parked, ordering: .releasing)
     slab.pointee.owner.store(0, ordering: .relaxed)
     slab.setList(SlabList.parked)
     slab.pointee.parkedAt = OS.nowMilliseconds()
@@ -40,6 +50,7 @@ enum Depot {
     var chain = batch
     var lockedNode = -1
     var overflowing: UInt64 = 0
+    let keep = self.keep
     while let slab = chain.pop() {
       let node = Int(slab.pointee.node)
       if node != lockedNode {

@@ -2,8 +2,9 @@
 //
 // Owns: the per-class orphan lists. An orphan keeps accepting remote frees (its remote
 // state is `orphan`). A thread that needs a slab of that class adopts one before it takes
-// an empty slab, and a sweep (from the background thread, reclaim and zm_purge) drains
-// orphans and parks those whose last chunk has come back.
+// an empty slab (and drains its remote list when it needs the chunks), and a sweep (from
+// the background thread, reclaim and zm_purge) parks orphans whose last chunk has come
+// back, which the remote list's count tells without walking it.
 // Touches: orphan slabs (only under the orphans lock, where nobody else owns them), Depot.
 
 import ZoneSupport
@@ -60,14 +61,16 @@ enum Orphans {
     adopted.wrappingAdd(1, ordering: .relaxed)
     slab.pointee.owner.store(UInt(bitPattern: zone), ordering: .releasing)
     slab.setRemoteState(RemoteState.normal)
-    slab.drainRemote()
     slab.setList(SlabList.none)
     return slab
   }
 
-  /// Parks orphans whose chunks have all come back. Visits at most `budget` slabs.
+  /// Parks orphans whose chunks have all come back and that were orphaned before
+  /// `orphanedBefore` (ms): in a storm of short-lived threads the orphans of the exited
+  /// are the slabs the next threads adopt, so only idle ones are swept. Visits at most
+  /// `budget` slabs.
   @discardableResult
-  static func sweep(budget: Int) -> UInt {
+  static func sweep(budget: Int, orphanedBefore: UInt = UInt.max) -> UInt {
     guard count.load(ordering: .relaxed) > 0 else { return 0 }
     let g = Global.g
     var empties = SlabChain()
@@ -79,8 +82,7 @@ enum Orphans {
         let slab = slabAt(s)
         s = slab.pointee.next
         visited += 1
-        slab.drainRemote()
-        guard slab.pointee.used == 0 else { continue }
+        guard slab.liveChunks == 0, slab.pointee.parkedAt < orphanedBefore else { continue }
         SlabChain.remove(&g.pointee.orphanHeads[c], slab)
         g.pointee.orphanCounts[c] -= 1
         Depot.prepareForParking(slab)

@@ -10,8 +10,11 @@
 // the owning thread touches on every malloc and free; the second holds the remote list,
 // which other threads write, so the two never share a line.
 //
-// The remote word is a lock-free stack of chunks freed by other threads, with a state in
-// its low three bits (chunks are 16-byte aligned):
+// The remote word is a lock-free stack of chunks freed by other threads. Its low three
+// bits hold a state (chunks are 16-byte aligned), its top 16 bits how many chunks the
+// stack holds (user addresses fit in 47 bits; a slab has at most 4088 chunks), so one CAS
+// pushes a chunk and counts it, and the owner takes the whole stack with its count in one
+// exchange, without walking it. The states:
 //   normal      the owner has the slab in its zone array; a remote free just pushes.
 //   notify      the owner found the slab full and took it out of its zone array. The first
 //               remote free moves the state to signalling and tells the owner, once, by
@@ -38,6 +41,17 @@ enum RemoteState {
   static let orphan: UInt = 3
   static let parked: UInt = 4
   static let mask: UInt = 7
+}
+
+/// The fields of the remote word: count (16 bits) | head chunk (47 bits) | state (3 bits).
+enum RemoteWord {
+  static let countShift: UInt = 48
+  static let headMask: UInt = ((1 << 48) - 1) & ~RemoteState.mask
+  static let one: UInt = 1 << countShift
+
+  @inline(__always) static func head(_ word: UInt) -> UInt { word & headMask }
+  @inline(__always) static func count(_ word: UInt) -> UInt { word >> countShift }
+  @inline(__always) static func state(_ word: UInt) -> UInt { word & RemoteState.mask }
 }
 
 /// Which owner list a slab is on. Owner-only bookkeeping.
@@ -69,10 +83,10 @@ struct Slab: ~Copyable {
   var spare: UInt32
   // Cache line 1: the remote list, and cold links.
   var next: UInt            // intrusive links for zone, depot and orphan lists
-  let remote: Atomic<UInt>  // remote free stack | RemoteState
+  let remote: Atomic<UInt>  // RemoteWord: count | remote free stack | RemoteState
   var prev: UInt
   var relinkNext: UInt      // link on the owner's relink stack, written by the signaller
-  var parkedAt: UInt        // milliseconds when the slab was parked in a depot
+  var parkedAt: UInt        // milliseconds when the slab was parked, or orphaned
 }
 
 typealias SlabPointer = UnsafeMutablePointer<Slab>
@@ -196,13 +210,14 @@ extension UnsafeMutablePointer where Pointee == Slab {
   func pushRemote(_ chunk: UInt) -> UInt {
     var old = pointee.remote.load(ordering: .relaxed)
     while true {
-      let state = old & RemoteState.mask
+      let state = RemoteWord.state(old)
       if _slowPath(state == RemoteState.parked) { Diagnostics.doubleFree(chunk) }
-      ChunkLink.word(chunk, 0).pointee = ChunkLink.encode(old & ~RemoteState.mask, at: chunk)
+      ChunkLink.word(chunk, 0).pointee = ChunkLink.encode(RemoteWord.head(old), at: chunk)
       ChunkLink.word(chunk, 1).pointee = ChunkLink.freedTag
       let newState = state == RemoteState.notify ? RemoteState.signalling : state
+      let counted = (old & ~RemoteWord.headMask & ~RemoteState.mask) &+ RemoteWord.one
       let (done, seen) = pointee.remote.compareExchange(
-        expected: old, desired: chunk | newState,
+        expected: old, desired: counted | chunk | newState,
         successOrdering: .releasing, failureOrdering: .relaxed)
       if done { return state }
       old = seen
@@ -214,38 +229,44 @@ extension UnsafeMutablePointer where Pointee == Slab {
   @discardableResult
   func drainRemote() -> Int {
     var old = pointee.remote.load(ordering: .relaxed)
-    while old & ~RemoteState.mask != 0 {
+    while RemoteWord.head(old) != 0 {
       let (done, seen) = pointee.remote.compareExchange(
-        expected: old, desired: old & RemoteState.mask,
+        expected: old, desired: RemoteWord.state(old),
         successOrdering: .acquiring, failureOrdering: .relaxed)
-      if done { return spliceIntoLocal(old & ~RemoteState.mask) }
+      if done { return spliceIntoLocal(RemoteWord.head(old), count: RemoteWord.count(old)) }
       old = seen
     }
     return 0
   }
 
-  /// Walks a detached remote list (validating every link), then links it in front of
-  /// the local list. The walk is bounded by the capacity, so a cycle is caught.
-  private func spliceIntoLocal(_ head: UInt) -> Int {
-    var count = 1
-    var tail = head
-    while true {
-      let next = ChunkLink.decode(ChunkLink.word(tail, 0).pointee, at: tail)
-      if next == 0 { break }
-      if !ChunkLink.isPlausible(next, after: tail) || count >= Int(pointee.capacity) {
-        Diagnostics.corruption(tail)
+  /// Puts a detached remote list in front of the local list. When the local list is
+  /// empty (the usual case: the owner drains when it runs dry) that is one store; else
+  /// the list is walked to its tail, every link checked, the walk bounded by the count.
+  private func spliceIntoLocal(_ head: UInt, count: UInt) -> Int {
+    if count == 0 || count > UInt(pointee.used) { Diagnostics.corruption(head) }
+    if pointee.free != 0 {
+      var tail = head
+      for _ in 1..<count {
+        let next = ChunkLink.decode(ChunkLink.word(tail, 0).pointee, at: tail)
+        if next == 0 || !ChunkLink.isPlausible(next, after: tail) { Diagnostics.corruption(tail) }
+        tail = next
       }
-      tail = next
-      count += 1
+      ChunkLink.word(tail, 0).pointee = ChunkLink.encode(pointee.free, at: tail)
     }
-    ChunkLink.word(tail, 0).pointee = ChunkLink.encode(pointee.free, at: tail)
     pointee.free = head
     pointee.used &-= UInt32(count)
-    return count
+    return Int(count)
   }
 
-  /// True if any chunk waits on the remote list.
-  var hasRemote: Bool { pointee.remote.load(ordering: .relaxed) & ~RemoteState.mask != 0 }
+  /// Chunks handed out and not freed yet, locally or remotely: used less the remote
+  /// list's count. Exact once nobody frees into the slab concurrently (its owner is gone
+  /// and no chunk is live, or the caller owns it).
+  var liveChunks: UInt {
+    UInt(pointee.used) &- RemoteWord.count(pointee.remote.load(ordering: .acquiring))
+  }
+
+  /// The first chunk on the remote list, 0 when it is empty.
+  var remoteHead: UInt { RemoteWord.head(pointee.remote.load(ordering: .acquiring)) }
 
   // MARK: - Remote state transitions
 
@@ -254,8 +275,8 @@ extension UnsafeMutablePointer where Pointee == Slab {
   func requestNotify() -> Bool {
     var old = pointee.remote.load(ordering: .acquiring)
     while true {
-      if old & ~RemoteState.mask != 0 { return false }
-      if old & RemoteState.mask == RemoteState.signalling {
+      if RemoteWord.head(old) != 0 { return false }
+      if RemoteWord.state(old) == RemoteState.signalling {
         zms_cpu_relax()
         old = pointee.remote.load(ordering: .acquiring)
         continue
@@ -274,7 +295,7 @@ extension UnsafeMutablePointer where Pointee == Slab {
     var old = pointee.remote.load(ordering: .acquiring)
     var waited = 0
     while true {
-      if old & RemoteState.mask == RemoteState.signalling && waited < patience {
+      if RemoteWord.state(old) == RemoteState.signalling && waited < patience {
         waited += 1
         if waited & 63 == 0 { sched_yield() } else { zms_cpu_relax() }
         old = pointee.remote.load(ordering: .acquiring)
@@ -300,15 +321,14 @@ extension UnsafeMutablePointer where Pointee == Slab {
     }
   }
 
-  var remoteState: UInt { pointee.remote.load(ordering: .acquiring) & RemoteState.mask }
+  var remoteState: UInt { RemoteWord.state(pointee.remote.load(ordering: .acquiring)) }
 
   // MARK: - Double-free search (slow path)
 
   /// True if chunk sits on the local free list or the remote list. Owner only; the walks
   /// are bounded by the capacity.
   func holdsFreeChunk(_ chunk: UInt) -> Bool {
-    listContains(pointee.free, chunk) ||
-      listContains(pointee.remote.load(ordering: .acquiring) & ~RemoteState.mask, chunk)
+    listContains(pointee.free, chunk) || listContains(remoteHead, chunk)
   }
 
   /// Walks an encoded list looking for chunk. Safe for any thread: slab memory is never

@@ -48,18 +48,19 @@ enum Teardown {
     Stats.teardowns.wrappingAdd(1, ordering: .relaxed)
   }
 
-  /// One slab leaves its dying owner: chunks freed remotely come home first; an empty
-  /// slab is parked, one with live chunks becomes an orphan that keeps accepting frees.
+  /// One slab leaves its dying owner: an empty slab is parked, one with live chunks
+  /// becomes an orphan that keeps accepting frees. Its remote list stays as it is: an
+  /// adopter drains it when it needs the chunks, nobody walks it now.
   private static func release(_ slab: SlabPointer, _ empties: inout SlabChain,
                               _ orphans: inout OrphanBatch, _ patience: Int) {
     slab.setRemoteState(RemoteState.orphan, patience: patience)
     slab.pointee.owner.store(0, ordering: .releasing)
-    slab.drainRemote()
-    if slab.pointee.used == 0 {
+    if slab.liveChunks == 0 {
       Depot.prepareForParking(slab)
       empties.append(slab)
     } else {
       slab.setList(SlabList.orphan)
+      slab.pointee.parkedAt = OS.nowMilliseconds()
       orphans.append(slab)
     }
   }

@@ -112,8 +112,7 @@ enum ThreadZone {
   /// program stored the tag's value there by chance. Search the lists this thread may walk.
   @inline(never) static func freeTagged(_ slab: SlabPointer, _ address: UInt) {
     let mine = slab.pointee.owner.load(ordering: .relaxed) == UInt(bitPattern: current)
-    let remoteHead = slab.pointee.remote.load(ordering: .acquiring) & ~RemoteState.mask
-    if mine ? slab.holdsFreeChunk(address) : slab.listContains(remoteHead, address) {
+    if mine ? slab.holdsFreeChunk(address) : slab.listContains(slab.remoteHead, address) {
       Diagnostics.doubleFree(address)
     }
     freeChunk(slab, address)

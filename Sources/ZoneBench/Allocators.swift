@@ -1,0 +1,53 @@
+// Allocators.swift: the five allocators compared and how each is put under a program.
+//
+// Every allocator but glibc is a shared library placed in front of libc with
+// LD_PRELOAD; glibc is the program with no preload. An allocator whose library is
+// missing is skipped (with a line saying so) rather than failing the suite.
+
+import Foundation
+
+struct Allocator: Hashable {
+  let name: String
+  /// The library to preload; nil for glibc's own malloc.
+  let library: String?
+
+  var isAvailable: Bool { library.map { FileManager.default.fileExists(atPath: $0) } ?? true }
+}
+
+enum Allocators {
+  static let order = ["zonemalloc", "glibc", "jemalloc", "mimalloc", "tcmalloc"]
+
+  /// All allocators in the fixed interleaving order, zonemalloc first.
+  static func all(zonemallocLib: String) -> [Allocator] {
+    let sys = "/usr/lib/x86_64-linux-gnu"
+    return [
+      Allocator(name: "zonemalloc", library: zonemallocLib),
+      Allocator(name: "glibc", library: nil),
+      Allocator(name: "jemalloc", library: sys + "/libjemalloc.so.2"),
+      Allocator(name: "mimalloc", library: sys + "/libmimalloc.so.2"),
+      Allocator(name: "tcmalloc", library: sys + "/libtcmalloc_minimal.so.4"),
+    ]
+  }
+
+  /// The selected allocators that are installed; prints a line for each one skipped.
+  static func select(_ names: [String]?, zonemallocLib: String) throws -> [Allocator] {
+    let every = all(zonemallocLib: zonemallocLib)
+    if let names {
+      for n in names where !order.contains(n) {
+        throw OptionError.badValue("--allocators", n)
+      }
+    }
+    let wanted = every.filter { names?.contains($0.name) ?? true }
+    var usable: [Allocator] = []
+    for a in wanted {
+      if a.isAvailable {
+        usable.append(a)
+      } else if a.name == "zonemalloc" {
+        print("skipping zonemalloc: \(a.library ?? "") not found (run `swift build -c release` first, or pass --lib)")
+      } else {
+        print("skipping \(a.name): \(a.library ?? "") is not installed")
+      }
+    }
+    return usable
+  }
+}

@@ -1,0 +1,71 @@
+// CSVReport.swift: the CSV files of a suite run.
+//
+//   runs.csv      every run: workload, allocator, rep, status, reason, wall, CPU, maxrss,
+//                 and the workload's final ok line
+//   summary.csv   per workload and allocator: runs, failures, medians, ratios to the
+//                 baseline (wall time, peak RSS, CPU time); then one "geomean" row per
+//                 allocator
+//   fastpath.csv  callgrind instruction totals and instructions per malloc(32)+free
+//                 (only the header when the fast path was not measured)
+
+import Foundation
+
+enum CSVReport {
+  static func write(_ results: SuiteResults, fastPath: [FastPathResult]?, to dir: String) throws {
+    try runs(results).write(toFile: dir + "/runs.csv", atomically: true, encoding: .utf8)
+    try summary(results).write(toFile: dir + "/summary.csv", atomically: true, encoding: .utf8)
+    try fast(fastPath).write(toFile: dir + "/fastpath.csv", atomically: true, encoding: .utf8)
+  }
+
+  private static func quote(_ s: String) -> String {
+    guard s.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" }) else { return s }
+    return "\"" + s.replacingOccurrences(of: "\"", with: "\"\"") + "\""
+  }
+
+  private static func line(_ cells: [String]) -> String { cells.map(quote).joined(separator: ",") }
+
+  private static func num(_ v: Double?, _ fmt: String = "%.4f") -> String { v.map { String(format: fmt, $0) } ?? "" }
+
+  static func runs(_ r: SuiteResults) -> String {
+    var rows = [line(["workload", "allocator", "rep", "status", "reason", "wall_s", "cpu_s", "user_s",
+                      "sys_s", "maxrss_kib", "ok_line"])]
+    for x in r.records {
+      let m = x.measurement
+      rows.append(line([x.workload, x.allocator, String(x.rep), x.passed ? "ok" : "FAILED", x.failure ?? "",
+                        num(m.wall), num(m.cpu), num(m.user), num(m.sys), String(m.maxRSSKiB),
+                        x.passed ? x.okLine : ""]))
+    }
+    return rows.joined(separator: "\n") + "\n"
+  }
+
+  static func summary(_ r: SuiteResults) -> String {
+    var rows = [line(["workload", "allocator", "runs", "failures", "wall_s_median", "cpu_s_median",
+                      "maxrss_kib_median", "time_ratio_to_baseline", "rss_ratio_to_baseline",
+                      "cpu_ratio_to_baseline", "baseline"])]
+    for w in r.workloads {
+      for a in r.allocators {
+        guard let s = r.summary(w, a) else { continue }
+        rows.append(line([w, a, String(s.runs), String(s.failures), num(s.wall), num(s.cpu),
+                          num(s.maxRSSKiB, "%.0f"), num(r.timeRatio(w, a)), num(r.rssRatio(w, a)),
+                          num(r.cpuRatio(w, a)), r.baseline]))
+      }
+    }
+    for a in r.allocators {
+      rows.append(line(["geomean", a, "", "", "", "", "", num(r.geomean(a, r.timeRatio).0),
+                        num(r.geomean(a, r.rssRatio).0), num(r.geomean(a, r.cpuRatio).0), r.baseline]))
+    }
+    return rows.joined(separator: "\n") + "\n"
+  }
+
+  /// The fast-path rows; nil (not measured in this run) leaves only the header, so no
+  /// stale figures from an earlier run remain.
+  static func fast(_ rows: [FastPathResult]?) -> String {
+    var out = [line(["allocator", "instructions_100k", "instructions_200k", "instructions_per_pair", "status"])]
+    for x in rows ?? [] {
+      out.append(line([x.allocator, x.instructionsSmall.map(String.init) ?? "",
+                       x.instructionsLarge.map(String.init) ?? "", num(x.perPair, "%.2f"),
+                       x.failure ?? "ok"]))
+    }
+    return out.joined(separator: "\n") + "\n"
+  }
+}

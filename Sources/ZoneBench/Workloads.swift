@@ -1,0 +1,89 @@
+// Workloads.swift: the catalogue of benchmark workloads and their arguments.
+//
+// A workload is a C program from bench/workloads (compiled by the driver), the
+// dict/string Python script or the sqlite3 SQL script from bench/programs. Each entry
+// gives the arguments for the normal suite (about 1-4 s under glibc on a 2-core
+// machine) and for --quick, any environment it needs, and the keys of its final
+// `ok key=value ...` line that the report shows next to time and memory.
+
+import Foundation
+
+enum Program {
+  /// A C source in bench/workloads (without .c), compiled to .build/bench-bin.
+  case c(String)
+  /// A Python script in bench/programs, run by python3.
+  case python(String)
+  /// A SQL script in bench/programs, run by the sqlite3 shell on an in-memory database;
+  /// the argument is passed as the @n parameter.
+  case sqlite(String)
+}
+
+struct Workload {
+  let name: String
+  let summary: String
+  let program: Program
+  let args: [String]
+  let quickArgs: [String]
+  var env: [String: String] = [:]
+  /// Keys of the ok line worth showing in the report (medians over repetitions).
+  var headline: [String] = []
+
+  func arguments(quick: Bool) -> [String] { quick ? quickArgs : args }
+}
+
+enum Workloads {
+  static let all: [Workload] = [
+    Workload(name: "larson", summary: "server threads inherit and free each other's objects",
+             program: .c("larson"), args: ["4", "160"], quickArgs: ["4", "16"],
+             headline: ["ops_per_s"]),
+    Workload(name: "xmalloc", summary: "4 producers, 4 consumers; every free is remote",
+             program: .c("xmalloc"), args: ["4", "10000000", "--consumers", "4"],
+             quickArgs: ["4", "1000000", "--consumers", "4"],
+             headline: ["objs_per_s", "zm_remote_frees", "zm_owner_signals"]),
+    Workload(name: "cache-thrash", summary: "threads allocate, write and free tiny objects",
+             program: .c("false_sharing"), args: ["thrash", "2", "160000"],
+             quickArgs: ["thrash", "2", "20000"]),
+    Workload(name: "cache-scratch", summary: "tiny objects handed to threads, then reused",
+             program: .c("false_sharing"), args: ["scratch", "2", "160000"],
+             quickArgs: ["scratch", "2", "20000"]),
+    Workload(name: "size-sweep", summary: "every size class to 16 KiB, then big sizes",
+             program: .c("size_sweep"), args: ["1", "150"], quickArgs: ["1", "10"]),
+    Workload(name: "realloc-growth", summary: "buffers grown by realloc to 6 MiB, checked",
+             program: .c("realloc_growth"), args: ["2", "24"], quickArgs: ["2", "3"],
+             headline: ["moved"]),
+    Workload(name: "big-churn", summary: "2 threads, 32 KiB-4 MiB blocks, latency of every call",
+             program: .c("big_churn"), args: ["2", "40000"], quickArgs: ["2", "4000"],
+             headline: ["malloc_p99_ns", "malloc_max_ns", "free_p99_ns", "free_max_ns",
+                        "munmaps_per_free", "zm_purge_max_step_ns"]),
+    Workload(name: "big-churn-pile", summary: "big-churn while a third thread frees 320 MiB",
+             program: .c("big_churn"), args: ["2", "40000", "--pile", "320"],
+             quickArgs: ["2", "4000", "--pile", "300"],
+             headline: ["pile_free_total_ns", "pile_free_max_ns", "malloc_p999_ns", "malloc_max_ns",
+                        "free_p999_ns", "free_max_ns", "zm_purge_max_step_ns"]),
+    Workload(name: "thread-storm", summary: "10,000 short-lived threads, ~300 alive at once",
+             program: .c("thread_storm"), args: ["300", "10000"], quickArgs: ["300", "1500"],
+             headline: ["threads_per_s", "peak_alive", "zm_orphan_slabs"]),
+    Workload(name: "fork-heavy", summary: "300 MiB heap of small objects forks 30 children",
+             program: .c("fork_heavy"), args: ["1", "30", "--heap-mib", "300"],
+             quickArgs: ["1", "5", "--heap-mib", "100"],
+             headline: ["fork_p50_us", "child_minflt_per_child"]),
+    Workload(name: "mem-limit", summary: "live set at 80% of ZONEMALLOC_LIMIT=256M",
+             program: .c("mem_limit"), args: ["2", "10000000"], quickArgs: ["2", "1000000"],
+             env: ["ZONEMALLOC_LIMIT": "256M"],
+             headline: ["refusals", "peak_live_mib", "zm_limit_reclaims", "zm_limit_refusals"]),
+    Workload(name: "python-dict", summary: "python3 dict/string script, PYTHONMALLOC=malloc",
+             program: .python("dict_strings.py"), args: ["2"], quickArgs: ["1"],
+             env: ["PYTHONMALLOC": "malloc", "PYTHONHASHSEED": "0", "PYTHONDONTWRITEBYTECODE": "1"]),
+    Workload(name: "sqlite-insert", summary: "sqlite3 in memory: insert, index, update, delete",
+             program: .sqlite("rows.sql"), args: ["250000"], quickArgs: ["30000"]),
+  ]
+
+  /// The workloads named by --only (all when nil), in catalogue order.
+  static func select(_ names: [String]?) throws -> [Workload] {
+    guard let names else { return all }
+    for n in names where !all.contains(where: { $0.name == n }) {
+      throw OptionError.badValue("--only", n)
+    }
+    return all.filter { names.contains($0.name) }
+  }
+}
