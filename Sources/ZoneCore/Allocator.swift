@@ -3,7 +3,8 @@
 // zonemalloc in one paragraph. Small blocks (up to 16 KiB) come from 64 KiB slabs, each
 // owned by one thread and holding chunks of one size class; a thread's slabs form its
 // zone array (ThreadZone), so malloc and free of the thread's own memory take no lock and
-// no atomic instruction. A chunk freed by another thread is pushed on its slab's remote
+// no atomic instruction. Medium blocks (up to 512 KiB) are spans: slabs of one chunk over
+// 1 to 8 granules, sharing the slab paths, caches and depots. A chunk freed by another thread is pushed on its slab's remote
 // list with one CAS, and the owner hears about it only when the slab has to come back into
 // its zone array (Slab, ThreadZone). Slabs are carved from reserved, aligned arenas
 // (Arena) whose 4 GiB windows are entered in a region table, so free() recognises its own
@@ -23,14 +24,17 @@ import Synchronization
 
 enum Allocator {
   static let smallLimit = UInt(SizeClass.limit)
+  static let mediumLimit = UInt(SizeClass.mediumLimit)
 
   @inline(never) static func outOfMemory() -> UnsafeMutableRawPointer? {
     zms_set_errno(ENOMEM)
     return nil
   }
 
-  @inline(never) static func mallocBig(_ size: UInt) -> UnsafeMutableRawPointer? {
-    BigBlocks.allocate(size, alignment: OS.pageSize, zeroed: false) ?? outOfMemory()
+  /// malloc above the slab classes: a span (medium) or a big block.
+  @inline(never) static func mallocLarger(_ size: UInt, zeroed: Bool) -> UnsafeMutableRawPointer? {
+    if size <= mediumLimit { return ThreadZone.mallocMedium(size, zeroed: zeroed) ?? outOfMemory() }
+    return BigBlocks.allocate(size, alignment: OS.pageSize, zeroed: zeroed) ?? outOfMemory()
   }
 
   /// free() of an address outside the slab arenas: NULL, a big block, glibc's, or invalid.
@@ -64,11 +68,15 @@ enum Allocator {
   }
 
   /// Allocation aligned to a power of two. Small sizes use a class whose chunks are
-  /// naturally aligned; the rest are big blocks (over-mapped and trimmed past a page).
+  /// naturally aligned; medium sizes a span (its chunk is 128-byte aligned) when that
+  /// suffices; the rest are big blocks (over-mapped and trimmed past a page).
   static func aligned(_ alignment: UInt, _ size: UInt) -> UnsafeMutableRawPointer? {
     if alignment <= 16 { return zm_malloc(size) }
     if size <= smallLimit, let c = SizeClass.index(for: Int(size), alignedTo: Int(alignment)) {
       return ThreadZone.malloc(UInt(SizeClass.size(of: c))) ?? outOfMemory()
+    }
+    if size <= mediumLimit && alignment <= SlabGeometry.headerSize {
+      return mallocLarger(max(size, smallLimit + 1), zeroed: false)
     }
     return BigBlocks.allocate(size, alignment: alignment, zeroed: false) ?? outOfMemory()
   }
@@ -83,7 +91,7 @@ public func zm_malloc(_ size: UInt) -> UnsafeMutableRawPointer? {
   if _fastPath(size <= Allocator.smallLimit) {
     return ThreadZone.malloc(size) ?? Allocator.outOfMemory()
   }
-  return Allocator.mallocBig(size)
+  return Allocator.mallocLarger(size, zeroed: false)
 }
 
 @c(zm_free)
@@ -101,7 +109,7 @@ public func zm_calloc(_ count: UInt, _ size: UInt) -> UnsafeMutableRawPointer? {
   let (total, overflow) = count.multipliedReportingOverflow(by: size)
   if overflow { return Allocator.outOfMemory() }
   if total <= Allocator.smallLimit { return ThreadZone.calloc(total) ?? Allocator.outOfMemory() }
-  return BigBlocks.allocate(total, alignment: OS.pageSize, zeroed: true) ?? Allocator.outOfMemory()
+  return Allocator.mallocLarger(total, zeroed: true)
 }
 
 @c(zm_realloc)
@@ -230,15 +238,18 @@ public func zm_stats_print() {
   Stats.print()
 }
 
+/// Everything cached goes back to the OS; the answer is how much `held` fell.
 @c(zm_purge)
 public func zm_purge() -> UInt {
   guard Global.state != nil else { return 0 }
-  var released = LazyUnmap.purge(downTo: 0, olderThan: 0, wait: true)
+  let before = Limit.held.load(ordering: .relaxed)
+  LazyUnmap.purge(downTo: 0, olderThan: 0, wait: true)
   let zone = ThreadZone.current
   if !Zones.isPlaceholder(zone) { ThreadZone.flushCache(zone) }
   Orphans.sweep(budget: Int.max)
-  released += Depot.releaseAll(keeping: 0, parkedBefore: UInt.max) * SlabGeometry.size
-  return released
+  Depot.releaseAll(keeping: 0, parkedBefore: UInt.max)
+  let after = Limit.held.load(ordering: .relaxed)
+  return before > after ? before - after : 0
 }
 
 @c(zm_set_limit)

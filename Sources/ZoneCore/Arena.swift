@@ -3,8 +3,8 @@
 // Owns: per NUMA node, 4 GiB regions of reserved address space (PROT_NONE, no commit
 // charge), each aligned to 4 GiB and entered in the region table, so that free() can tell
 // a zonemalloc chunk from a foreign pointer with one table load. Regions are committed
-// (mprotect) in 4 MiB steps, which the kernel merges into one mapping, and carved into
-// 64 KiB slabs by a bump pointer. With NUMA on, a region is bound to its node once, with a
+// (mprotect) in 4 MiB steps, which the kernel merges into one mapping, and carved by a
+// bump pointer into 64 KiB slabs and spans of up to 8 contiguous granules. With NUMA on, a region is bound to its node once, with a
 // preferred policy, so every slab carved from it lands there.
 // Touches: the region table, Limit accounting, Numa.
 //
@@ -22,33 +22,37 @@ enum Arena {
     Int(zms_region_of(address)) - 1
   }
 
-  /// A never-used slab of the node (charged to the limit), or nil.
-  static func carve(_ node: Int) -> (SlabPointer, Bool)? {
-    guard Limit.reserve(SlabGeometry.size) else { return nil }
+  /// Never-used memory of `granules` contiguous granules of the node (charged to the
+  /// limit), or nil. The flag says it is fresh.
+  static func carve(_ node: Int, granules: Int) -> (SlabPointer, Bool)? {
+    let bytes = UInt(granules) * SlabGeometry.size
+    guard Limit.reserve(bytes) else { return nil }
     Lock.arena(node).lock()
-    let base = carveLocked(node)
+    let base = carveLocked(node, bytes)
     Lock.arena(node).unlock()
     guard let base else {
-      Limit.release(SlabGeometry.size)
+      Limit.release(bytes)
       return nil
     }
     return (slabAt(base), true)
   }
 
-  private static func carveLocked(_ node: Int) -> UInt? {
+  private static func carveLocked(_ node: Int, _ bytes: UInt) -> UInt? {
     var arena = Global.g.pointee.arenas[node]
     defer { Global.g.pointee.arenas[node] = arena }
-    if arena.bump == arena.committedEnd {
-      if arena.committedEnd == arena.regionEnd {
-        guard let base = reserveRegion(node) else { return nil }
-        arena = ArenaState(bump: base, committedEnd: base, regionEnd: base + regionSize)
-      }
+    if arena.bump + bytes > arena.regionEnd {
+      // A span that does not fit the region's tail starts a new region (the tail, less
+      // than 512 KiB, is left unused).
+      guard let base = reserveRegion(node) else { return nil }
+      arena = ArenaState(bump: base, committedEnd: base, regionEnd: base + regionSize)
+    }
+    while arena.bump + bytes > arena.committedEnd {
       guard OS.commit(arena.committedEnd, commitStep) else { return nil }
       arena.committedEnd += commitStep
     }
-    let slab = arena.bump
-    arena.bump += SlabGeometry.size
-    return slab
+    let unit = arena.bump
+    arena.bump += bytes
+    return unit
   }
 
   /// Reserves an aligned region: twice the size, then the unaligned ends are returned.

@@ -60,7 +60,7 @@ enum Background {
     let cutoff = now > delay ? now - delay : 0
     LazyUnmap.purge(downTo: UInt.max, olderThan: cutoff, wait: false)
     Depot.releaseAll(keeping: 0, parkedBefore: cutoff)
-    Orphans.sweep(budget: 256, orphanedBefore: cutoff)
+    Orphans.sweep(budget: 4096, orphanedBefore: cutoff)
   }
 
   /// The thread does not exist in a fork child; the next cache insertion starts a new one.

@@ -9,15 +9,6 @@
 import ZoneSupport
 import Synchronization
 
-struct DepotState {
-  var dirtyHead: UInt = 0   // empty slabs with resident pages, newest first   [depot lock]
-  var dirtyTail: UInt = 0
-  var dirtyCount: UInt = 0
-  var cleanStack: UInt = 0  // addresses of slabs whose pages were returned to the OS
-  var cleanCount: UInt = 0
-  var cleanCapacity: UInt = 0
-}
-
 struct ArenaState {
   var bump: UInt = 0        // next slab never handed out                      [arena lock]
   var committedEnd: UInt = 0
@@ -25,7 +16,7 @@ struct ArenaState {
 }
 
 struct Globals: ~Copyable {
-  var depots: InlineArray<64, DepotState>
+  var depots: InlineArray<64, DepotState>    // per node (Depot.swift)           [depot lock]
   var arenas: InlineArray<64, ArenaState>
   var orphanHeads: InlineArray<64, UInt>     // per size class                 [orphans lock]
   var orphanCounts: InlineArray<64, UInt>    // read without the lock as a hint

@@ -7,7 +7,8 @@
 //
 // At 90% of the cap, reclaim releases caches in order: the lazy big-block cache, then the
 // depots' empty slabs, then the threads' cached empty slabs (each thread hands them back
-// at its next slow path when it sees the reclaim epoch move). Past the cap, reserve()
+// at its next slow path when it sees the reclaim epoch move). A new pass waits until held
+// has grown by 1/32 of the cap since the last one, unless an allocation would fail. Past the cap, reserve()
 // fails and the allocation returns NULL with ENOMEM: no abort, no deadlock, whether or not
 // the calling thread holds slabs itself.
 // Touches: LazyUnmap, Depot, Orphans, the calling thread's zone cache.
@@ -32,14 +33,30 @@ enum Limit {
     return reserveUnderCap(bytes, limit)
   }
 
+  /// Above 90% of the cap a reclaim pass runs when `held` has grown by 1/32 of the cap
+  /// since the last pass (hysteresis: a program whose live set sits above 90% would
+  /// otherwise reclaim on every slab it takes), and always before a refusal.
   @inline(never) private static func reserveUnderCap(_ bytes: UInt, _ limit: UInt) -> Bool {
-    if held.load(ordering: .relaxed) &+ bytes > limit / 10 * 9 { reclaim(until: limit / 10 * 9 &- bytes) }
-    let now = held.wrappingAdd(bytes, ordering: .relaxed).newValue
-    if now <= limit { return true }
-    held.wrappingSubtract(bytes, ordering: .relaxed)
+    let watermark = limit / 10 * 9
+    let current = held.load(ordering: .relaxed)
+    if current &+ bytes > watermark && current > heldAfterReclaim.load(ordering: .relaxed) &+ limit / 32 {
+      reclaim(until: watermark &- bytes)
+    }
+    if tryCharge(bytes, limit) { return true }
+    reclaim(until: limit &- bytes)
+    if tryCharge(bytes, limit) { return true }
     refusals.wrappingAdd(1, ordering: .relaxed)
     return false
   }
+
+  private static func tryCharge(_ bytes: UInt, _ limit: UInt) -> Bool {
+    if held.wrappingAdd(bytes, ordering: .relaxed).newValue <= limit { return true }
+    held.wrappingSubtract(bytes, ordering: .relaxed)
+    return false
+  }
+
+  /// `held` when the last reclaim pass ended.
+  static let heldAfterReclaim = Atomic<UInt>(0)
 
   static func release(_ bytes: UInt) {
     held.wrappingSubtract(bytes, ordering: .relaxed)
@@ -57,12 +74,20 @@ enum Limit {
   /// serialized; a thread that waited for another's pass re-checks before starting its own.
   static func reclaim(until target: UInt) {
     Lock.reclaim.lock()
-    defer { Lock.reclaim.unlock() }
+    defer {
+      heldAfterReclaim.store(held.load(ordering: .relaxed), ordering: .relaxed)
+      Lock.reclaim.unlock()
+    }
     guard held.load(ordering: .relaxed) > target else { return }
     reclaims.wrappingAdd(1, ordering: .relaxed)
-    LazyUnmap.purge(downTo: 0, olderThan: 0, wait: true)
-    if held.load(ordering: .relaxed) <= target { return }
-    Depot.releaseAll(keeping: 0, parkedBefore: UInt.max)
+    // 1. The lazy big-block cache, only as much as the excess.
+    let lazy = LazyUnmap.bytes.load(ordering: .relaxed)
+    LazyUnmap.purge(downTo: lazy &- min(lazy, excess(over: target)), olderThan: 0, wait: true)
+    guard held.load(ordering: .relaxed) > target else { return }
+    // 2. The depots' empty slabs, then 3. orphans that came back empty and the threads'
+    // cached slabs (this thread's now, the others' at their next slow path).
+    releaseDepots(excess(over: target))
+    guard held.load(ordering: .relaxed) > target else { return }
     Orphans.sweep(budget: Int.max)
     epoch.wrappingAdd(1, ordering: .relaxed)
     let zone = ThreadZone.current
@@ -70,6 +95,19 @@ enum Limit {
       zone.pointee.reclaimEpoch = epoch.load(ordering: .relaxed)
       ThreadZone.flushCache(zone)
     }
-    Depot.releaseAll(keeping: 0, parkedBefore: UInt.max)
+    releaseDepots(excess(over: target))
+  }
+
+  private static func excess(over target: UInt) -> UInt {
+    let current = held.load(ordering: .relaxed)
+    return current > target ? current - target : 0
+  }
+
+  /// Releases about `bytes` of the depots' dirty slabs and spans.
+  private static func releaseDepots(_ bytes: UInt) {
+    let granules = (bytes + SlabGeometry.size - 1) / SlabGeometry.size
+    let dirty = Depot.dirtyGranules.load(ordering: .relaxed)
+    Depot.releaseAll(keeping: dirty > granules ? (dirty - granules) / UInt(Numa.nodeCount) : 0,
+                     parkedBefore: UInt.max)
   }
 }

@@ -1,4 +1,5 @@
-// SizeClass.swift: DragonFly-style chunking of small sizes into 64 classes.
+// SizeClass.swift: DragonFly-style chunking of small sizes into 64 classes, and the span
+// classes of medium sizes.
 //
 // Owns: the mapping size -> class -> chunk size, and each class's slab geometry.
 // Touches: nothing (pure arithmetic, no tables, so it needs no initialisation).
@@ -9,11 +10,22 @@
 // class whose size is a multiple of an alignment A hands out A-aligned chunks (the first
 // chunk sits at a multiple of the size's lowest set bit), so power-of-two sizes come
 // back naturally aligned.
+//
+// Classes 64..71 are spans: one chunk in 1 to 8 contiguous 64 KiB granules, right after
+// the header, for medium sizes (16 KiB to 512 KiB less the header). A span is a slab of
+// capacity 1, so it shares the slab's free path, caches and depots; a 1-granule span and
+// an ordinary slab are the same unit of memory.
 
 enum SizeClass {
+  /// Slab classes (many chunks per slab).
   static let count = 64
-  /// Largest small size; bigger requests are big blocks (BigBlocks.swift).
+  /// Slab and span classes together.
+  static let totalCount = 72
+  static let maxGranules = 8
+  /// Largest size served from a slab class.
   static let limit = 16384
+  /// Largest size served by a span; bigger requests are big blocks (BigBlocks.swift).
+  static let mediumLimit = maxGranules * Int(SlabGeometry.size) - Int(SlabGeometry.headerSize)
 
   /// Class of a request of `size` bytes (0 ... limit). Hot.
   @inline(__always) static func index(for size: Int) -> Int {
@@ -24,8 +36,20 @@ enum SizeClass {
     return Int(8 &+ (bit &- 7) &* 8 &+ ((s >> (bit &- 3)) & 7))
   }
 
+  /// Granules (64 KiB units) of a span holding `size` bytes.
+  static func granules(for size: Int) -> Int {
+    (size + Int(SlabGeometry.headerSize) + Int(SlabGeometry.mask)) >> Int(SlabGeometry.shift)
+  }
+
+  /// The span class of a span of `granules` granules.
+  static func spanClass(granules: Int) -> Int { count + granules - 1 }
+
+  /// Granules of a class's slab: 1 for slab classes.
+  static func granules(of index: Int) -> Int { index < count ? 1 : index - count + 1 }
+
   /// Chunk size of a class.
   @inline(__always) static func size(of index: Int) -> Int {
+    if index >= count { return granules(of: index) * Int(SlabGeometry.size) - Int(SlabGeometry.headerSize) }
     if index < 8 { return (index + 1) * 16 }
     let group = (index - 8) >> 3
     let step = 16 << group
@@ -35,13 +59,15 @@ enum SizeClass {
   /// Offset of the first chunk in a slab: past the header, at a multiple of the size's
   /// lowest set bit so that aligned classes stay aligned.
   static func firstOffset(of index: Int) -> Int {
+    if index >= count { return Int(SlabGeometry.headerSize) }
     let size = size(of: index)
     let lowBit = size & -size
     return max(Int(SlabGeometry.headerSize), lowBit)
   }
 
   static func capacity(of index: Int) -> Int {
-    (Int(SlabGeometry.size) - firstOffset(of: index)) / size(of: index)
+    if index >= count { return 1 }
+    return (Int(SlabGeometry.size) - firstOffset(of: index)) / size(of: index)
   }
 
   /// Smallest class that fits `size` and hands out `alignment`-aligned chunks, or nil.

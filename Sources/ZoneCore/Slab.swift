@@ -80,7 +80,7 @@ struct Slab: ~Copyable {
   var list: UInt8           // SlabList
   var node: UInt8           // NUMA node of the arena the slab lives in
   var fresh: UInt8          // 1 while the bump region is known to be zero (fresh from the OS)
-  var spare: UInt32
+  var granules: UInt32      // 64 KiB units: 1 for a slab, 1...8 for a span
   // Cache line 1: the remote list, and cold links.
   var next: UInt            // intrusive links for zone, depot and orphan lists
   let remote: Atomic<UInt>  // RemoteWord: count | remote free stack | RemoteState
@@ -133,7 +133,8 @@ extension UnsafeMutablePointer where Pointee == Slab {
 
   // MARK: - Formatting
 
-  /// Lays out a slab for a size class and hands it to `owner`.
+  /// Lays out a slab (or a span: one chunk, several granules) for a class and hands it to
+  /// `owner`.
   func format(sizeClass c: Int, owner zone: UInt, node: Int, fresh: Bool) {
     let size = SizeClass.size(of: c)
     let first = SizeClass.firstOffset(of: c)
@@ -151,6 +152,7 @@ extension UnsafeMutablePointer where Pointee == Slab {
     pointee.list = SlabList.none
     pointee.node = UInt8(node)
     pointee.fresh = fresh ? 1 : 0
+    pointee.granules = UInt32(SizeClass.granules(of: c))
     pointee.next = 0
     pointee.prev = 0
     pointee.relinkNext = 0
@@ -165,7 +167,7 @@ extension UnsafeMutablePointer where Pointee == Slab {
   /// free path tests both with one compare: used-1 > capacity-3, as unsigned numbers.
   func setList(_ list: UInt8) {
     pointee.list = list
-    pointee.watch = list == SlabList.current ? UInt32.max : pointee.capacity - 3
+    pointee.watch = list == SlabList.current ? UInt32.max : pointee.capacity &- 3
   }
 
   // MARK: - Chunk identity
@@ -307,6 +309,15 @@ extension UnsafeMutablePointer where Pointee == Slab {
       if done { return }
       old = seen
     }
+  }
+
+  /// A span's only chunk was freed by a thread that does not own it: that thread takes the
+  /// span with one CAS, from "normal, nothing queued" to parked. False when the span was
+  /// parked already (a double free).
+  func claimFreedSpan() -> Bool {
+    pointee.remote.compareExchange(
+      expected: RemoteState.normal, desired: RemoteState.parked, ordering: .acquiringAndReleasing
+    ).exchanged
   }
 
   /// The signaller's last step: the owner has the slab on its relink stack.

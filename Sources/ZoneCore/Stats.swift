@@ -15,8 +15,8 @@ import ZoneSupport
 import Synchronization
 
 enum Stats {
-  static let slabsInUse = Atomic<UInt>(0)
-  static let cachedSlabs = Atomic<UInt>(0)      // empty slabs in zone caches
+  static let slabsInUse = Atomic<UInt>(0)       // granules of slabs and spans in use
+  static let cachedGranules = Atomic<UInt>(0)   // granules of empty slabs/spans in zone caches
   static let teardowns = Atomic<UInt>(0)
   static let reallocCopied = Atomic<UInt>(0)
   // Frees by threads that have no zone (rare: a zone is created at a thread's first free).
@@ -35,7 +35,7 @@ enum Stats {
     var signals: UInt = 0
 
     mutating func add(_ zone: ZonePointer) {
-      for c in 0..<SizeClass.count {
+      for c in 0..<SizeClass.totalCount {
         let a = zone.pointee.allocs[c]
         let f = zone.pointee.frees[c]
         let size = UInt(SizeClass.size(of: c))
@@ -112,8 +112,8 @@ enum Stats {
     out.pointee.active = UInt64(slabsInUse.load(ordering: .relaxed) &* slab &+ bigLive)
     out.pointee.mapped = UInt64(Limit.held.load(ordering: .relaxed))
     out.pointee.lazy_cached = UInt64(LazyUnmap.bytes.load(ordering: .relaxed))
-    out.pointee.slab_cached = UInt64((cachedSlabs.load(ordering: .relaxed) &+
-      Depot.dirtySlabs.load(ordering: .relaxed)) &* slab)
+    out.pointee.slab_cached = UInt64((cachedGranules.load(ordering: .relaxed) &+
+      Depot.dirtyGranules.load(ordering: .relaxed)) &* slab)
 
     out.pointee.malloc_count = UInt64(sum.mallocs &+ BigBlocks.allocs.load(ordering: .relaxed))
     out.pointee.free_count = UInt64(sum.frees &+ BigBlocks.frees.load(ordering: .relaxed))
@@ -134,7 +134,7 @@ enum Stats {
     out.pointee.zone_teardowns = UInt64(teardowns.load(ordering: .relaxed))
     out.pointee.orphan_slabs = UInt64(Orphans.count.load(ordering: .relaxed))
     out.pointee.slabs_adopted = UInt64(Orphans.adopted.load(ordering: .relaxed))
-    out.pointee.slabs_released = UInt64(Depot.releasedSlabs.load(ordering: .relaxed))
+    out.pointee.slabs_released = UInt64(Depot.releasedGranules.load(ordering: .relaxed))
 
     out.pointee.limit = UInt64(Limit.cap.load(ordering: .relaxed))
     out.pointee.limit_reclaims = UInt64(Limit.reclaims.load(ordering: .relaxed))

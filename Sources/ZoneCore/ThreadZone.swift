@@ -1,8 +1,8 @@
 // ThreadZone.swift: a thread's zone array (DragonFly's ZoneAry) and the small-object paths.
 //
-// Owns: the Zone record, the malloc and free fast paths for small sizes, and the owner's
-// slow paths: refilling a class, detaching a full slab, relinking slabs that other threads
-// signalled, and parking slabs that emptied.
+// Owns: the Zone record, the malloc and free fast paths for small sizes, the medium path
+// (spans), and the owner's slow paths: refilling a class, detaching a full slab,
+// relinking slabs that other threads signalled, and parking slabs that emptied.
 // Touches: slabs it owns (Slab.swift), the relink stack of other zones (one CAS push when it
 // signals), and Orphans, Depot and Arena when it needs a slab.
 //
@@ -18,12 +18,12 @@ import Synchronization
 
 struct Zone: ~Copyable {
   var current: InlineArray<64, UInt>   // first: the C empty zone mirrors this array
-  var allocs: InlineArray<64, UInt>    // chunks this thread handed out, per class
-  var frees: InlineArray<64, UInt>     // chunks this thread freed (local or remote), per class
+  var allocs: InlineArray<72, UInt>    // chunks this thread handed out, per slab or span class
+  var frees: InlineArray<72, UInt>     // chunks this thread freed (local or remote), per class
   var partial: InlineArray<64, UInt>   // slabs with free chunks, not current
   var full: InlineArray<64, UInt>      // exhausted slabs waiting for a signal or a local free
-  var cached: InlineArray<4, UInt>     // empty slabs kept for reuse (hysteresis)
-  var cachedCount: UInt
+  var cache: InlineArray<8, UInt>      // empty slabs and spans kept for reuse, by granules - 1
+  var cachedGranules: UInt
   var remoteFrees: UInt
   var signals: UInt
   var node: UInt
@@ -37,7 +37,8 @@ struct Zone: ~Copyable {
 typealias ZonePointer = UnsafeMutablePointer<Zone>
 
 enum ThreadZone {
-  static let cacheLimit: UInt = 4
+  /// Granules of empty slabs and spans a zone keeps for itself (512 KiB).
+  static let cacheBudget: UInt = 8
 
   /// The calling thread's zone (the empty zone until its first slow path). Hot.
   @inline(__always) static var current: ZonePointer {
@@ -120,13 +121,26 @@ enum ThreadZone {
 
   /// A chunk freed by a thread that does not own its slab: one CAS onto the remote list.
   /// Only when that push finds the slab detached as full is the owner told (seed 003).
+  /// A span has one chunk, so its remote free empties it: the freer claims the span with
+  /// one CAS and parks it itself; the owner never hears of it.
   @inline(never) static func freeRemote(_ zone0: ZonePointer, _ slab: SlabPointer, _ address: UInt) {
     let c = Int(slab.pointee.sizeClass)
-    let state = slab.pushRemote(address)
     var zone = zone0
     if zone == Zones.empty, let created = Zones.createForCurrentThread() { zone = created }
-    let signalled = state == RemoteState.notify
-    if signalled { signalOwner(slab) }
+    var signalled = false
+    if slab.pointee.capacity == 1 {
+      if !slab.claimFreedSpan() { Diagnostics.doubleFree(address) }
+      slab.pointee.used = 0
+      if Zones.isPlaceholder(zone) {
+        Depot.prepareForParking(slab)
+        Depot.put(slab)
+      } else {
+        park(zone, slab)
+      }
+    } else {
+      signalled = slab.pushRemote(address) == RemoteState.notify
+      if signalled { signalOwner(slab) }
+    }
     if Zones.isPlaceholder(zone) {
       Stats.noteZonelessFree(bytes: UInt(SizeClass.size(of: c)), remote: true, signal: signalled)
     } else {
@@ -177,26 +191,36 @@ enum ThreadZone {
     slab.setList(SlabList.none)
   }
 
-  /// An empty slab leaves the zone: into the zone's small cache, or the node's depot.
+  /// An empty slab or span leaves the zone: into the zone's small cache, or the depot.
   static func park(_ zone: ZonePointer, _ slab: SlabPointer) {
     Depot.prepareForParking(slab)
-    let n = zone.pointee.cachedCount
-    if n < cacheLimit {
-      zone.pointee.cached[Int(n)] = slab.base
-      zone.pointee.cachedCount = n + 1
-      Stats.cachedSlabs.wrappingAdd(1, ordering: .relaxed)
+    let g = UInt(slab.pointee.granules)
+    if zone.pointee.cachedGranules + g <= cacheBudget {
+      slab.pointee.next = zone.pointee.cache[Int(g) - 1]
+      zone.pointee.cache[Int(g) - 1] = slab.base
+      zone.pointee.cachedGranules += g
+      Stats.cachedGranules.wrappingAdd(g, ordering: .relaxed)
     } else {
       Depot.put(slab)
     }
   }
 
-  /// Hands every cached empty slab to the depot (reclaim, teardown).
+  /// An empty slab or span of `granules` from the zone's cache, or nil.
+  private static func takeCached(_ zone: ZonePointer, granules: Int) -> SlabPointer? {
+    let head = zone.pointee.cache[granules - 1]
+    guard head != 0 else { return nil }
+    let slab = slabAt(head)
+    zone.pointee.cache[granules - 1] = slab.pointee.next
+    zone.pointee.cachedGranules -= UInt(granules)
+    Stats.cachedGranules.wrappingSubtract(UInt(granules), ordering: .relaxed)
+    return slab
+  }
+
+  /// Hands every cached empty slab and span to the depot (reclaim, teardown).
   static func flushCache(_ zone: ZonePointer) {
     var chain = SlabChain()
-    while zone.pointee.cachedCount > 0 {
-      zone.pointee.cachedCount -= 1
-      chain.append(slabAt(zone.pointee.cached[Int(zone.pointee.cachedCount)]))
-      Stats.cachedSlabs.wrappingSubtract(1, ordering: .relaxed)
+    for g in 1...SizeClass.maxGranules {
+      while let slab = takeCached(zone, granules: g) { chain.append(slab) }
     }
     Depot.put(chain)
   }
@@ -276,27 +300,44 @@ enum ThreadZone {
   static func nextCandidate(_ zone: ZonePointer, _ c: Int) -> SlabPointer? {
     if let slab = SlabChain.pop(&zone.pointee.partial[c]) { return slab }
     if let slab = Orphans.adopt(c, by: zone) { return slab }
-    if let slab = emptySlab(zone, c) { return slab }
+    if let slab = formatEmpty(zone, c) { return slab }
     if Zones.reapOneDead(), let slab = Orphans.adopt(c, by: zone) { return slab }
     return nil
   }
 
-  static func emptySlab(_ zone: ZonePointer, _ c: Int) -> SlabPointer? {
-    let node = Int(zone.pointee.node)
-    var found: (SlabPointer, Bool)? = nil
-    let n = zone.pointee.cachedCount
-    if n > 0 {
-      zone.pointee.cachedCount = n - 1
-      Stats.cachedSlabs.wrappingSubtract(1, ordering: .relaxed)
-      found = (slabAt(zone.pointee.cached[Int(n - 1)]), false)
-    } else {
-      found = Depot.take(node) ?? Arena.carve(node)
-    }
-    guard let (slab, fresh) = found else { return nil }
+  /// An empty slab or span for class c, formatted and owned by the zone, or nil (ENOMEM).
+  static func formatEmpty(_ zone: ZonePointer, _ c: Int) -> SlabPointer? {
+    guard let (slab, fresh) = takeEmpty(zone, granules: SizeClass.granules(of: c)) else { return nil }
     slab.format(sizeClass: c, owner: UInt(bitPattern: zone), node: Arena.node(of: slab.base),
                 fresh: fresh)
-    Stats.slabsInUse.wrappingAdd(1, ordering: .relaxed)
+    Stats.slabsInUse.wrappingAdd(UInt(slab.pointee.granules), ordering: .relaxed)
     return slab
+  }
+
+  /// Empty memory of `granules`: the zone's cache, the node's depot, or the arena.
+  /// The flag says whether it is fresh from the OS (zero).
+  private static func takeEmpty(_ zone: ZonePointer, granules: Int) -> (SlabPointer, Bool)? {
+    if let slab = takeCached(zone, granules: granules) { return (slab, false) }
+    let node = Int(zone.pointee.node)
+    return Depot.take(node, granules: granules) ?? Arena.carve(node, granules: granules)
+  }
+
+  // MARK: - Medium blocks (spans)
+
+  /// malloc for SizeClass.limit < size <= SizeClass.mediumLimit: a span of its own, from
+  /// the zone's cache in the common case (no lock).
+  static func mallocMedium(_ size: UInt, zeroed: Bool) -> UnsafeMutableRawPointer? {
+    var zone = current
+    if Zones.isPlaceholder(zone) {
+      guard let created = Zones.createForCurrentThread() else { return nil }
+      zone = created
+    }
+    let c = SizeClass.spanClass(granules: SizeClass.granules(for: Int(size)))
+    guard let span = formatEmpty(zone, c) else { return nil }
+    let fresh = span.pointee.fresh != 0
+    let p = handOut(zone, span, c, span.takeLocal())
+    if zeroed && !fresh { memset(p, 0, Int(size)) }
+    return p
   }
 }
 

@@ -60,12 +60,15 @@ enum Zones {
     let sentinel = ThreadZone.sentinel
     for c in 0..<SizeClass.count {
       zone.pointee.current[c] = sentinel
-      zone.pointee.allocs[c] = 0
-      zone.pointee.frees[c] = 0
       zone.pointee.partial[c] = 0
       zone.pointee.full[c] = 0
     }
-    zone.pointee.cachedCount = 0
+    for c in 0..<SizeClass.totalCount {
+      zone.pointee.allocs[c] = 0
+      zone.pointee.frees[c] = 0
+    }
+    for g in 0..<SizeClass.maxGranules { zone.pointee.cache[g] = 0 }
+    zone.pointee.cachedGranules = 0
     zone.pointee.remoteFrees = 0
     zone.pointee.signals = 0
     zone.pointee.node = UInt(Numa.nodeOfCurrentCPU())
