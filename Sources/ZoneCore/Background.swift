@@ -1,8 +1,10 @@
 // Background.swift: the thread that returns idle memory.
 //
 // Owns: one detached thread, started the first time something is cached (never in a
-// program that caches nothing), with every signal blocked. Each tick it unmaps lazily
-// cached big blocks and releases depot slabs that sat idle longer than the release delay,
+// program that caches nothing), with every signal blocked. It runs the purges that the
+// lazy unmap threshold asks for and trims depots past twice their working set (a free()
+// that crosses either only wakes the thread), and each tick
+// it unmaps lazily cached big blocks and releases depot slabs idle longer than the delay,
 // and parks orphans that came back empty and were not adopted within the delay either.
 // It never allocates.
 // ZONEMALLOC_BACKGROUND=0 turns it off (for example for programs that must stay
@@ -46,12 +48,28 @@ enum Background {
     let delay = Config.releaseDelay
     let tick = min(max(delay / 2, 10), 1000)
     while true {
-      var pause = timespec(tv_sec: Int(tick / 1000), tv_nsec: Int(tick % 1000) * 1_000_000)
-      var left = timespec()
-      while nanosleep(&pause, &left) != 0 { pause = left }
+      zms_background_sleep(UInt32(tick))
+      requested.store(false, ordering: .relaxed)
+      LazyUnmap.purgeIfOverThreshold(steps: Int.max)
+      Depot.trimOverflowing()
       releaseIdle(olderThan: delay)
       ticks.wrappingAdd(1, ordering: .relaxed)
     }
+  }
+
+  /// Set while a request is pending, so that a burst of frees wakes the thread once.
+  static let requested = Atomic<Bool>(false)
+
+  /// Asks the thread to purge the lazy cache now. False when there is no thread to ask.
+  static func wakeToPurge() -> Bool { request() }
+
+  /// Asks the thread to trim overflowing depots now. False when there is no thread.
+  static func wakeToRelease() -> Bool { request() }
+
+  private static func request() -> Bool {
+    guard state.load(ordering: .relaxed) == 1 else { return false }
+    if !requested.exchange(true, ordering: .relaxed) { zms_background_wake() }
+    return true
   }
 
   /// Returns what has been cached for longer than `delay` milliseconds.
@@ -65,6 +83,7 @@ enum Background {
 
   /// The thread does not exist in a fork child; the next cache insertion starts a new one.
   static func afterForkInChild() {
+    zms_background_reinit()
     state.store(0, ordering: .relaxed)
   }
 }

@@ -152,10 +152,15 @@ enum BigBlocks {
       Limit.release(length)
       return true
     }
-    if LazyUnmap.bytes.load(ordering: .relaxed) > Config.lazyMax {
-      LazyUnmap.purge(downTo: Config.lazyMax / 8 * 7, olderThan: 0, wait: false)
-    }
     Background.ensureStarted()
+    let held = LazyUnmap.bytes.load(ordering: .relaxed)
+    if held > Config.lazyMax {
+      // The background thread purges; this free only wakes it. Without one, the free
+      // purges itself; if the cache runs away from a busy background thread, each free
+      // helps with one bounded step.
+      if !Background.wakeToPurge() { LazyUnmap.purgeIfOverThreshold(steps: Int.max) }
+      else if held > 4 * Config.lazyMax { LazyUnmap.purgeIfOverThreshold(steps: 1) }
+    }
     return true
   }
 

@@ -16,8 +16,8 @@ enum Config {
   /// 0 off, 1 forced on, 2 automatic (on with more than one node).
   nonisolated(unsafe) static var numaMode: UInt = 2
   nonisolated(unsafe) static var background = true
-  /// Empty slabs a depot keeps per CPU before it releases the excess in bulk.
-  nonisolated(unsafe) static var depotSlabsPerCPU: UInt = 16
+  /// Empty 64 KiB granules a depot keeps per CPU before it releases the excess in bulk.
+  nonisolated(unsafe) static var depotSlabsPerCPU: UInt = 64
 
   static func load(cpus: Int) {
     lazyMax = (32 << 20) * UInt(Int.bitWidth - cpus.leadingZeroBitCount)

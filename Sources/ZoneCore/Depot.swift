@@ -9,8 +9,9 @@
 // the granules in use if that is more, so that the hysteresis scales with the program (a
 // storm of short-lived threads hands back and takes again thousands of slabs a second; a
 // fixed 2 MiB depot made it fault every one of them back in). When a put takes the depot
-// past twice its working set, the excess is released in bulk, largest units first:
-// unlinked under the lock, madvised in runs of adjacent units after the lock is dropped.
+// past twice its working set, the background thread releases the excess in bulk, largest
+// units first: unlinked under the lock, madvised in runs of adjacent units after the lock
+// is dropped (no free() makes that system call; without the thread, the caller does).
 // The background thread releases units idle longer than the release delay; reclaim
 // releases what the limit needs.
 // Touches: parked slab headers (dirty list links), Limit accounting.
@@ -89,13 +90,17 @@ enum Depot {
     }
     Lock.depot(lockedNode).unlock()
     dirtyGranules.wrappingAdd(added, ordering: .relaxed)
-    var node = 0
-    while overflowing != 0 {
-      if overflowing & 1 != 0 { release(node: node, keeping: keep, parkedBefore: UInt.max) }
-      overflowing >>= 1
-      node += 1
-    }
     Background.ensureStarted()
+    // The background thread releases the excess; without one, the caller does.
+    if overflowing != 0 && !Background.wakeToRelease() { trimOverflowing() }
+  }
+
+  /// Releases every node's depot that holds more than twice its working set down to it.
+  static func trimOverflowing() {
+    let keep = self.keep
+    for node in 0..<Numa.nodeCount where state(node).pointee.dirtyGranules > 2 * keep {
+      release(node: node, keeping: keep, parkedBefore: UInt.max)
+    }
   }
 
   /// An empty unit of `granules` from the node: dirty first (warm), then clean (charged to

@@ -13,7 +13,8 @@
 //    thread that wants a purge while one runs goes on instead of spinning (the 2016
 //    vmalloc fix). The purger holds the big lock only to detach a bounded step (at most
 //    32 extents and 2 MiB), and makes the munmap calls with no allocator lock held, so
-//    no malloc or free ever waits for a whole purge.
+//    no malloc or free ever waits for a whole purge. A free() past the threshold wakes
+//    the background thread to purge; it purges itself only when there is no such thread.
 //  - The background thread (Background.swift) purges extents idle for longer than the
 //    release delay, so an idle program gives its memory back.
 // Touches: the big lock (shared with BigBlocks), OS, Limit accounting, Stats counters.
@@ -162,13 +163,14 @@ enum LazyUnmap {
   /// Unmaps cached extents, oldest first, down to `target` bytes, plus every extent older
   /// than `cutoff` ms. With `wait` false a purge already running makes this return at once.
   @discardableResult
-  static func purge(downTo target: UInt, olderThan cutoff: UInt, wait: Bool) -> UInt {
+  static func purge(downTo target: UInt, olderThan cutoff: UInt, wait: Bool,
+                    steps: Int = Int.max) -> UInt {
     guard Global.state != nil else { return 0 }
     if wait { Lock.purge.lock() } else if !Lock.purge.tryLock() { return 0 }
     defer { Lock.purge.unlock() }
     var released: UInt = 0
     var counted = false
-    while true {
+    for _ in 0..<steps {
       var batch = RangeBatch()
       Lock.big.lock()
       detachLocked(&batch, target: target, cutoff: cutoff)
@@ -186,6 +188,12 @@ enum LazyUnmap {
       released += batch.bytes
     }
     return released
+  }
+
+  /// Past the threshold, purges down to 7/8 of it, at most `steps` bounded steps.
+  static func purgeIfOverThreshold(steps: Int) {
+    guard bytes.load(ordering: .relaxed) > Config.lazyMax else { return }
+    purge(downTo: Config.lazyMax / 8 * 7, olderThan: 0, wait: false, steps: steps)
   }
 
   private static func noteStep(_ nanoseconds: UInt) {

@@ -122,6 +122,11 @@ static inline void zms_cpu_relax(void) {
 #endif
 }
 
+/* The background thread's sleep (Wakeup.c): returns after `milliseconds` or when woken. */
+void zms_background_sleep(unsigned milliseconds);
+void zms_background_wake(void);
+void zms_background_reinit(void);
+
 /* glibc's own allocator, for pointers it handed out before zonemalloc was loaded. */
 extern void __libc_free(void *);
 

@@ -1,0 +1,40 @@
+/*
+ * Wakeup.c: how the background thread sleeps and is woken: a condition variable with a
+ * timeout (its tick), plus a pending flag so that a wake-up sent while it works is not
+ * lost. Re-created in a fork child, where the thread does not exist.
+ */
+#include "ZoneSupport.h"
+
+static pthread_mutex_t wake_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t wake_cond = PTHREAD_COND_INITIALIZER;
+static bool wake_pending;
+
+void zms_background_sleep(unsigned milliseconds) {
+  struct timespec deadline;
+  clock_gettime(CLOCK_REALTIME, &deadline);
+  deadline.tv_sec += milliseconds / 1000;
+  deadline.tv_nsec += (long)(milliseconds % 1000) * 1000000L;
+  if (deadline.tv_nsec >= 1000000000L) {
+    deadline.tv_sec += 1;
+    deadline.tv_nsec -= 1000000000L;
+  }
+  pthread_mutex_lock(&wake_lock);
+  while (!wake_pending) {
+    if (pthread_cond_timedwait(&wake_cond, &wake_lock, &deadline) != 0) break;
+  }
+  wake_pending = false;
+  pthread_mutex_unlock(&wake_lock);
+}
+
+void zms_background_wake(void) {
+  pthread_mutex_lock(&wake_lock);
+  wake_pending = true;
+  pthread_cond_signal(&wake_cond);
+  pthread_mutex_unlock(&wake_lock);
+}
+
+void zms_background_reinit(void) {
+  pthread_mutex_init(&wake_lock, NULL);
+  pthread_cond_init(&wake_cond, NULL);
+  wake_pending = false;
+}
