@@ -127,7 +127,7 @@ public func zm_realloc(_ pointer: UnsafeMutableRawPointer?, _ size: UInt) -> Uns
       if size > usable / 2 { return pointer }
       return Allocator.move(address, usable: usable, to: size) ?? pointer
     }
-    return Allocator.move(address, usable: usable, to: size)
+    return ThreadZone.growSpan(address, to: size) ?? Allocator.move(address, usable: usable, to: size)
   }
   switch BigBlocks.resize(address, to: size) {
   case .done(let result):

@@ -22,19 +22,13 @@ enum Arena {
     Int(zms_region_of(address)) - 1
   }
 
-  /// Never-used memory of `granules` contiguous granules of the node (charged to the
-  /// limit), or nil. The flag says it is fresh.
-  static func carve(_ node: Int, granules: Int) -> (SlabPointer, Bool)? {
-    let bytes = UInt(granules) * SlabGeometry.size
-    guard Limit.reserve(bytes) else { return nil }
+  /// Never-used memory of `granules` contiguous granules of the node, or nil. The caller
+  /// charges the limit first.
+  static func carve(_ node: Int, granules: Int) -> SlabPointer? {
     Lock.arena(node).lock()
-    let base = carveLocked(node, bytes)
+    let base = carveLocked(node, UInt(granules) * SlabGeometry.size)
     Lock.arena(node).unlock()
-    guard let base else {
-      Limit.release(bytes)
-      return nil
-    }
-    return (slabAt(base), true)
+    return base.map { slabAt($0) }
   }
 
   private static func carveLocked(_ node: Int, _ bytes: UInt) -> UInt? {

@@ -143,7 +143,7 @@ enum BigBlocks {
       return false
     }
     let length = value & ~pageMask
-    let cached = Config.lazyMax > 0 && LazyUnmap.insertLocked(address, length, now: now)
+    let cached = LazyUnmap.threshold > 0 && LazyUnmap.insertLocked(address, length, now: now)
     Lock.big.unlock()
     frees.wrappingAdd(1, ordering: .relaxed)
     liveBytes.wrappingSubtract(length, ordering: .relaxed)
@@ -154,12 +154,13 @@ enum BigBlocks {
     }
     Background.ensureStarted()
     let held = LazyUnmap.bytes.load(ordering: .relaxed)
-    if held > Config.lazyMax {
+    let threshold = LazyUnmap.threshold
+    if held > threshold {
       // The background thread purges; this free only wakes it. Without one, the free
       // purges itself; if the cache runs away from a busy background thread, each free
       // helps with one bounded step.
       if !Background.wakeToPurge() { LazyUnmap.purgeIfOverThreshold(steps: Int.max) }
-      else if held > 4 * Config.lazyMax { LazyUnmap.purgeIfOverThreshold(steps: 1) }
+      else if held > 4 * threshold { LazyUnmap.purgeIfOverThreshold(steps: 1) }
     }
     return true
   }
@@ -211,7 +212,7 @@ enum BigBlocks {
     let now = OS.nowMilliseconds()
     Lock.big.lock()
     _ = registry.pointee.set(address, length | tag)
-    let cached = Config.lazyMax > 0 && LazyUnmap.insertLocked(address + length, old - length, now: now)
+    let cached = LazyUnmap.threshold > 0 && LazyUnmap.insertLocked(address + length, old - length, now: now)
     Lock.big.unlock()
     liveBytes.wrappingSubtract(old - length, ordering: .relaxed)
     if !cached {

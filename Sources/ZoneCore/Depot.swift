@@ -1,19 +1,19 @@
 // Depot.swift: empty slabs and spans, per NUMA node, with hysteresis (seed 000's per-cpu
 // cache).
 //
-// Owns: each node's lists of empty memory, one per size in granules (1 for slabs and
-// 1-granule spans, 2...8 for larger spans): dirty units (pages still resident, reused
-// first) and a stack of clean ones (pages returned with MADV_DONTNEED; only address space
-// is left, reused when no dirty unit fits).
+// Owns: each node's empty memory: dirty units (pages still resident, reused first) in
+// lists by charge class, and clean units (pages returned with MADV_DONTNEED; only address
+// space is left) in stacks by size in granules. A request takes a dirty unit of the charge
+// class it needs when there is one: no system call, no page fault.
 // A depot keeps a working set of dirty granules: depotSlabsPerCPU x ncpus, or an eighth of
 // the granules in use if that is more, so that the hysteresis scales with the program (a
 // storm of short-lived threads hands back and takes again thousands of slabs a second; a
-// fixed 2 MiB depot made it fault every one of them back in). When a put takes the depot
-// past twice its working set, the background thread releases the excess in bulk, largest
-// units first: unlinked under the lock, madvised in runs of adjacent units after the lock
-// is dropped (no free() makes that system call; without the thread, the caller does).
-// The background thread releases units idle longer than the release delay; reclaim
-// releases what the limit needs.
+// fixed 2 MiB depot made it fault every one of them back in); under a memory cap, at most
+// 1/32 of the cap. When a put takes the depot past twice its working set, the background
+// thread releases the excess in bulk, largest charge first: unlinked under the lock,
+// madvised in runs of adjacent units after the lock is dropped (no free() makes that
+// system call; without the thread, the caller does). The background thread also releases
+// units idle longer than the release delay; reclaim releases what the limit needs.
 // Touches: parked slab headers (dirty list links), Limit accounting.
 //
 // Clean units are tracked in side arrays, not through their headers: writing a link into
@@ -22,18 +22,39 @@
 import ZoneSupport
 import Synchronization
 
-struct DepotList {
-  var dirtyHead: UInt = 0   // newest first                                     [depot lock]
-  var dirtyTail: UInt = 0
-  var dirtyCount: UInt = 0
-  var cleanStack: UInt = 0  // array of addresses of released units
-  var cleanCount: UInt = 0
-  var cleanCapacity: UInt = 0
+/// Empty units are filed by the bytes charged for them (Limit.swift), in 16 KiB steps:
+/// a 64 KiB slab is class 4, a span of 100 KiB class 7. Reusing a unit of the class a
+/// request needs costs no system call and no page fault.
+enum ChargeClass {
+  static let step: UInt = 16 << 10
+  static let count = 32
+
+  /// The class of a positive charge (a multiple of the step).
+  static func index(of charge: UInt) -> Int { Int((charge + step - 1) / step) }
+
+  /// Granules of the units of a class.
+  static func granules(of index: Int) -> Int { (index + 3) / 4 }
+
+  /// A charge rounded up to a whole class.
+  static func round(_ bytes: UInt) -> UInt { (bytes + step - 1) & ~(step - 1) }
+}
+
+struct DirtyList {
+  var head: UInt = 0        // newest first                                     [depot lock]
+  var tail: UInt = 0
+  var count: UInt = 0
+}
+
+struct CleanStack {
+  var stack: UInt = 0       // array of addresses of released units              [depot lock]
+  var count: UInt = 0
+  var capacity: UInt = 0
 }
 
 struct DepotState {
-  var lists: InlineArray<8, DepotList>     // by granules - 1
-  var dirtyGranules: UInt                  // sum over the lists                 [depot lock]
+  var dirty: InlineArray<32, DirtyList>    // by charge class - 1
+  var clean: InlineArray<8, CleanStack>    // by granules - 1 (released units carry no charge)
+  var dirtyGranules: UInt                  // sum over the dirty lists
 }
 
 enum Depot {
@@ -43,9 +64,12 @@ enum Depot {
   /// The configured floor of the working set, set at boot.
   nonisolated(unsafe) static var minimumKeep: UInt = 32
 
-  /// Dirty granules a depot keeps.
+  /// Dirty granules a depot keeps: the floor or an eighth of the granules in use, but
+  /// under a memory cap at most 1/32 of it.
   static var keep: UInt {
-    max(minimumKeep, Stats.slabsInUse.load(ordering: .relaxed) / 8)
+    let working = max(minimumKeep, Stats.slabsInUse.load(ordering: .relaxed) / 8)
+    let cap = Limit.cap.load(ordering: .relaxed)
+    return cap == 0 ? working : min(working, cap / 32 / SlabGeometry.size)
   }
 
   /// Marks an empty slab or span as parked: no owner, and any further free into it is
@@ -56,6 +80,7 @@ enum Depot {
     slab.setList(SlabList.parked)
     slab.pointee.parkedAt = OS.nowMilliseconds()
     Stats.slabsInUse.wrappingSubtract(UInt(slab.pointee.granules), ordering: .relaxed)
+    Stats.activeBytes.wrappingSubtract(slab.pointee.charged, ordering: .relaxed)
   }
 
   static func put(_ slab: SlabPointer) {
@@ -80,10 +105,10 @@ enum Depot {
         lockedNode = node
       }
       let g = UInt(slab.pointee.granules)
-      let list = self.list(node, Int(g))
-      SlabChain.push(&list.pointee.dirtyHead, slab)
-      if list.pointee.dirtyTail == 0 { list.pointee.dirtyTail = slab.base }
-      list.pointee.dirtyCount += 1
+      let list = dirtyList(node, ChargeClass.index(of: slab.pointee.charged))
+      SlabChain.push(&list.pointee.head, slab)
+      if list.pointee.tail == 0 { list.pointee.tail = slab.base }
+      list.pointee.count += 1
       state(node).pointee.dirtyGranules += g
       added += g
       if state(node).pointee.dirtyGranules > 2 * keep { overflowing |= 1 << UInt64(node) }
@@ -103,123 +128,153 @@ enum Depot {
     }
   }
 
-  /// An empty unit of `granules` from the node: dirty first (warm), then clean (charged to
-  /// the limit). The flag says whether it is fresh (zero).
-  static func take(_ node: Int, granules: Int) -> (SlabPointer, Bool)? {
-    let list = self.list(node, granules)
-    let g = UInt(granules)
+  /// An empty unit of `granules` for a charge of class `chargeClass`: a dirty one of that
+  /// class, else of a smaller class of the same size (its pages past the old charge were
+  /// never touched), else of a larger one, else a clean one. The flag says whether it is
+  /// fresh (zero). The caller settles the charge (Limit.charge).
+  static func take(_ node: Int, granules: Int, chargeClass: Int) -> (SlabPointer, Bool)? {
+    let smallest = 4 * (granules - 1) + 1
+    let largest = min(4 * granules, ChargeClass.count)
     Lock.depot(node).lock()
-    if let slab = SlabChain.pop(&list.pointee.dirtyHead) {
-      if list.pointee.dirtyHead == 0 { list.pointee.dirtyTail = 0 }
-      list.pointee.dirtyCount -= 1
-      state(node).pointee.dirtyGranules -= g
-      Lock.depot(node).unlock()
-      dirtyGranules.wrappingSubtract(g, ordering: .relaxed)
-      return (slab, false)
+    defer { Lock.depot(node).unlock() }
+    if let slab = popDirty(node, chargeClass) { return (slab, false) }
+    var q = chargeClass - 1
+    while q >= smallest {
+      if let slab = popDirty(node, q) { return (slab, false) }
+      q -= 1
     }
-    guard list.pointee.cleanCount > 0 else {
-      Lock.depot(node).unlock()
-      return nil
+    q = chargeClass + 1
+    while q <= largest {
+      if let slab = popDirty(node, q) { return (slab, false) }
+      q += 1
     }
-    list.pointee.cleanCount -= 1
-    let base = cleanStack(list)[Int(list.pointee.cleanCount)]
-    Lock.depot(node).unlock()
-    if Limit.reserve(g * SlabGeometry.size) { return (slabAt(base), true) }
-    Lock.depot(node).lock()
-    cleanStack(list)[Int(list.pointee.cleanCount)] = base
-    list.pointee.cleanCount += 1
-    Lock.depot(node).unlock()
-    return nil
+    return popClean(node, granules).map { ($0, true) }
   }
 
   /// Returns the pages of dirty units to the OS while the node keeps more than `keeping`
-  /// dirty granules: largest units first, oldest first within a size, and only units
-  /// parked before `parkedBefore` (ms). Returns the granules released.
+  /// dirty granules and less than `budget` bytes of charge were released: largest charge
+  /// first, oldest first within a class, and only units parked before `parkedBefore`
+  /// (ms). Returns the bytes of charge released.
   @discardableResult
-  static func release(node: Int, keeping: UInt, parkedBefore: UInt) -> UInt {
+  static func release(node: Int, keeping: UInt, parkedBefore: UInt, budget: UInt = UInt.max) -> UInt {
     var released: UInt = 0
-    for granules in stride(from: SizeClass.maxGranules, through: 1, by: -1) {
-      released += release(node: node, granules: granules, keeping: keeping, parkedBefore: parkedBefore)
+    for q in stride(from: ChargeClass.count, through: 1, by: -1) where released < budget {
+      released += release(node: node, chargeClass: q, keeping: keeping, parkedBefore: parkedBefore,
+                          budget: budget - released)
     }
     return released
   }
 
-  private static func release(node: Int, granules: Int, keeping: UInt, parkedBefore: UInt) -> UInt {
-    let list = self.list(node, granules)
+  private static func release(node: Int, chargeClass: Int, keeping: UInt, parkedBefore: UInt,
+                              budget: UInt) -> UInt {
+    let list = dirtyList(node, chargeClass)
+    let granules = ChargeClass.granules(of: chargeClass)
     let g = UInt(granules)
     var released: UInt = 0
-    while true {
+    while released < budget {
       var batch = RangeBatch()
+      var charged: UInt = 0
       Lock.depot(node).lock()
-      while !batch.isFull && state(node).pointee.dirtyGranules > keeping && list.pointee.dirtyTail != 0 {
-        let slab = slabAt(list.pointee.dirtyTail)
+      while !batch.isFull && released + charged < budget && state(node).pointee.dirtyGranules > keeping
+              && list.pointee.tail != 0 {
+        let slab = slabAt(list.pointee.tail)
         guard slab.pointee.parkedAt < parkedBefore else { break }
-        list.pointee.dirtyTail = slab.pointee.prev
-        SlabChain.remove(&list.pointee.dirtyHead, slab)
-        list.pointee.dirtyCount -= 1
+        list.pointee.tail = slab.pointee.prev
+        SlabChain.remove(&list.pointee.head, slab)
+        list.pointee.count -= 1
         state(node).pointee.dirtyGranules -= g
+        charged += slab.pointee.charged
         batch.append(slab.base, g * SlabGeometry.size)
       }
       Lock.depot(node).unlock()
       guard batch.count > 0 else { break }
       batch.sortByAddress()
       batch.forEachRun { OS.discard($0, $1) }
-      pushClean(node, list, batch)
+      pushClean(node, granules, batch)
       let n = UInt(batch.count) * g
-      Limit.release(n * SlabGeometry.size)
+      Limit.release(charged)
       dirtyGranules.wrappingSubtract(n, ordering: .relaxed)
       releasedGranules.wrappingAdd(n, ordering: .relaxed)
-      released += n
+      released += charged
       if !batch.isFull { break }
     }
     return released
   }
 
-  /// Releases dirty units of every node's depot. Returns the granules released.
+  /// Releases dirty units of every node's depot (see release). Returns bytes of charge.
   @discardableResult
-  static func releaseAll(keeping: UInt, parkedBefore: UInt) -> UInt {
+  static func releaseAll(keeping: UInt, parkedBefore: UInt, budget: UInt = UInt.max) -> UInt {
     var released: UInt = 0
-    for node in 0..<Numa.nodeCount { released += release(node: node, keeping: keeping, parkedBefore: parkedBefore) }
+    for node in 0..<Numa.nodeCount where released < budget {
+      released += release(node: node, keeping: keeping, parkedBefore: parkedBefore, budget: budget - released)
+    }
     return released
   }
 
-  // MARK: - Storage
+  // MARK: - Storage                                                             [depot lock]
 
   private static func state(_ node: Int) -> UnsafeMutablePointer<DepotState> {
     withUnsafeMutablePointer(to: &Global.g.pointee.depots[node]) { $0 }
   }
 
-  private static func list(_ node: Int, _ granules: Int) -> UnsafeMutablePointer<DepotList> {
-    withUnsafeMutablePointer(to: &Global.g.pointee.depots[node].lists[granules - 1]) { $0 }
+  private static func dirtyList(_ node: Int, _ chargeClass: Int) -> UnsafeMutablePointer<DirtyList> {
+    withUnsafeMutablePointer(to: &Global.g.pointee.depots[node].dirty[chargeClass - 1]) { $0 }
   }
 
-  private static func cleanStack(_ list: UnsafeMutablePointer<DepotList>) -> UnsafeMutablePointer<UInt> {
-    UnsafeMutablePointer<UInt>(bitPattern: list.pointee.cleanStack).unsafelyUnwrapped
+  private static func cleanStack(_ node: Int, _ granules: Int) -> UnsafeMutablePointer<CleanStack> {
+    withUnsafeMutablePointer(to: &Global.g.pointee.depots[node].clean[granules - 1]) { $0 }
   }
 
-  /// Pushes released units on the clean stack, growing it when needed.
-  private static func pushClean(_ node: Int, _ list: UnsafeMutablePointer<DepotList>,
-                                _ batch: borrowing RangeBatch) {
+  private static func popDirty(_ node: Int, _ chargeClass: Int) -> SlabPointer? {
+    let list = dirtyList(node, chargeClass)
+    guard let slab = SlabChain.pop(&list.pointee.head) else { return nil }
+    if list.pointee.head == 0 { list.pointee.tail = 0 }
+    list.pointee.count -= 1
+    let g = UInt(slab.pointee.granules)
+    state(node).pointee.dirtyGranules -= g
+    dirtyGranules.wrappingSubtract(g, ordering: .relaxed)
+    return slab
+  }
+
+  /// A released unit. Its header went with its pages: enough of it is rewritten for the
+  /// unit to be parked again.
+  private static func popClean(_ node: Int, _ granules: Int) -> SlabPointer? {
+    let clean = cleanStack(node, granules)
+    guard clean.pointee.count > 0 else { return nil }
+    clean.pointee.count -= 1
+    let slab = slabAt(addresses(clean)[Int(clean.pointee.count)])
+    slab.pointee.granules = UInt32(granules)
+    slab.pointee.node = UInt8(node)
+    slab.pointee.charged = 0
+    return slab
+  }
+
+  private static func addresses(_ clean: UnsafeMutablePointer<CleanStack>) -> UnsafeMutablePointer<UInt> {
+    UnsafeMutablePointer<UInt>(bitPattern: clean.pointee.stack).unsafelyUnwrapped
+  }
+
+  /// Pushes released units on their clean stack, growing it when needed.
+  private static func pushClean(_ node: Int, _ granules: Int, _ batch: borrowing RangeBatch) {
+    let clean = cleanStack(node, granules)
     Lock.depot(node).lock()
     defer { Lock.depot(node).unlock() }
-    if list.pointee.cleanCount + UInt(batch.count) > list.pointee.cleanCapacity { growCleanStack(list) }
+    if clean.pointee.count + UInt(batch.count) > clean.pointee.capacity { grow(clean) }
     for i in 0..<batch.count {
-      cleanStack(list)[Int(list.pointee.cleanCount)] = batch.start(at: i)
-      list.pointee.cleanCount += 1
+      addresses(clean)[Int(clean.pointee.count)] = batch.start(at: i)
+      clean.pointee.count += 1
     }
   }
 
   /// Doubles a clean stack. Rare: each entry stands for at least 64 KiB released.
-  private static func growCleanStack(_ list: UnsafeMutablePointer<DepotList>) {
-    let capacity = max(list.pointee.cleanCapacity * 2, 4096)
+  private static func grow(_ clean: UnsafeMutablePointer<CleanStack>) {
+    let capacity = max(clean.pointee.capacity * 2, 4096)
     guard let fresh = OS.map(capacity * 8) else { Diagnostics.fatal("cannot map a depot stack of", capacity) }
-    if list.pointee.cleanStack != 0 {
+    if clean.pointee.stack != 0 {
       memcpy(UnsafeMutableRawPointer(bitPattern: fresh).unsafelyUnwrapped,
-             UnsafeRawPointer(bitPattern: list.pointee.cleanStack).unsafelyUnwrapped,
-             Int(list.pointee.cleanCount * 8))
-      OS.unmap(list.pointee.cleanStack, list.pointee.cleanCapacity * 8)
+             UnsafeRawPointer(bitPattern: clean.pointee.stack).unsafelyUnwrapped, Int(clean.pointee.count * 8))
+      OS.unmap(clean.pointee.stack, clean.pointee.capacity * 8)
     }
-    list.pointee.cleanStack = fresh
-    list.pointee.cleanCapacity = capacity
+    clean.pointee.stack = fresh
+    clean.pointee.capacity = capacity
   }
 }

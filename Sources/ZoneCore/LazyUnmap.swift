@@ -54,6 +54,13 @@ enum LazyUnmap {
   static let minimumExtent: UInt = 5 * 4096
   static let stepBytes: UInt = 2 << 20
 
+  /// The threshold in force: ZONEMALLOC_LAZY_MAX, but at most 1/16 of a memory cap (a
+  /// cache that cannot fit under the cap would only be reclaimed again and again).
+  static var threshold: UInt {
+    let cap = Limit.cap.load(ordering: .relaxed)
+    return cap == 0 ? Config.lazyMax : min(Config.lazyMax, cap / 16)
+  }
+
   @inline(__always) private static var lazy: UnsafeMutablePointer<LazyState> {
     withUnsafeMutablePointer(to: &Global.g.pointee.lazy) { $0 }
   }
@@ -192,8 +199,9 @@ enum LazyUnmap {
 
   /// Past the threshold, purges down to 7/8 of it, at most `steps` bounded steps.
   static func purgeIfOverThreshold(steps: Int) {
-    guard bytes.load(ordering: .relaxed) > Config.lazyMax else { return }
-    purge(downTo: Config.lazyMax / 8 * 7, olderThan: 0, wait: false, steps: steps)
+    let limit = threshold
+    guard bytes.load(ordering: .relaxed) > limit else { return }
+    purge(downTo: limit / 8 * 7, olderThan: 0, wait: false, steps: steps)
   }
 
   private static func noteStep(_ nanoseconds: UInt) {

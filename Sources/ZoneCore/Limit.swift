@@ -1,8 +1,8 @@
 // Limit.swift: the memory limit and its reclaim, after the rump kernel's pagedaemon (seed 002).
 //
 // Owns: `held`, the bytes the allocator holds from the OS (slabs handed out of the arena
-// or back from a clean depot, big mappings, lazily cached big blocks); the cap; and the
-// reclaim pass. Every path that takes memory from the OS calls reserve() first, with no
+// or back from a clean depot, the pages of spans, big mappings, lazily cached big
+// blocks); the cap; and the reclaim pass. Each slab and span records what it is charged. Every path that takes memory from the OS calls reserve() first, with no
 // lock held, so reclaim can take any lock it needs.
 //
 // At 90% of the cap, reclaim releases caches in order: the lazy big-block cache, then the
@@ -58,6 +58,34 @@ enum Limit {
   /// `held` when the last reclaim pass ended.
   static let heldAfterReclaim = Atomic<UInt>(0)
 
+  /// Sets the bytes charged for an empty slab or span about to be used to at least
+  /// `bytes`. A reused unit keeps a larger charge (its dirty pages are resident), except
+  /// under pressure, when pages past `bytes` worth a system call (16 KiB or more) are
+  /// discarded and their charge released.
+  /// False past the cap.
+  static func charge(_ slab: SlabPointer, atLeast bytes: UInt) -> Bool {
+    let have = slab.pointee.charged
+    if have >= bytes + trimMinimum && underPressure {
+      OS.discard(slab.base + bytes, have - bytes)
+      release(have - bytes)
+      slab.pointee.charged = bytes
+      return true
+    }
+    if have >= bytes { return true }
+    guard reserve(bytes - have) else { return false }
+    slab.pointee.charged = bytes
+    return true
+  }
+
+  /// The least excess worth a system call to discard (smaller excesses stay charged).
+  static let trimMinimum: UInt = 16 << 10
+
+  /// A cap is set and held is past 90% of it.
+  static var underPressure: Bool {
+    let limit = cap.load(ordering: .relaxed)
+    return limit != 0 && held.load(ordering: .relaxed) > limit / 10 * 9
+  }
+
   static func release(_ bytes: UInt) {
     held.wrappingSubtract(bytes, ordering: .relaxed)
   }
@@ -103,11 +131,8 @@ enum Limit {
     return current > target ? current - target : 0
   }
 
-  /// Releases about `bytes` of the depots' dirty slabs and spans.
+  /// Releases `bytes` of the depots' dirty slabs and spans (their charge), largest first.
   private static func releaseDepots(_ bytes: UInt) {
-    let granules = (bytes + SlabGeometry.size - 1) / SlabGeometry.size
-    let dirty = Depot.dirtyGranules.load(ordering: .relaxed)
-    Depot.releaseAll(keeping: dirty > granules ? (dirty - granules) / UInt(Numa.nodeCount) : 0,
-                     parkedBefore: UInt.max)
+    Depot.releaseAll(keeping: 0, parkedBefore: UInt.max, budget: bytes)
   }
 }

@@ -87,6 +87,7 @@ struct Slab: ~Copyable {
   var prev: UInt
   var relinkNext: UInt      // link on the owner's relink stack, written by the signaller
   var parkedAt: UInt        // milliseconds when the slab was parked, or orphaned
+  var charged: UInt         // bytes charged to the limit (Limit.swift) for this unit
 }
 
 typealias SlabPointer = UnsafeMutablePointer<Slab>
@@ -134,9 +135,9 @@ extension UnsafeMutablePointer where Pointee == Slab {
   // MARK: - Formatting
 
   /// Lays out a slab (or a span: one chunk, several granules) for a class and hands it to
-  /// `owner`.
+  /// `owner`. A span's chunk is as large as the bytes charged for it allow.
   func format(sizeClass c: Int, owner zone: UInt, node: Int, fresh: Bool) {
-    let size = SizeClass.size(of: c)
+    let size = c < SizeClass.count ? SizeClass.size(of: c) : Int(pointee.charged) - Int(SlabGeometry.headerSize)
     let first = SizeClass.firstOffset(of: c)
     let capacity = SizeClass.capacity(of: c)
     pointee.free = 0
@@ -144,8 +145,7 @@ extension UnsafeMutablePointer where Pointee == Slab {
     pointee.bumpEnd = base + UInt(first + capacity * size)
     pointee.used = 0
     pointee.watch = UInt32(capacity - 3)
-    pointee.chunkSize = UInt32(size)
-    pointee.reciprocal = UInt32(((1 << 32) + size - 1) / size)
+    setChunkSize(size)
     pointee.firstChunk = UInt32(first)
     pointee.capacity = UInt32(capacity)
     pointee.sizeClass = UInt8(c)
@@ -158,6 +158,19 @@ extension UnsafeMutablePointer where Pointee == Slab {
     pointee.relinkNext = 0
     pointee.remote.store(RemoteState.normal, ordering: .relaxed)
     pointee.owner.store(zone, ordering: .releasing)
+  }
+
+  private func setChunkSize(_ size: Int) {
+    pointee.chunkSize = UInt32(size)
+    pointee.reciprocal = UInt32(((1 << 32) + size - 1) / size)
+  }
+
+  /// Grows a span's chunk in place to the bytes now charged for it (realloc).
+  func growSpanToCharge() {
+    let size = Int(pointee.charged) - Int(SlabGeometry.headerSize)
+    setChunkSize(size)
+    pointee.bumpEnd = base + SlabGeometry.headerSize + UInt(size)
+    pointee.bump = pointee.bumpEnd
   }
 
   /// Files the slab on an owner list. The current slab needs no event from a local free:

@@ -16,9 +16,11 @@ import Synchronization
 
 enum Stats {
   static let slabsInUse = Atomic<UInt>(0)       // granules of slabs and spans in use
+  static let activeBytes = Atomic<UInt>(0)      // bytes charged for slabs and spans in use
   static let cachedGranules = Atomic<UInt>(0)   // granules of empty slabs/spans in zone caches
   static let teardowns = Atomic<UInt>(0)
   static let reallocCopied = Atomic<UInt>(0)
+  static let spanGrowthBytes = Atomic<UInt>(0)  // spans grown in place by realloc
   // Frees by threads that have no zone (rare: a zone is created at a thread's first free).
   static let zonelessFrees = Atomic<UInt>(0)
   static let zonelessFreeBytes = Atomic<UInt>(0)
@@ -38,12 +40,15 @@ enum Stats {
       for c in 0..<SizeClass.totalCount {
         let a = zone.pointee.allocs[c]
         let f = zone.pointee.frees[c]
-        let size = UInt(SizeClass.size(of: c))
         mallocs &+= a
         frees &+= f
+        guard c < SizeClass.count else { continue } // spans count their bytes themselves
+        let size = UInt(SizeClass.size(of: c))
         allocatedBytes &+= a &* size
         freedBytes &+= f &* size
       }
+      allocatedBytes &+= zone.pointee.spanBytesAllocated
+      freedBytes &+= zone.pointee.spanBytesFreed
       remoteFrees &+= zone.pointee.remoteFrees
       signals &+= zone.pointee.signals
     }
@@ -102,6 +107,7 @@ enum Stats {
     sum.freedBytes &+= zonelessFreeBytes.load(ordering: .relaxed)
     sum.remoteFrees &+= zonelessRemote.load(ordering: .relaxed)
     sum.signals &+= zonelessSignals.load(ordering: .relaxed)
+    sum.allocatedBytes &+= spanGrowthBytes.load(ordering: .relaxed)
     sum.mallocs &-= internalMallocs.load(ordering: .relaxed)
     sum.allocatedBytes &-= internalBytes.load(ordering: .relaxed)
 
@@ -109,7 +115,7 @@ enum Stats {
     let bigLive = BigBlocks.liveBytes.load(ordering: .relaxed)
     let small = sum.allocatedBytes &- sum.freedBytes
     out.pointee.allocated = UInt64((small > UInt(Int.max) ? 0 : small) &+ bigLive)
-    out.pointee.active = UInt64(slabsInUse.load(ordering: .relaxed) &* slab &+ bigLive)
+    out.pointee.active = UInt64(activeBytes.load(ordering: .relaxed) &+ bigLive)
     out.pointee.mapped = UInt64(Limit.held.load(ordering: .relaxed))
     out.pointee.lazy_cached = UInt64(LazyUnmap.bytes.load(ordering: .relaxed))
     out.pointee.slab_cached = UInt64((cachedGranules.load(ordering: .relaxed) &+

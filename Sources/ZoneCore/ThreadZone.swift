@@ -22,10 +22,12 @@ struct Zone: ~Copyable {
   var frees: InlineArray<72, UInt>     // chunks this thread freed (local or remote), per class
   var partial: InlineArray<64, UInt>   // slabs with free chunks, not current
   var full: InlineArray<64, UInt>      // exhausted slabs waiting for a signal or a local free
-  var cache: InlineArray<8, UInt>      // empty slabs and spans kept for reuse, by granules - 1
+  var cache: InlineArray<32, UInt>     // empty slabs and spans kept for reuse, by charge class - 1
   var cachedGranules: UInt
   var remoteFrees: UInt
   var signals: UInt
+  var spanBytesAllocated: UInt         // chunk bytes of the spans this thread handed out
+  var spanBytesFreed: UInt             // ... and of those it freed
   var node: UInt
   var reclaimEpoch: UInt
   var linkNext: UInt                   // live/dead/free zone lists          [zones lock]
@@ -125,6 +127,7 @@ enum ThreadZone {
   /// one CAS and parks it itself; the owner never hears of it.
   @inline(never) static func freeRemote(_ zone0: ZonePointer, _ slab: SlabPointer, _ address: UInt) {
     let c = Int(slab.pointee.sizeClass)
+    let bytes = c < SizeClass.count ? UInt(SizeClass.size(of: c)) : UInt(slab.pointee.chunkSize)
     var zone = zone0
     if zone == Zones.empty, let created = Zones.createForCurrentThread() { zone = created }
     var signalled = false
@@ -142,10 +145,11 @@ enum ThreadZone {
       if signalled { signalOwner(slab) }
     }
     if Zones.isPlaceholder(zone) {
-      Stats.noteZonelessFree(bytes: UInt(SizeClass.size(of: c)), remote: true, signal: signalled)
+      Stats.noteZonelessFree(bytes: bytes, remote: true, signal: signalled)
     } else {
       zone.pointee.remoteFrees &+= 1
       zone.pointee.frees[c] &+= 1
+      if c >= SizeClass.count { zone.pointee.spanBytesFreed &+= bytes }
       if signalled { zone.pointee.signals &+= 1 }
     }
   }
@@ -171,6 +175,7 @@ enum ThreadZone {
     let list = slab.pointee.list
     if slab.pointee.used == 0 {
       if list == SlabList.current { return } // keep the current slab: hysteresis
+      if slab.pointee.capacity == 1 { zone.pointee.spanBytesFreed &+= UInt(slab.pointee.chunkSize) }
       unlink(zone, c, slab)
       park(zone, slab)
     } else if list == SlabList.full {
@@ -196,8 +201,9 @@ enum ThreadZone {
     Depot.prepareForParking(slab)
     let g = UInt(slab.pointee.granules)
     if zone.pointee.cachedGranules + g <= cacheBudget {
-      slab.pointee.next = zone.pointee.cache[Int(g) - 1]
-      zone.pointee.cache[Int(g) - 1] = slab.base
+      let q = ChargeClass.index(of: slab.pointee.charged) - 1
+      slab.pointee.next = zone.pointee.cache[q]
+      zone.pointee.cache[q] = slab.base
       zone.pointee.cachedGranules += g
       Stats.cachedGranules.wrappingAdd(g, ordering: .relaxed)
     } else {
@@ -205,22 +211,23 @@ enum ThreadZone {
     }
   }
 
-  /// An empty slab or span of `granules` from the zone's cache, or nil.
-  private static func takeCached(_ zone: ZonePointer, granules: Int) -> SlabPointer? {
-    let head = zone.pointee.cache[granules - 1]
+  /// An empty slab or span of charge class q from the zone's cache, or nil.
+  private static func takeCached(_ zone: ZonePointer, chargeClass q: Int) -> SlabPointer? {
+    let head = zone.pointee.cache[q - 1]
     guard head != 0 else { return nil }
     let slab = slabAt(head)
-    zone.pointee.cache[granules - 1] = slab.pointee.next
-    zone.pointee.cachedGranules -= UInt(granules)
-    Stats.cachedGranules.wrappingSubtract(UInt(granules), ordering: .relaxed)
+    let g = UInt(slab.pointee.granules)
+    zone.pointee.cache[q - 1] = slab.pointee.next
+    zone.pointee.cachedGranules -= g
+    Stats.cachedGranules.wrappingSubtract(g, ordering: .relaxed)
     return slab
   }
 
   /// Hands every cached empty slab and span to the depot (reclaim, teardown).
   static func flushCache(_ zone: ZonePointer) {
     var chain = SlabChain()
-    for g in 1...SizeClass.maxGranules {
-      while let slab = takeCached(zone, granules: g) { chain.append(slab) }
+    for q in 1...ChargeClass.count {
+      while let slab = takeCached(zone, chargeClass: q) { chain.append(slab) }
     }
     Depot.put(chain)
   }
@@ -300,29 +307,69 @@ enum ThreadZone {
   static func nextCandidate(_ zone: ZonePointer, _ c: Int) -> SlabPointer? {
     if let slab = SlabChain.pop(&zone.pointee.partial[c]) { return slab }
     if let slab = Orphans.adopt(c, by: zone) { return slab }
-    if let slab = formatEmpty(zone, c) { return slab }
+    if let slab = formatEmpty(zone, c, charge: SlabGeometry.size) { return slab }
     if Zones.reapOneDead(), let slab = Orphans.adopt(c, by: zone) { return slab }
     return nil
   }
 
-  /// An empty slab or span for class c, formatted and owned by the zone, or nil (ENOMEM).
-  static func formatEmpty(_ zone: ZonePointer, _ c: Int) -> SlabPointer? {
-    guard let (slab, fresh) = takeEmpty(zone, granules: SizeClass.granules(of: c)) else { return nil }
+  /// An empty slab or span for class c, formatted and owned by the zone, with at least
+  /// `charge` bytes charged to the limit for it, or nil (ENOMEM).
+  static func formatEmpty(_ zone: ZonePointer, _ c: Int, charge: UInt) -> SlabPointer? {
+    guard let (slab, fresh) = takeEmpty(zone, granules: SizeClass.granules(of: c), charge: charge) else {
+      return nil
+    }
     slab.format(sizeClass: c, owner: UInt(bitPattern: zone), node: Arena.node(of: slab.base),
                 fresh: fresh)
     Stats.slabsInUse.wrappingAdd(UInt(slab.pointee.granules), ordering: .relaxed)
+    Stats.activeBytes.wrappingAdd(slab.pointee.charged, ordering: .relaxed)
     return slab
   }
 
-  /// Empty memory of `granules`: the zone's cache, the node's depot, or the arena.
-  /// The flag says whether it is fresh from the OS (zero).
-  private static func takeEmpty(_ zone: ZonePointer, granules: Int) -> (SlabPointer, Bool)? {
-    if let slab = takeCached(zone, granules: granules) { return (slab, false) }
+  /// Empty memory of `granules`: the zone's cache, the node's depot, or the arena, with
+  /// `charge` bytes charged to the limit (a reused unit keeps a larger charge: its dirty
+  /// pages are resident). The flag says whether it is fresh from the OS (zero).
+  private static func takeEmpty(_ zone: ZonePointer, granules: Int, charge: UInt) -> (SlabPointer, Bool)? {
     let node = Int(zone.pointee.node)
-    return Depot.take(node, granules: granules) ?? Arena.carve(node, granules: granules)
+    let q = ChargeClass.index(of: charge)
+    let reused = takeCached(zone, chargeClass: q).map { ($0, false) }
+      ?? Depot.take(node, granules: granules, chargeClass: q)
+    if let (slab, fresh) = reused {
+      if Limit.charge(slab, atLeast: charge) { return (slab, fresh) }
+      Depot.put(slab)
+      return nil
+    }
+    guard Limit.reserve(charge) else { return nil }
+    guard let slab = Arena.carve(node, granules: granules) else {
+      Limit.release(charge)
+      return nil
+    }
+    slab.pointee.charged = charge
+    return (slab, true)
   }
 
   // MARK: - Medium blocks (spans)
+
+  /// A span is charged its header and chunk rounded up to a charge class (16 KiB), not
+  /// its whole granules: pages past the chunk are never touched, and the limit counts
+  /// what can be resident. Spans of one class are interchangeable, so their reuse costs
+  /// no page fault.
+  static func spanCharge(_ size: UInt) -> UInt {
+    ChargeClass.round(size + SlabGeometry.headerSize)
+  }
+
+  /// realloc of a span's chunk within its granules: charge the pages and grow in place.
+  static func growSpan(_ address: UInt, to size: UInt) -> UnsafeMutableRawPointer? {
+    let span = slabOf(address)
+    let charged = span.pointee.charged
+    let chunk = UInt(span.pointee.chunkSize)
+    guard span.pointee.capacity == 1,
+          size <= UInt(span.pointee.granules) * SlabGeometry.size - SlabGeometry.headerSize,
+          Limit.charge(span, atLeast: spanCharge(size)) else { return nil }
+    span.growSpanToCharge()
+    Stats.activeBytes.wrappingAdd(span.pointee.charged &- charged, ordering: .relaxed)
+    Stats.spanGrowthBytes.wrappingAdd(UInt(span.pointee.chunkSize) &- chunk, ordering: .relaxed)
+    return UnsafeMutableRawPointer(bitPattern: address)
+  }
 
   /// malloc for SizeClass.limit < size <= SizeClass.mediumLimit: a span of its own, from
   /// the zone's cache in the common case (no lock).
@@ -333,8 +380,9 @@ enum ThreadZone {
       zone = created
     }
     let c = SizeClass.spanClass(granules: SizeClass.granules(for: Int(size)))
-    guard let span = formatEmpty(zone, c) else { return nil }
+    guard let span = formatEmpty(zone, c, charge: spanCharge(size)) else { return nil }
     let fresh = span.pointee.fresh != 0
+    zone.pointee.spanBytesAllocated &+= UInt(span.pointee.chunkSize)
     let p = handOut(zone, span, c, span.takeLocal())
     if zeroed && !fresh { memset(p, 0, Int(size)) }
     return p

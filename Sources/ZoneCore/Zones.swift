@@ -67,10 +67,12 @@ enum Zones {
       zone.pointee.allocs[c] = 0
       zone.pointee.frees[c] = 0
     }
-    for g in 0..<SizeClass.maxGranules { zone.pointee.cache[g] = 0 }
+    for q in 0..<ChargeClass.count { zone.pointee.cache[q] = 0 }
     zone.pointee.cachedGranules = 0
     zone.pointee.remoteFrees = 0
     zone.pointee.signals = 0
+    zone.pointee.spanBytesAllocated = 0
+    zone.pointee.spanBytesFreed = 0
     zone.pointee.node = UInt(Numa.nodeOfCurrentCPU())
     zone.pointee.reclaimEpoch = Limit.epoch.load(ordering: .relaxed)
     zone.pointee.relink.store(0, ordering: .relaxed)
