@@ -68,14 +68,14 @@ enum Allocator {
   }
 
   /// Allocation aligned to a power of two. Small sizes use a class whose chunks are
-  /// naturally aligned; medium sizes a span (its chunk is 128-byte aligned) when that
+  /// naturally aligned; medium sizes a span (its chunk is 64 KiB aligned) when that
   /// suffices; the rest are big blocks (over-mapped and trimmed past a page).
   static func aligned(_ alignment: UInt, _ size: UInt) -> UnsafeMutableRawPointer? {
     if alignment <= 16 { return zm_malloc(size) }
     if size <= smallLimit, let c = SizeClass.index(for: Int(size), alignedTo: Int(alignment)) {
       return ThreadZone.malloc(UInt(SizeClass.size(of: c))) ?? outOfMemory()
     }
-    if size <= mediumLimit && alignment <= SlabGeometry.headerSize {
+    if size <= mediumLimit && alignment <= SlabGeometry.size {
       return mallocLarger(max(size, smallLimit + 1), zeroed: false)
     }
     return BigBlocks.allocate(size, alignment: alignment, zeroed: false) ?? outOfMemory()

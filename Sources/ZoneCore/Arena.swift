@@ -2,9 +2,10 @@
 //
 // Owns: per NUMA node, 4 GiB regions of reserved address space (PROT_NONE, no commit
 // charge), each aligned to 4 GiB and entered in the region table, so that free() can tell
-// a zonemalloc chunk from a foreign pointer with one table load. Regions are committed
-// (mprotect) in 4 MiB steps, which the kernel merges into one mapping, and carved by a
-// bump pointer into 64 KiB slabs and spans of up to 8 contiguous granules. With NUMA on, a region is bound to its node once, with a
+// a zonemalloc chunk from a foreign pointer with one table load. A region starts with the
+// 8 MiB array of granule headers (Slab.swift); the rest is committed (mprotect) in 4 MiB
+// steps, which the kernel merges into one mapping, and carved by a bump pointer into
+// 64 KiB slabs and spans of up to 8 contiguous granules. With NUMA on, a region is bound to its node once, with a
 // preferred policy, so every slab carved from it lands there.
 // Touches: the region table, Limit accounting, Numa.
 //
@@ -22,13 +23,13 @@ enum Arena {
     Int(zms_region_of(address)) - 1
   }
 
-  /// Never-used memory of `granules` contiguous granules of the node, or nil. The caller
-  /// charges the limit first.
+  /// Never-used memory of `granules` contiguous granules of the node, as the header of
+  /// its first granule, or nil. The caller charges the limit first.
   static func carve(_ node: Int, granules: Int) -> SlabPointer? {
     Lock.arena(node).lock()
-    let base = carveLocked(node, UInt(granules) * SlabGeometry.size)
+    let memory = carveLocked(node, UInt(granules) * SlabGeometry.size)
     Lock.arena(node).unlock()
-    return base.map { slabAt($0) }
+    return memory.map { slabOf($0) }
   }
 
   private static func carveLocked(_ node: Int, _ bytes: UInt) -> UInt? {
@@ -38,7 +39,8 @@ enum Arena {
       // A span that does not fit the region's tail starts a new region (the tail, less
       // than 512 KiB, is left unused).
       guard let base = reserveRegion(node) else { return nil }
-      arena = ArenaState(bump: base, committedEnd: base, regionEnd: base + regionSize)
+      let first = base + SlabGeometry.metadataBytes
+      arena = ArenaState(bump: first, committedEnd: first, regionEnd: base + regionSize)
     }
     while arena.bump + bytes > arena.committedEnd {
       guard OS.commit(arena.committedEnd, commitStep) else { return nil }
@@ -49,12 +51,17 @@ enum Arena {
     return unit
   }
 
-  /// Reserves an aligned region: twice the size, then the unaligned ends are returned.
+  /// Reserves an aligned region (twice the size, then the unaligned ends are returned)
+  /// and commits its header array; untouched header pages cost nothing.
   private static func reserveRegion(_ node: Int) -> UInt? {
     guard let raw = OS.reserve(2 * regionSize) else { return nil }
     let base = (raw + regionSize - 1) & ~(regionSize - 1)
     OS.unmap(raw, base - raw)
     OS.unmap(base + regionSize, raw + regionSize - base)
+    guard OS.commit(base, SlabGeometry.metadataBytes) else {
+      OS.unmap(base, regionSize)
+      return nil
+    }
     zms_region_set(base >> UInt(ZMS_REGION_SHIFT), UInt32(node + 1))
     Numa.prefer(base, regionSize, node: node)
     return base

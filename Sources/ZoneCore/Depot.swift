@@ -3,7 +3,8 @@
 //
 // Owns: each node's empty memory: dirty units (pages still resident, reused first) in
 // lists by charge class, and clean units (pages returned with MADV_DONTNEED; only address
-// space is left) in stacks by size in granules. A request takes a dirty unit of the charge
+// space is left) in lists by size in granules. Headers live outside the units
+// (Slab.swift), so a released unit keeps its header and its links. A request takes a dirty unit of the charge
 // class it needs when there is one: no system call, no page fault.
 // A depot keeps a working set of dirty granules: depotSlabsPerCPU x ncpus, or an eighth of
 // the granules in use if that is more, so that the hysteresis scales with the program (a
@@ -14,10 +15,7 @@
 // madvised in runs of adjacent units after the lock is dropped (no free() makes that
 // system call; without the thread, the caller does). The background thread also releases
 // units idle longer than the release delay; reclaim releases what the limit needs.
-// Touches: parked slab headers (dirty list links), Limit accounting.
-//
-// Clean units are tracked in side arrays, not through their headers: writing a link into
-// released memory would fault its first page back in.
+// Touches: parked slab headers (list links), Limit accounting.
 
 import ZoneSupport
 import Synchronization
@@ -45,15 +43,9 @@ struct DirtyList {
   var count: UInt = 0
 }
 
-struct CleanStack {
-  var stack: UInt = 0       // array of addresses of released units              [depot lock]
-  var count: UInt = 0
-  var capacity: UInt = 0
-}
-
 struct DepotState {
   var dirty: InlineArray<32, DirtyList>    // by charge class - 1
-  var clean: InlineArray<8, CleanStack>    // by granules - 1 (released units carry no charge)
+  var clean: InlineArray<8, UInt>          // released units by granules - 1 (no charge)
   var dirtyGranules: UInt                  // sum over the dirty lists
 }
 
@@ -107,7 +99,7 @@ enum Depot {
       let g = UInt(slab.pointee.granules)
       let list = dirtyList(node, ChargeClass.index(of: slab.pointee.charged))
       SlabChain.push(&list.pointee.head, slab)
-      if list.pointee.tail == 0 { list.pointee.tail = slab.base }
+      if list.pointee.tail == 0 { list.pointee.tail = slab.address }
       list.pointee.count += 1
       state(node).pointee.dirtyGranules += g
       added += g
@@ -173,6 +165,7 @@ enum Depot {
     var released: UInt = 0
     while released < budget {
       var batch = RangeBatch()
+      var units = SlabChain()
       var charged: UInt = 0
       Lock.depot(node).lock()
       while !batch.isFull && released + charged < budget && state(node).pointee.dirtyGranules > keeping
@@ -184,13 +177,14 @@ enum Depot {
         list.pointee.count -= 1
         state(node).pointee.dirtyGranules -= g
         charged += slab.pointee.charged
-        batch.append(slab.base, g * SlabGeometry.size)
+        batch.append(slab.memory, g * SlabGeometry.size)
+        units.append(slab)
       }
       Lock.depot(node).unlock()
       guard batch.count > 0 else { break }
       batch.sortByAddress()
       batch.forEachRun { OS.discard($0, $1) }
-      pushClean(node, granules, batch)
+      pushClean(node, granules, units)
       let n = UInt(batch.count) * g
       Limit.release(charged)
       dirtyGranules.wrappingSubtract(n, ordering: .relaxed)
@@ -221,10 +215,6 @@ enum Depot {
     withUnsafeMutablePointer(to: &Global.g.pointee.depots[node].dirty[chargeClass - 1]) { $0 }
   }
 
-  private static func cleanStack(_ node: Int, _ granules: Int) -> UnsafeMutablePointer<CleanStack> {
-    withUnsafeMutablePointer(to: &Global.g.pointee.depots[node].clean[granules - 1]) { $0 }
-  }
-
   private static func popDirty(_ node: Int, _ chargeClass: Int) -> SlabPointer? {
     let list = dirtyList(node, chargeClass)
     guard let slab = SlabChain.pop(&list.pointee.head) else { return nil }
@@ -236,45 +226,25 @@ enum Depot {
     return slab
   }
 
-  /// A released unit. Its header went with its pages: enough of it is rewritten for the
-  /// unit to be parked again.
+  /// A released unit: its pages are zero, it carries no charge.
   private static func popClean(_ node: Int, _ granules: Int) -> SlabPointer? {
-    let clean = cleanStack(node, granules)
-    guard clean.pointee.count > 0 else { return nil }
-    clean.pointee.count -= 1
-    let slab = slabAt(addresses(clean)[Int(clean.pointee.count)])
-    slab.pointee.granules = UInt32(granules)
-    slab.pointee.node = UInt8(node)
-    slab.pointee.charged = 0
+    let head = withUnsafeMutablePointer(to: &Global.g.pointee.depots[node].clean[granules - 1]) { $0 }
+    guard head.pointee != 0 else { return nil }
+    let slab = slabAt(head.pointee)
+    head.pointee = slab.pointee.next
     return slab
   }
 
-  private static func addresses(_ clean: UnsafeMutablePointer<CleanStack>) -> UnsafeMutablePointer<UInt> {
-    UnsafeMutablePointer<UInt>(bitPattern: clean.pointee.stack).unsafelyUnwrapped
-  }
-
-  /// Pushes released units on their clean stack, growing it when needed.
-  private static func pushClean(_ node: Int, _ granules: Int, _ batch: borrowing RangeBatch) {
-    let clean = cleanStack(node, granules)
+  /// Files released units on their clean list.
+  private static func pushClean(_ node: Int, _ granules: Int, _ slabs: SlabChain) {
+    var chain = slabs
     Lock.depot(node).lock()
     defer { Lock.depot(node).unlock() }
-    if clean.pointee.count + UInt(batch.count) > clean.pointee.capacity { grow(clean) }
-    for i in 0..<batch.count {
-      addresses(clean)[Int(clean.pointee.count)] = batch.start(at: i)
-      clean.pointee.count += 1
+    let head = withUnsafeMutablePointer(to: &Global.g.pointee.depots[node].clean[granules - 1]) { $0 }
+    while let slab = chain.pop() {
+      slab.pointee.charged = 0
+      slab.pointee.next = head.pointee
+      head.pointee = slab.address
     }
-  }
-
-  /// Doubles a clean stack. Rare: each entry stands for at least 64 KiB released.
-  private static func grow(_ clean: UnsafeMutablePointer<CleanStack>) {
-    let capacity = max(clean.pointee.capacity * 2, 4096)
-    guard let fresh = OS.map(capacity * 8) else { Diagnostics.fatal("cannot map a depot stack of", capacity) }
-    if clean.pointee.stack != 0 {
-      memcpy(UnsafeMutableRawPointer(bitPattern: fresh).unsafelyUnwrapped,
-             UnsafeRawPointer(bitPattern: clean.pointee.stack).unsafelyUnwrapped, Int(clean.pointee.count * 8))
-      OS.unmap(clean.pointee.stack, clean.pointee.capacity * 8)
-    }
-    clean.pointee.stack = fresh
-    clean.pointee.capacity = capacity
   }
 }

@@ -66,7 +66,7 @@ enum Limit {
   static func charge(_ slab: SlabPointer, atLeast bytes: UInt) -> Bool {
     let have = slab.pointee.charged
     if have >= bytes + trimMinimum && underPressure {
-      OS.discard(slab.base + bytes, have - bytes)
+      OS.discard(slab.memory + bytes, have - bytes)
       release(have - bytes)
       slab.pointee.charged = bytes
       return true

@@ -21,8 +21,8 @@ struct OrphanBatch: ~Copyable {
     let c = Int(slab.pointee.sizeClass)
     slab.pointee.prev = 0
     slab.pointee.next = heads[c]
-    if heads[c] != 0 { slabAt(heads[c]).pointee.prev = slab.base } else { tails[c] = slab.base }
-    heads[c] = slab.base
+    if heads[c] != 0 { slabAt(heads[c]).pointee.prev = slab.address } else { tails[c] = slab.address }
+    heads[c] = slab.address
     counts[c] += 1
     total += 1
   }
@@ -40,7 +40,7 @@ enum Orphans {
     for c in 0..<SizeClass.count where batch.heads[c] != 0 {
       let tail = slabAt(batch.tails[c])
       tail.pointee.next = g.pointee.orphanHeads[c]
-      if tail.pointee.next != 0 { slabAt(tail.pointee.next).pointee.prev = tail.base }
+      if tail.pointee.next != 0 { slabAt(tail.pointee.next).pointee.prev = tail.address }
       g.pointee.orphanHeads[c] = batch.heads[c]
       g.pointee.orphanCounts[c] += batch.counts[c]
     }

@@ -6,13 +6,13 @@
 //
 // Classes 0..7 are 16-byte steps up to 128 bytes. Above that each power of two is cut
 // into 8 equal steps (144, 160, ... 256, 288, ... 512, ... 16 KiB), as kern_slaballoc.c
-// does. Every class size is a multiple of 16, so every chunk is 16-byte aligned, and a
-// class whose size is a multiple of an alignment A hands out A-aligned chunks (the first
-// chunk sits at a multiple of the size's lowest set bit), so power-of-two sizes come
-// back naturally aligned.
+// does. Every class size is a multiple of 16, so every chunk is 16-byte aligned. Chunks
+// start at the slab's first byte (headers live elsewhere), so a class whose size is a
+// multiple of an alignment A hands out A-aligned chunks: power-of-two sizes come back
+// naturally aligned.
 //
-// Classes 64..71 are spans: one chunk in 1 to 8 contiguous 64 KiB granules, right after
-// the header, for medium sizes (16 KiB to 512 KiB less the header). A span is a slab of
+// Classes 64..71 are spans: one chunk filling 1 to 8 contiguous 64 KiB granules, for
+// medium sizes (16 KiB to 512 KiB); their chunks are 64 KiB aligned. A span is a slab of
 // capacity 1, so it shares the slab's free path, caches and depots; a 1-granule span and
 // an ordinary slab are the same unit of memory.
 
@@ -25,7 +25,7 @@ enum SizeClass {
   /// Largest size served from a slab class.
   static let limit = 16384
   /// Largest size served by a span; bigger requests are big blocks (BigBlocks.swift).
-  static let mediumLimit = maxGranules * Int(SlabGeometry.size) - Int(SlabGeometry.headerSize)
+  static let mediumLimit = maxGranules * Int(SlabGeometry.size)
 
   /// Class of a request of `size` bytes (0 ... limit). Hot.
   @inline(__always) static func index(for size: Int) -> Int {
@@ -38,7 +38,7 @@ enum SizeClass {
 
   /// Granules (64 KiB units) of a span holding `size` bytes.
   static func granules(for size: Int) -> Int {
-    (size + Int(SlabGeometry.headerSize) + Int(SlabGeometry.mask)) >> Int(SlabGeometry.shift)
+    (size + Int(SlabGeometry.mask)) >> Int(SlabGeometry.shift)
   }
 
   /// The span class of a span of `granules` granules.
@@ -49,25 +49,16 @@ enum SizeClass {
 
   /// Chunk size of a class.
   @inline(__always) static func size(of index: Int) -> Int {
-    if index >= count { return granules(of: index) * Int(SlabGeometry.size) - Int(SlabGeometry.headerSize) }
+    if index >= count { return granules(of: index) * Int(SlabGeometry.size) }
     if index < 8 { return (index + 1) * 16 }
     let group = (index - 8) >> 3
     let step = 16 << group
     return (128 << group) + ((index & 7) + 1) * step
   }
 
-  /// Offset of the first chunk in a slab: past the header, at a multiple of the size's
-  /// lowest set bit so that aligned classes stay aligned.
-  static func firstOffset(of index: Int) -> Int {
-    if index >= count { return Int(SlabGeometry.headerSize) }
-    let size = size(of: index)
-    let lowBit = size & -size
-    return max(Int(SlabGeometry.headerSize), lowBit)
-  }
-
   static func capacity(of index: Int) -> Int {
     if index >= count { return 1 }
-    return (Int(SlabGeometry.size) - firstOffset(of: index)) / size(of: index)
+    return Int(SlabGeometry.size) / size(of: index)
   }
 
   /// Smallest class that fits `size` and hands out `alignment`-aligned chunks, or nil.

@@ -5,10 +5,14 @@
 // Touches: only the slab it is handed. The lists that hold slabs belong to ThreadZone,
 // Depot and Orphans.
 //
-// A slab is 64 KiB and 64 KiB aligned (it is carved from an aligned arena), so free()
-// finds the header of any chunk with one mask. The header's first cache line holds what
-// the owning thread touches on every malloc and free; the second holds the remote list,
-// which other threads write, so the two never share a line.
+// A slab is 64 KiB and 64 KiB aligned, carved from an arena region. Its header does not
+// live in the slab: each 4 GiB region starts with an array of 128-byte headers, one per
+// 64 KiB granule, so free() finds the header of any chunk by arithmetic on its address
+// (region | granule index * 128). The slab itself holds nothing but chunks. Keeping the
+// headers together means a forked child that frees its parent's blocks copies a few
+// header pages instead of the first page of every slab it touches. The header's first
+// cache line holds what the owning thread touches on every malloc and free; the second
+// holds the remote list, which other threads write, so the two never share a line.
 //
 // The remote word is a lock-free stack of chunks freed by other threads. Its low three
 // bits hold a state (chunks are 16-byte aligned), its top 16 bits how many chunks the
@@ -31,7 +35,11 @@ enum SlabGeometry {
   static let shift: UInt = 16
   static let size: UInt = 1 << 16
   static let mask: UInt = size - 1
-  static let headerSize: UInt = 128
+  /// Each granule's header is this long, in the array at the start of its region.
+  static let headerStride: UInt = 128
+  static let regionMask: UInt = (1 << UInt(ZMS_REGION_SHIFT)) - 1
+  /// The header array at the start of each region: one header per granule (8 MiB).
+  static let metadataBytes: UInt = ((regionMask + 1) >> shift) * headerStride
 }
 
 enum RemoteState {
@@ -73,7 +81,7 @@ struct Slab: ~Copyable {
   var watch: UInt32         // a local free leaving used-1 > watch is an event (see setList)
   var chunkSize: UInt32
   var reciprocal: UInt32    // ceil(2^32 / chunkSize): chunk index by multiplication
-  var firstChunk: UInt32    // offset of chunk 0
+  var spareOffset: UInt32   // (chunk 0 is at the start of the unit)
   var capacity: UInt32
   let owner: Atomic<UInt>   // owning zone, 0 when parked or orphaned
   var sizeClass: UInt8
@@ -92,9 +100,11 @@ struct Slab: ~Copyable {
 
 typealias SlabPointer = UnsafeMutablePointer<Slab>
 
-/// The slab header of any address inside a slab. Hot.
+/// The header of the granule holding an address of a slab arena. Hot.
 @inline(__always) func slabOf(_ address: UInt) -> SlabPointer {
-  SlabPointer(bitPattern: address & ~SlabGeometry.mask).unsafelyUnwrapped
+  let offset = address & SlabGeometry.regionMask
+  let header = (address & ~SlabGeometry.regionMask) | ((offset >> (SlabGeometry.shift - 7)) & ~0x7f)
+  return SlabPointer(bitPattern: header).unsafelyUnwrapped
 }
 
 @inline(__always) func slabAt(_ base: UInt) -> SlabPointer {
@@ -130,23 +140,28 @@ enum ChunkLink {
 }
 
 extension UnsafeMutablePointer where Pointee == Slab {
-  var base: UInt { UInt(bitPattern: self) }
+  /// The header's own address: what lists and zone arrays hold.
+  var address: UInt { UInt(bitPattern: self) }
+
+  /// The first byte of the slab or span this header describes.
+  var memory: UInt {
+    let offset = address & SlabGeometry.regionMask
+    return (address & ~SlabGeometry.regionMask) | (offset << (SlabGeometry.shift - 7))
+  }
 
   // MARK: - Formatting
 
   /// Lays out a slab (or a span: one chunk, several granules) for a class and hands it to
   /// `owner`. A span's chunk is as large as the bytes charged for it allow.
   func format(sizeClass c: Int, owner zone: UInt, node: Int, fresh: Bool) {
-    let size = c < SizeClass.count ? SizeClass.size(of: c) : Int(pointee.charged) - Int(SlabGeometry.headerSize)
-    let first = SizeClass.firstOffset(of: c)
+    let size = c < SizeClass.count ? SizeClass.size(of: c) : Int(pointee.charged)
     let capacity = SizeClass.capacity(of: c)
     pointee.free = 0
-    pointee.bump = base + UInt(first)
-    pointee.bumpEnd = base + UInt(first + capacity * size)
+    pointee.bump = memory
+    pointee.bumpEnd = memory + UInt(capacity * size)
     pointee.used = 0
     pointee.watch = UInt32(capacity - 3)
     setChunkSize(size)
-    pointee.firstChunk = UInt32(first)
     pointee.capacity = UInt32(capacity)
     pointee.sizeClass = UInt8(c)
     pointee.list = SlabList.none
@@ -167,9 +182,9 @@ extension UnsafeMutablePointer where Pointee == Slab {
 
   /// Grows a span's chunk in place to the bytes now charged for it (realloc).
   func growSpanToCharge() {
-    let size = Int(pointee.charged) - Int(SlabGeometry.headerSize)
+    let size = Int(pointee.charged)
     setChunkSize(size)
-    pointee.bumpEnd = base + SlabGeometry.headerSize + UInt(size)
+    pointee.bumpEnd = memory + UInt(size)
     pointee.bump = pointee.bumpEnd
   }
 
@@ -186,8 +201,11 @@ extension UnsafeMutablePointer where Pointee == Slab {
   // MARK: - Chunk identity
 
   /// True when address is the start of a chunk that was handed out at least once. Hot.
+  /// Chunks start at the unit's first byte, and units are granule aligned, so the offset
+  /// in the granule is the offset in the slab (a span's chunk is at offset 0; an address
+  /// in a span's later granule finds a zeroed header and fails).
   @inline(__always) func isChunkStart(_ address: UInt) -> Bool {
-    let offset = address &- base &- UInt(pointee.firstChunk)
+    let offset = address & SlabGeometry.mask
     let index = (offset &* UInt(pointee.reciprocal)) >> 32
     return (index &* UInt(pointee.chunkSize) == offset) && address < pointee.bump
   }

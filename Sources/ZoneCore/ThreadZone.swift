@@ -162,7 +162,7 @@ enum ThreadZone {
     while true {
       slab.pointee.relinkNext = head
       let (done, seen) = owner.pointee.relink.compareExchange(
-        expected: head, desired: slab.base, successOrdering: .releasing, failureOrdering: .relaxed)
+        expected: head, desired: slab.address, successOrdering: .releasing, failureOrdering: .relaxed)
       if done { break }
       head = seen
     }
@@ -203,7 +203,7 @@ enum ThreadZone {
     if zone.pointee.cachedGranules + g <= cacheBudget {
       let q = ChargeClass.index(of: slab.pointee.charged) - 1
       slab.pointee.next = zone.pointee.cache[q]
-      zone.pointee.cache[q] = slab.base
+      zone.pointee.cache[q] = slab.address
       zone.pointee.cachedGranules += g
       Stats.cachedGranules.wrappingAdd(g, ordering: .relaxed)
     } else {
@@ -274,7 +274,7 @@ enum ThreadZone {
   /// Makes the current slab of class c one that has a free chunk, or returns nil (ENOMEM).
   static func slabWithFreeChunk(_ zone: ZonePointer, _ c: Int) -> SlabPointer? {
     let current = slabAt(zone.pointee.current[c])
-    if current.base != sentinel {
+    if current.address != sentinel {
       if current.drainRemote() > 0 { return current }
       zone.pointee.current[c] = sentinel
       current.setList(SlabList.none)
@@ -283,7 +283,7 @@ enum ThreadZone {
     while let slab = nextCandidate(zone, c) {
       if slab.pointee.free != 0 || slab.pointee.bump < slab.pointee.bumpEnd || slab.drainRemote() > 0 {
         slab.setList(SlabList.current)
-        zone.pointee.current[c] = slab.base
+        zone.pointee.current[c] = slab.address
         return slab
       }
       retireExhausted(zone, c, slab)
@@ -318,7 +318,7 @@ enum ThreadZone {
     guard let (slab, fresh) = takeEmpty(zone, granules: SizeClass.granules(of: c), charge: charge) else {
       return nil
     }
-    slab.format(sizeClass: c, owner: UInt(bitPattern: zone), node: Arena.node(of: slab.base),
+    slab.format(sizeClass: c, owner: UInt(bitPattern: zone), node: Arena.node(of: slab.memory),
                 fresh: fresh)
     Stats.slabsInUse.wrappingAdd(UInt(slab.pointee.granules), ordering: .relaxed)
     Stats.activeBytes.wrappingAdd(slab.pointee.charged, ordering: .relaxed)
@@ -349,12 +349,11 @@ enum ThreadZone {
 
   // MARK: - Medium blocks (spans)
 
-  /// A span is charged its header and chunk rounded up to a charge class (16 KiB), not
-  /// its whole granules: pages past the chunk are never touched, and the limit counts
-  /// what can be resident. Spans of one class are interchangeable, so their reuse costs
-  /// no page fault.
+  /// A span is charged its chunk rounded up to a charge class (16 KiB), not its whole
+  /// granules: pages past the chunk are never touched, and the limit counts what can be
+  /// resident. Spans of one class are interchangeable, so their reuse costs no fault.
   static func spanCharge(_ size: UInt) -> UInt {
-    ChargeClass.round(size + SlabGeometry.headerSize)
+    ChargeClass.round(size)
   }
 
   /// realloc of a span's chunk within its granules: charge the pages and grow in place.
@@ -363,7 +362,7 @@ enum ThreadZone {
     let charged = span.pointee.charged
     let chunk = UInt(span.pointee.chunkSize)
     guard span.pointee.capacity == 1,
-          size <= UInt(span.pointee.granules) * SlabGeometry.size - SlabGeometry.headerSize,
+          size <= UInt(span.pointee.granules) * SlabGeometry.size,
           Limit.charge(span, atLeast: spanCharge(size)) else { return nil }
     span.growSpanToCharge()
     Stats.activeBytes.wrappingAdd(span.pointee.charged &- charged, ordering: .relaxed)
@@ -397,7 +396,7 @@ struct SlabChain {
 
   mutating func append(_ slab: SlabPointer) {
     slab.pointee.next = head
-    head = slab.base
+    head = slab.address
     count += 1
   }
 
@@ -412,8 +411,8 @@ struct SlabChain {
   static func push(_ head: inout UInt, _ slab: SlabPointer) {
     slab.pointee.prev = 0
     slab.pointee.next = head
-    if head != 0 { slabAt(head).pointee.prev = slab.base }
-    head = slab.base
+    if head != 0 { slabAt(head).pointee.prev = slab.address }
+    head = slab.address
   }
 
   static func pop(_ head: inout UInt) -> SlabPointer? {
