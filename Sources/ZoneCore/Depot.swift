@@ -21,20 +21,18 @@ import ZoneSupport
 import Synchronization
 
 /// Empty units are filed by the bytes charged for them (Limit.swift), in 16 KiB steps:
-/// a 64 KiB slab is class 4, a span of 100 KiB class 7. Reusing a unit of the class a
-/// request needs costs no system call and no page fault.
+/// a 64 KiB slab is class 4, a span charged 100 KiB class 7. Reusing a unit of the class
+/// a request needs costs no system call and at most a few page faults.
 enum ChargeClass {
   static let step: UInt = 16 << 10
   static let count = 32
 
-  /// The class of a positive charge (a multiple of the step).
+  /// The class of a positive charge (whole pages).
   static func index(of charge: UInt) -> Int { Int((charge + step - 1) / step) }
 
   /// Granules of the units of a class.
   static func granules(of index: Int) -> Int { (index + 3) / 4 }
 
-  /// A charge rounded up to a whole class.
-  static func round(_ bytes: UInt) -> UInt { (bytes + step - 1) & ~(step - 1) }
 }
 
 struct DirtyList {

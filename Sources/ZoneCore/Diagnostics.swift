@@ -78,20 +78,20 @@ enum Diagnostics {
 
   /// Aborts with "zonemalloc: <what> 0x<address>". Never returns.
   static func fatal(_ what: StaticString, _ address: UInt) -> Never {
-    var line = LineBuffer()
-    line.append("zonemalloc: ")
-    line.append(what)
-    line.append(" ")
-    line.append(hex: address)
-    line.writeLine()
-    abort()
+    fatal(what, "", address)
   }
 
+  /// "zonemalloc: <function>(): invalid pointer 0x<address>", then abort.
   @inline(never) static func invalidPointer(_ function: StaticString, _ address: UInt) -> Never {
+    fatal(function, "(): invalid pointer", address)
+  }
+
+  private static func fatal(_ first: StaticString, _ second: StaticString, _ address: UInt) -> Never {
     var line = LineBuffer()
     line.append("zonemalloc: ")
-    line.append(function)
-    line.append("(): invalid pointer ")
+    line.append(first)
+    line.append(second)
+    line.append(" ")
     line.append(hex: address)
     line.writeLine()
     abort()

@@ -34,12 +34,6 @@
 enum { MIN_BLOCK = 32 << 10, MAX_BLOCK = 4 << 20, PILE_MIN = 1 << 20 };
 
 typedef struct {
-  void *ptr;
-  size_t size;
-  uint64_t tag;
-} slot_t;
-
-typedef struct {
   long id, allocations, nslots;
   rng_t rng;
   slot_t *slots;

@@ -64,6 +64,14 @@ static inline double secs_since(uint64_t start_ns) {
 
 typedef struct { uint64_t s; } rng_t;
 
+/* A live block a workload keeps in a table: where, how big, and the tag its content
+ * was stamped with (checked before it is freed). */
+typedef struct {
+  void *ptr;
+  size_t size;
+  uint64_t tag;
+} slot_t;
+
 static inline rng_t rng_seed(uint64_t seed) {
   rng_t r = { seed * 0x9E3779B97F4A7C15ull + 0x632BE59BD9B4E019ull };
   if (r.s == 0) r.s = 1;

@@ -22,12 +22,6 @@
 enum { MIN_SIZE = 8, MAX_SIZE = 1000 };
 
 typedef struct {
-  void *ptr;
-  size_t size;
-  uint64_t tag;
-} slot_t;
-
-typedef struct {
   slot_t *slots;
   long nslots, ops, generations, generation;
   rng_t rng;

@@ -26,12 +26,6 @@
 enum { SMALL_MAX = 1024, MEDIUM_MAX = 64 << 10, BIG_MAX = 2 << 20, RELIEF = 8 };
 
 typedef struct {
-  void *ptr;
-  size_t size;
-  uint64_t tag;
-} slot_t;
-
-typedef struct {
   long id, ops, nslots;
   size_t share, live, peak;
   rng_t rng;
