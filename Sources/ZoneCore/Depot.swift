@@ -120,12 +120,11 @@ enum Depot {
 
   /// An empty unit of `granules` for a charge of class `chargeClass`: a dirty one of that
   /// class, else of a smaller class of the same size (its pages past the old charge were
-  /// never touched), else of a larger class (of any size when `larger` allows: a span
-  /// may live in a unit with granules to spare, a slab may not), else a clean one. The
-  /// flag says whether it is fresh (zero). The caller settles the charge (Limit.charge).
-  static func take(_ node: Int, granules: Int, chargeClass: Int, larger: Bool) -> (SlabPointer, Bool)? {
+  /// never touched), else of a larger one, else a clean one. The flag says whether it is
+  /// fresh (zero). The caller settles the charge (Limit.charge).
+  static func take(_ node: Int, granules: Int, chargeClass: Int) -> (SlabPointer, Bool)? {
     let smallest = 4 * (granules - 1) + 1
-    let largest = larger ? ChargeClass.count : min(4 * granules, ChargeClass.count)
+    let largest = min(4 * granules, ChargeClass.count)
     Lock.depot(node).lock()
     defer { Lock.depot(node).unlock() }
     if let slab = popDirty(node, chargeClass) { return (slab, false) }

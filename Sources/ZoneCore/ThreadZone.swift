@@ -332,7 +332,7 @@ enum ThreadZone {
     let node = Int(zone.pointee.node)
     let q = ChargeClass.index(of: charge)
     let reused = takeCached(zone, chargeClass: q).map { ($0, false) }
-      ?? Depot.take(node, granules: granules, chargeClass: q, larger: granules > 1 || charge < SlabGeometry.size)
+      ?? Depot.take(node, granules: granules, chargeClass: q)
     if let (slab, fresh) = reused {
       if Limit.charge(slab, atLeast: charge) { return (slab, fresh) }
       Depot.put(slab)
