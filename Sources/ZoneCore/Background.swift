@@ -18,7 +18,6 @@ import Synchronization
 enum Background {
   /// 0 not started, 1 started, 2 unavailable.
   static let state = Atomic<UInt>(0)
-  static let ticks = Atomic<UInt>(0)
 
   static func ensureStarted() {
     guard state.load(ordering: .relaxed) == 0, Config.background, Boot.constructed else { return }
@@ -53,7 +52,6 @@ enum Background {
       LazyUnmap.purgeIfOverThreshold(steps: Int.max)
       Depot.trimOverflowing()
       releaseIdle(olderThan: delay)
-      ticks.wrappingAdd(1, ordering: .relaxed)
     }
   }
 

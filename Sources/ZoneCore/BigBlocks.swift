@@ -1,4 +1,4 @@
-// BigBlocks.swift: blocks above the zone limit (16 KiB), as page-granular mappings.
+// BigBlocks.swift: blocks above the largest span (512 KiB), as page-granular mappings.
 //
 // Owns: the registry of live big blocks (address -> length and NUMA node), and the policy
 // for allocating, freeing, sizing and reallocating them.

@@ -8,7 +8,9 @@
 //    at least half the request) is grown with mremap: its pages are still resident, so
 //    only the difference is faulted in fresh.
 //  - Past ZONEMALLOC_LAZY_MAX lazily held bytes (32 MiB x fls(ncpus) by default, Linux's
-//    lazy_max_pages), one purger unmaps the oldest extents down to half the threshold.
+//    lazy_max_pages; at most 1/16 of a memory cap), one purger unmaps the oldest extents
+//    down to 7/8 of the threshold. (Purging to half, as a first version did, made
+//    big-block churn fault in three times as many fresh pages.)
 //    The purge lock is a sleeping mutex, taken with trylock on the free path: a second
 //    thread that wants a purge while one runs goes on instead of spinning (the 2016
 //    vmalloc fix). The purger holds the big lock only to detach a bounded step (at most

@@ -22,8 +22,6 @@ struct RangeBatch: ~Copyable {
     bytes += length
   }
 
-  func start(at i: Int) -> UInt { starts[i] }
-
   /// Sorts by address (insertion sort: the batch is small).
   mutating func sortByAddress() {
     var i = 1

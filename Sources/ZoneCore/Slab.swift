@@ -81,7 +81,7 @@ struct Slab: ~Copyable {
   var watch: UInt32         // a local free leaving used-1 > watch is an event (see setList)
   var chunkSize: UInt32
   var reciprocal: UInt32    // ceil(2^32 / chunkSize): chunk index by multiplication
-  var spareOffset: UInt32   // (chunk 0 is at the start of the unit)
+  var spare: UInt32         // unused (chunk 0 is at the start of the unit)
   var capacity: UInt32
   let owner: Atomic<UInt>   // owning zone, 0 when parked or orphaned
   var sizeClass: UInt8

@@ -9,7 +9,8 @@
 // Each thread owns, per size class, a current slab, a list of partial slabs and a list of
 // full slabs it took out of the array. The malloc fast path is: thread slot, class, pop
 // from the current slab's local list or bump region. The free fast path is: region table,
-// slab header by mask, chunk-boundary check, owner check, push on the local list. Neither
+// slab header by arithmetic on the address, chunk-boundary check, freed-tag check, owner
+// check, push on the local list. Neither
 // takes a lock or executes an atomic read-modify-write. Counters are plain per-thread
 // words, summed when read (Stats.swift), as seed 003 moved kmalloc accounting per cpu.
 

@@ -11,8 +11,9 @@
  *  - The region table: one byte per 4 GiB window of the address space saying whether the
  *    window is a zonemalloc slab arena (and of which NUMA node). free() consults it before
  *    it touches anything, which is how foreign pointers are recognised safely.
- *  - Wrappers for what is variadic or macro-only in libc (mremap, errno, MAP_FAILED),
- *    relaxed loads for counters read across threads, and the libnuma bridge (Numa.c).
+ *  - Wrappers for what is variadic or macro-only in libc (mremap, open, errno,
+ *    MAP_FAILED), the background thread's wake-up (Wakeup.c), and the libnuma bridge
+ *    (Numa.c), loaded with dlopen.
  */
 #ifndef ZONE_SUPPORT_H
 #define ZONE_SUPPORT_H
@@ -111,9 +112,6 @@ int zms_open_readonly(const char *path);
 /* mremap(MREMAP_MAYMOVE); NULL on failure. */
 void *zms_mremap(void *old_address, size_t old_length, size_t new_length);
 
-static inline uint64_t zms_relaxed_load(const uint64_t *p) {
-  return __atomic_load_n(p, __ATOMIC_RELAXED);
-}
 static inline void zms_cpu_relax(void) {
 #if defined(__x86_64__) || defined(__i386__)
   __builtin_ia32_pause();
