@@ -101,21 +101,22 @@ enum Zones {
     let zone = raw.assumingMemoryBound(to: Zone.self)
     zms_set_zone(zms_exited_zone_address())
     Teardown.run(zone)
-    retire(zone, from: nil)
+    retire(zone)
   }
 
-  /// Folds a torn-down zone's counters into the totals and recycles its record.
-  static func retire(_ zone: ZonePointer, from list: UnsafeMutablePointer<UInt>?) {
+  /// Takes a torn-down zone off the live list and recycles its record.
+  static func retire(_ zone: ZonePointer) {
     Lock.zones.lock()
-    Stats.fold(zone)
-    if let list {
-      unlink(zone, from: &list.pointee)
-    } else {
-      unlink(zone, from: &Global.g.pointee.liveZones)
-      liveCount.wrappingSubtract(1, ordering: .relaxed)
-    }
-    link(zone, into: &Global.g.pointee.freeZones)
+    unlink(zone, from: &Global.g.pointee.liveZones)
+    liveCount.wrappingSubtract(1, ordering: .relaxed)
+    recycleLocked(zone)
     Lock.zones.unlock()
+  }
+
+  /// Folds a torn-down zone's counters into the totals; its record becomes free. [zones lock]
+  private static func recycleLocked(_ zone: ZonePointer) {
+    Stats.fold(zone)
+    link(zone, into: &Global.g.pointee.freeZones)
   }
 
   // MARK: - Fork
@@ -164,8 +165,7 @@ enum Zones {
     // A signaller caught by the fork never finishes: wait only briefly for it.
     Teardown.dismantle(zone, patience: 1000)
     Lock.zones.lock()
-    Stats.fold(zone)
-    link(zone, into: &Global.g.pointee.freeZones)
+    recycleLocked(zone)
     Lock.zones.unlock()
     return true
   }
