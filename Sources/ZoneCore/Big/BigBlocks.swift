@@ -254,6 +254,7 @@ enum BigBlocks {
   // MARK: - Helpers
 
   private static func noteAllocated(_ length: UInt) {
+    Sampling.noteBig(length)
     allocs.wrappingAdd(1, ordering: .relaxed)
     liveBytes.wrappingAdd(length, ordering: .relaxed)
   }

@@ -31,9 +31,10 @@ struct Zone: ~Copyable {
   var spanBytesFreed: UInt             // ... and of those it freed
   var node: UInt
   var reclaimEpoch: UInt
+  var tick: Int                        // bytes until the next sampling event (Sampling.swift)
   var linkNext: UInt                   // live/dead/free zone lists          [zones lock]
   var linkPrev: UInt
-  var padding: (UInt, UInt, UInt, UInt, UInt, UInt)
+  var padding: (UInt, UInt, UInt, UInt, UInt)
   let relink: Atomic<UInt>             // slabs signalled back by other threads (own line)
 }
 
@@ -71,7 +72,7 @@ enum ThreadZone {
     let chunk = slab.takeLocal()
     if chunk != 0 {
       let p = handOut(zone, slab, c, chunk)
-      if !zeroed { memset(p, 0, Int(size)) }
+      if !zeroed || UInt(bitPattern: p) != chunk { memset(p, 0, Int(size)) }
       return p
     }
     guard let p = refill(zone, c) else { return nil }
@@ -79,8 +80,17 @@ enum ThreadZone {
     return p
   }
 
+  /// Hands a chunk just taken from the slab to the program, unless the thread's sampling
+  /// tick runs out on it (Sampling.swift). Hot.
   @inline(__always) static func handOut(_ zone: ZonePointer, _ slab: SlabPointer, _ c: Int,
                                         _ chunk: UInt) -> UnsafeMutableRawPointer {
+    zone.pointee.tick &-= Int(slab.pointee.chunkSize)
+    if _slowPath(zone.pointee.tick < 0) { return Sampling.expired(zone, slab, c, chunk) }
+    return give(zone, slab, c, chunk)
+  }
+
+  @inline(__always) static func give(_ zone: ZonePointer, _ slab: SlabPointer, _ c: Int,
+                                     _ chunk: UInt) -> UnsafeMutableRawPointer {
     ChunkLink.word(chunk, 1).pointee = 0
     slab.pointee.used &+= 1
     zone.pointee.allocs[c] &+= 1
