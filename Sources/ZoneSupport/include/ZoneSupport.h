@@ -12,8 +12,9 @@
  *    window is a zonemalloc slab arena (and of which NUMA node). free() consults it before
  *    it touches anything, which is how foreign pointers are recognised safely.
  *  - Wrappers for what is variadic or macro-only in libc (mremap, open, errno,
- *    MAP_FAILED), the background thread's wake-up (Wakeup.c), and the libnuma bridge
- *    (Numa.c), loaded with dlopen.
+ *    MAP_FAILED), the background thread's wake-up (Wakeup.c), stack walks through
+ *    libgcc's unwinder (Backtrace.c) and the libnuma bridge (Numa.c), both loaded with
+ *    dlopen.
  */
 #ifndef ZONE_SUPPORT_H
 #define ZONE_SUPPORT_H
@@ -127,6 +128,14 @@ void zms_background_reinit(void);
 
 /* glibc's own allocator, for pointers it handed out before zonemalloc was loaded. */
 extern void __libc_free(void *);
+
+/* ---- Stacks (Backtrace.c) --------------------------------------------------------- */
+
+/* Loads libgcc_s's unwinder (dlopen: call it where allocating is allowed); 0 or -1. */
+int zms_backtrace_setup(void);
+/* Up to max return addresses of the calling thread, innermost first, skipping `skip`
+ * frames above the caller; 0 when the unwinder is not loaded. Allocates nothing. */
+int zms_backtrace(uintptr_t *out, int max, int skip);
 
 /* ---- libnuma bridge (Numa.c) ----------------------------------------------------- */
 
