@@ -55,7 +55,7 @@ enum BigBlocks {
     }
     Lock.big.unlock()
     reuses.wrappingAdd(1, ordering: .relaxed)
-    noteAllocated(taken)
+    noteAllocated(address, taken)
     let p = UnsafeMutableRawPointer(bitPattern: address).unsafelyUnwrapped
     if zeroed { memset(p, 0, Int(size)) }
     return p
@@ -87,7 +87,7 @@ enum BigBlocks {
       return nil
     }
     reuses.wrappingAdd(1, ordering: .relaxed)
-    noteAllocated(length)
+    noteAllocated(moved, length)
     let p = UnsafeMutableRawPointer(bitPattern: moved).unsafelyUnwrapped
     if zeroed { memset(p, 0, Int(min(size, old))) } // the grown tail is fresh, hence zero
     return p
@@ -128,7 +128,7 @@ enum BigBlocks {
       Limit.release(length)
       return nil
     }
-    noteAllocated(length)
+    noteAllocated(address, length)
     return UnsafeMutableRawPointer(bitPattern: address)
   }
 
@@ -253,8 +253,9 @@ enum BigBlocks {
 
   // MARK: - Helpers
 
-  private static func noteAllocated(_ length: UInt) {
-    Sampling.noteBig(length)
+  /// Counts a big block handed out (no lock held: the sampler may take its own).
+  private static func noteAllocated(_ address: UInt, _ length: UInt) {
+    Sampling.noteBig(address, length)
     allocs.wrappingAdd(1, ordering: .relaxed)
     liveBytes.wrappingAdd(length, ordering: .relaxed)
   }

@@ -1,12 +1,20 @@
 // Sampling.swift: the thread's allocation tick, and what runs when it runs out.
 //
 // Owns: each zone's tick, the bytes the thread may still allocate before its next
-// sampling event. The small and medium malloc paths subtract the chunk size from it
-// (ThreadZone.handOut: one subtraction and one branch); big blocks subtract their length.
-// When it goes negative the allocation takes `expired`, which re-arms the tick and gives
-// the features that watch a sample of the allocations their turn. Those features cost
-// nothing on the fast path: they only decide how long the next period is.
-// Touches: the zone's tick, ThreadZone (to hand the chunk out, or back).
+// sampling event, and the multiplexing of the features that watch a sample of the
+// allocations (the heap profiler, the guarded slots). The small and medium malloc paths
+// subtract the chunk size from the tick (ThreadZone.handOut: one subtraction and one
+// branch); big blocks subtract their length. When it goes negative the allocation takes
+// `expired`:
+//  - the bytes of the period just ended are taken off each feature's own countdown;
+//  - a feature whose countdown ran out gets the allocation: it may serve it from memory
+//    of its own (a guarded slot, a sampled page), and the chunk goes back to its slab;
+//  - the thread does its housekeeping;
+//  - the tick is re-armed with the shortest countdown left (or the housekeeping period).
+// A feature that is off never fires and costs nothing on the fast path: it only decides
+// how long the next period is.
+// Touches: the zone's tick and countdowns, ThreadZone (to hand the chunk out, or back),
+// Profiler and GuardedSlots.
 
 import ZoneSupport
 
@@ -14,24 +22,63 @@ enum Sampling {
   /// Bytes between two events when no feature wants them sooner: the thread's
   /// housekeeping period.
   static let housekeepingPeriod = 1 << 20
+  /// A countdown that never runs out.
+  static let never = Int.max
 
-  /// The length of the next period, in bytes.
-  static func nextPeriod() -> Int { housekeepingPeriod }
-
-  /// The tick ran out on the allocation of `chunk` from `slab` (class c): re-arm it, then
-  /// hand the chunk out.
-  @inline(never)
-  static func expired(_ zone: ZonePointer, _ slab: SlabPointer, _ c: Int, _ chunk: UInt) -> UnsafeMutableRawPointer {
-    zone.pointee.tick = nextPeriod()
-    return ThreadZone.give(zone, slab, c, chunk)
+  /// Arms a new zone's tick and countdowns.
+  static func arm(_ zone: ZonePointer) {
+    zone.pointee.profileLeft = Profiler.nextInterval()
+    zone.pointee.guardLeft = GuardedSlots.nextInterval()
+    rearm(zone)
   }
 
-  /// A big block of `length` bytes was handed out: it counts against the calling
-  /// thread's tick (when the thread has a zone).
-  static func noteBig(_ length: UInt) {
+  /// The next period is the shortest of the countdowns and the housekeeping period.
+  private static func rearm(_ zone: ZonePointer) {
+    let period = min(housekeepingPeriod, zone.pointee.profileLeft, zone.pointee.guardLeft)
+    zone.pointee.tick = period
+    zone.pointee.tickPeriod = period
+  }
+
+  /// Takes the bytes of the period that just ended off each feature's countdown.
+  private static func settle(_ zone: ZonePointer) {
+    let consumed = zone.pointee.tickPeriod &- zone.pointee.tick
+    if zone.pointee.profileLeft != never { zone.pointee.profileLeft &-= consumed }
+    if zone.pointee.guardLeft != never { zone.pointee.guardLeft &-= consumed }
+  }
+
+  /// The tick ran out on the allocation of `chunk` from `slab` (class c).
+  @inline(never)
+  static func expired(_ zone: ZonePointer, _ slab: SlabPointer, _ c: Int, _ chunk: UInt) -> UnsafeMutableRawPointer {
+    settle(zone)
+    let size = UInt(slab.pointee.chunkSize)
+    var served: UnsafeMutableRawPointer? = nil
+    if zone.pointee.guardLeft < 0 {
+      zone.pointee.guardLeft = GuardedSlots.nextInterval()
+      served = GuardedSlots.allocate(size)
+    }
+    if zone.pointee.profileLeft < 0 {
+      zone.pointee.profileLeft = Profiler.nextInterval()
+      served = Profiler.sample(size, servedAt: served)
+    }
+    rearm(zone)
+    guard let served else { return ThreadZone.give(zone, slab, c, chunk) }
+    ThreadZone.giveBack(zone, slab, chunk)
+    return served
+  }
+
+  /// A big block of `length` bytes was handed out at `address`: it counts against the
+  /// calling thread's tick (when the thread has a zone), and is sampled in place.
+  static func noteBig(_ address: UInt, _ length: UInt) {
     let zone = ThreadZone.current
     guard !Zones.isPlaceholder(zone) else { return }
     zone.pointee.tick &-= Int(truncatingIfNeeded: length)
-    if zone.pointee.tick < 0 { zone.pointee.tick = nextPeriod() }
+    guard zone.pointee.tick < 0 else { return }
+    settle(zone)
+    if zone.pointee.guardLeft < 0 { zone.pointee.guardLeft = GuardedSlots.nextInterval() }
+    if zone.pointee.profileLeft < 0 {
+      zone.pointee.profileLeft = Profiler.nextInterval()
+      Profiler.sampleInPlace(address, length)
+    }
+    rearm(zone)
   }
 }

@@ -32,9 +32,12 @@ struct Zone: ~Copyable {
   var node: UInt
   var reclaimEpoch: UInt
   var tick: Int                        // bytes until the next sampling event (Sampling.swift)
+  var tickPeriod: Int                  // ... out of a period of this many
+  var profileLeft: Int                 // bytes until the next profiled allocation
+  var guardLeft: Int                   // bytes until the next guarded allocation
   var linkNext: UInt                   // live/dead/free zone lists          [zones lock]
   var linkPrev: UInt
-  var padding: (UInt, UInt, UInt, UInt, UInt)
+  var padding: (UInt, UInt)
   let relink: Atomic<UInt>             // slabs signalled back by other threads (own line)
 }
 
@@ -95,6 +98,13 @@ enum ThreadZone {
     slab.pointee.used &+= 1
     zone.pointee.allocs[c] &+= 1
     return UnsafeMutableRawPointer(bitPattern: chunk).unsafelyUnwrapped
+  }
+
+  /// Puts back a chunk taken from the slab but served elsewhere (Sampling): a slab's
+  /// chunk returns to its local list; a span, which held only that chunk, is parked.
+  static func giveBack(_ zone: ZonePointer, _ slab: SlabPointer, _ chunk: UInt) {
+    if slab.pointee.capacity == 1 { return park(zone, slab) }
+    slab.putLocal(chunk)
   }
 
   /// free of an address inside a slab arena. Hot.

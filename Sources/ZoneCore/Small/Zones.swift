@@ -75,7 +75,7 @@ enum Zones {
     zone.pointee.spanBytesFreed = 0
     zone.pointee.node = UInt(Numa.nodeOfCurrentCPU())
     zone.pointee.reclaimEpoch = Limit.epoch.load(ordering: .relaxed)
-    zone.pointee.tick = Sampling.nextPeriod()
+    Sampling.arm(zone)
     zone.pointee.relink.store(0, ordering: .relaxed)
   }
 
