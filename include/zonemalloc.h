@@ -3,7 +3,8 @@
  *
  * The library exports the libc malloc family under its usual names (malloc, free,
  * calloc, realloc, reallocarray, posix_memalign, aligned_alloc, memalign, valloc,
- * pvalloc, malloc_usable_size, malloc_trim, malloc_stats, mallinfo2, mallopt), with
+ * pvalloc, malloc_usable_size, malloc_trim, malloc_stats, mallinfo, mallinfo2, malloc_info,
+ * mallopt), with
  * glibc's semantics, so a program needs no source change: preload the library or
  * link it with -lzonemalloc. The same functions are also exported with the zm_
  * prefix declared here, together with zonemalloc's own introspection and control API.
@@ -44,7 +45,7 @@ void *zm_realloc(void *ptr, size_t size);
 /** realloc(ptr, n*size) with overflow checking (NULL and ENOMEM on overflow). */
 void *zm_reallocarray(void *ptr, size_t n, size_t size);
 /** Returns 0, EINVAL (alignment not a power of two multiple of sizeof(void*)) or
- *  ENOMEM; errno is left alone, as POSIX says. */
+ *  ENOMEM (and then errno is ENOMEM too, as with glibc). */
 int zm_posix_memalign(void **out, size_t alignment, size_t size);
 /** C11 aligned allocation: NULL with EINVAL when alignment is not a power of two. */
 void *zm_aligned_alloc(size_t alignment, size_t size);
@@ -65,9 +66,10 @@ void zm_malloc_stats(void);
  *  ZONEMALLOC_* variables, so the values only change nothing. */
 int zm_mallopt(int param, int value);
 
-/* mallinfo2 is declared in <malloc.h>; zonemalloc exports it with glibc's layout:
- *   arena = bytes held from the OS, uordblks = bytes allocated, fordblks = held but free,
- *   hblkhd = bytes in big blocks, keepcost = bytes cached for reuse. */
+/* mallinfo, mallinfo2 and malloc_info are declared in <malloc.h>; zonemalloc exports them
+ * with glibc's layouts: arena = bytes held from the OS, uordblks = bytes allocated,
+ * fordblks = held but free, hblks/hblkhd = live big blocks and their bytes, keepcost =
+ * bytes cached for reuse; malloc_info writes the same figures as glibc's XML. */
 
 /* ---- Statistics ------------------------------------------------------------------ */
 

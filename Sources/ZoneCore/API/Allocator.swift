@@ -156,10 +156,8 @@ public func zm_reallocarray(_ pointer: UnsafeMutableRawPointer?, _ count: UInt, 
 public func zm_posix_memalign(_ out: UnsafeMutablePointer<UnsafeMutableRawPointer?>?,
                               _ alignment: UInt, _ size: UInt) -> Int32 {
   if alignment < 8 || !Allocator.isPowerOfTwo(alignment) { return EINVAL }
-  let saved = zms_errno()
-  let p = Allocator.aligned(alignment, size)
-  zms_set_errno(saved)
-  guard let p else { return ENOMEM }
+  // As glibc's: a failure returns ENOMEM and leaves errno set to ENOMEM too.
+  guard let p = Allocator.aligned(alignment, size) else { return ENOMEM }
   out?.pointee = p
   return 0
 }
@@ -175,7 +173,7 @@ public func zm_aligned_alloc(_ alignment: UInt, _ size: UInt) -> UnsafeMutableRa
 
 @c(zm_memalign)
 public func zm_memalign(_ alignment: UInt, _ size: UInt) -> UnsafeMutableRawPointer? {
-  if alignment > UInt(Int.max) / 2 + 1 {
+  if alignment > UInt.max / 2 + 1 {
     zms_set_errno(EINVAL)
     return nil
   }
@@ -217,7 +215,20 @@ public func zm_malloc_stats() {
 
 @c(zm_mallinfo2)
 public func zm_mallinfo2() -> mallinfo2 {
-  Stats.mallinfo()
+  GlibcReports.mallinfo2()
+}
+
+@c(zm_mallinfo)
+public func zm_mallinfo() -> mallinfo {
+  GlibcReports.mallinfo()
+}
+
+/// glibc's malloc_info: an XML description of the heap on `stream`; options must be 0
+/// (else EINVAL is returned, and errno left alone, as glibc does).
+@c(zm_malloc_info)
+public func zm_malloc_info(_ options: Int32, _ stream: UnsafeMutablePointer<FILE>?) -> Int32 {
+  if options != 0 { return EINVAL }
+  return GlibcReports.writeXML(stream)
 }
 
 @c(zm_mallopt)

@@ -105,7 +105,7 @@ enum BigBlocks {
 
   private static func mapFresh(_ length: UInt, _ alignment: UInt) -> UnsafeMutableRawPointer? {
     let aligned = alignment > OS.pageSize
-    guard !aligned || length <= UInt(Int.max) - alignment else { return nil }
+    guard !aligned || (alignment <= UInt(Int.max) && length <= UInt(Int.max) - alignment) else { return nil }
     let span = aligned ? length + alignment : length
     guard Limit.reserve(length) else { return nil }
     guard let raw = OS.map(span) else {
@@ -152,14 +152,14 @@ enum BigBlocks {
       Limit.release(length)
       return true
     }
-    Background.ensureStarted()
+    Background.want()
     let held = LazyUnmap.bytes.load(ordering: .relaxed)
     let threshold = LazyUnmap.threshold
     if held > threshold {
       // The background thread purges; this free only wakes it. Without one, the free
       // purges itself; if the cache runs away from a busy background thread, each free
       // helps with one bounded step.
-      if !Background.wakeToPurge() { LazyUnmap.purgeIfOverThreshold(steps: Int.max) }
+      if !Background.request() { LazyUnmap.purgeIfOverThreshold(steps: Int.max) }
       else if held > 4 * threshold { LazyUnmap.purgeIfOverThreshold(steps: 1) }
     }
     return true

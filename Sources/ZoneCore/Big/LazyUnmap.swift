@@ -167,6 +167,13 @@ enum LazyUnmap {
     }
   }
 
+  /// The cache was being changed when the child was forked: abandon it. Its extents stay
+  /// mapped and are never reused in this child; their bytes leave `held`.
+  static func abandonInChild() {
+    Limit.release(bytes.exchange(0, ordering: .relaxed))
+    lazy.pointee = LazyState()
+  }
+
   // MARK: - Purging
 
   /// Unmaps cached extents, oldest first, down to `target` bytes, plus every extent older

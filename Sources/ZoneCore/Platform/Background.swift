@@ -1,71 +1,99 @@
 // Background.swift: the thread that returns idle memory.
 //
-// Owns: one detached thread, started the first time something is cached (never in a
-// program that caches nothing), with every signal blocked. It runs the purges that the
-// lazy unmap threshold asks for and trims depots past twice their working set (a free()
-// that crosses either only wakes the thread), and each tick
-// it unmaps lazily cached big blocks and releases depot slabs idle longer than the delay,
-// and parks orphans that came back empty and were not adopted within the delay either.
-// It never allocates.
-// ZONEMALLOC_BACKGROUND=0 turns it off (for example for programs that must stay
-// single-threaded, such as those that call unshare(CLONE_NEWUSER)); the thresholds still
-// apply then, only idle memory stays until the next purge.
-// Touches: LazyUnmap, Depot, Orphans.
+// Owns: one detached thread and when it exists. It runs the purges that the lazy unmap
+// threshold asks for and trims depots past twice their working set (a free() that
+// crosses either only wakes it), and each tick it unmaps lazily cached big blocks and
+// releases depot slabs idle longer than the delay, and parks orphans that came back
+// empty and were not adopted within the delay either. It never allocates.
+//
+// When it exists (ZONEMALLOC_BACKGROUND): by default (auto) only once the program runs a
+// second thread of its own that allocates, so a single-threaded program stays
+// single-threaded (it may call unshare(CLONE_NEWUSER)) and returns idle memory from its
+// own slow paths instead; 1 starts it as soon as something is cached, 0 never.
+// It is started only from a point where the caller holds no allocator lock (pthread_create
+// allocates), with every signal blocked in its own initial mask (pthread_attr_setsigmask_np:
+// the caller's mask is never touched). It leaves when no thread of the program holds a
+// zone any more, so it never keeps a process alive whose threads have all ended: glibc then
+// exits the process as it would have without it.
+// Touches: LazyUnmap, Depot, Orphans, Zones.liveCount.
 
 import ZoneSupport
 import Synchronization
 
 enum Background {
-  /// 0 not started, 1 started, 2 unavailable.
+  /// 0 not running, 1 starting, 2 running, 3 cannot be started.
   static let state = Atomic<UInt>(0)
+  /// Something is cached that the thread should watch.
+  static let wanted = Atomic<Bool>(false)
 
-  static func ensureStarted() {
-    guard state.load(ordering: .relaxed) == 0, Config.background, Boot.constructed else { return }
-    guard state.compareExchange(expected: 0, desired: 1, ordering: .relaxed).exchanged else { return }
-    if !start() { state.store(2, ordering: .relaxed) }
+  /// Whether the policy allows the thread now.
+  private static var allowed: Bool {
+    guard Boot.constructed else { return false }
+    switch Config.backgroundMode {
+    case 0: return false
+    case 1: return true
+    default: return Zones.liveCount.load(ordering: .relaxed) >= 2
+    }
+  }
+
+  /// Something was cached: asks for the thread, and starts it if the caller may call out.
+  static func want() {
+    guard state.load(ordering: .relaxed) == 0 else { return }
+    if !wanted.load(ordering: .relaxed) { wanted.store(true, ordering: .relaxed) }
+    startIfWanted()
+  }
+
+  /// Starts the thread if it was asked for, the policy allows it and the calling thread
+  /// holds no allocator lock. Called where callers are known to hold none, too.
+  static func startIfWanted() {
+    guard wanted.load(ordering: .relaxed), state.load(ordering: .relaxed) == 0, Lock.noneHeld, allowed,
+          state.compareExchange(expected: 0, desired: 1, ordering: .acquiring).exchanged else { return }
+    wanted.store(false, ordering: .relaxed)
+    state.store(start() ? 2 : 3, ordering: .releasing)
   }
 
   private static func start() -> Bool {
-    var attributes = pthread_attr_t()
-    pthread_attr_init(&attributes)
-    pthread_attr_setdetachstate(&attributes, Int32(PTHREAD_CREATE_DETACHED))
-    pthread_attr_setstacksize(&attributes, 256 << 10)
-    var all = sigset_t()
-    var previous = sigset_t()
-    sigfillset(&all)
-    pthread_sigmask(SIG_SETMASK, &all, &previous)
-    var thread = pthread_t()
-    let rc = Stats.countingAsInternal {
-      pthread_create(&thread, &attributes, { _ in Background.run() }, nil)
+    Stats.countingAsInternal {
+      var attributes = pthread_attr_t()
+      pthread_attr_init(&attributes)
+      pthread_attr_setdetachstate(&attributes, Int32(PTHREAD_CREATE_DETACHED))
+      pthread_attr_setstacksize(&attributes, 256 << 10)
+      var all = sigset_t()
+      sigfillset(&all)
+      pthread_attr_setsigmask_np(&attributes, &all)
+      var thread = pthread_t()
+      let rc = pthread_create(&thread, &attributes, { _ in Background.run() }, nil)
+      pthread_attr_destroy(&attributes)
+      return rc == 0
     }
-    pthread_sigmask(SIG_SETMASK, &previous, nil)
-    pthread_attr_destroy(&attributes)
-    return rc == 0
   }
 
-  private static func run() -> Never {
+  private static func run() -> UnsafeMutableRawPointer? {
     let delay = Config.releaseDelay
     let tick = min(max(delay / 2, 10), 1000)
-    while true {
+    while Zones.liveCount.load(ordering: .relaxed) > 0 {
       zms_background_sleep(UInt32(tick))
       requested.store(false, ordering: .relaxed)
       LazyUnmap.purgeIfOverThreshold(steps: Int.max)
       Depot.trimOverflowing()
       releaseIdle(olderThan: delay)
     }
+    state.store(0, ordering: .releasing)
+    return nil
+  }
+
+  /// The last zone of the program went away: the thread should leave now.
+  static func programThreadsEnded() {
+    if state.load(ordering: .relaxed) == 2 { zms_background_wake() }
   }
 
   /// Set while a request is pending, so that a burst of frees wakes the thread once.
   static let requested = Atomic<Bool>(false)
 
-  /// Asks the thread to purge the lazy cache now. False when there is no thread to ask.
-  static func wakeToPurge() -> Bool { request() }
-
-  /// Asks the thread to trim overflowing depots now. False when there is no thread.
-  static func wakeToRelease() -> Bool { request() }
-
-  private static func request() -> Bool {
-    guard state.load(ordering: .relaxed) == 1 else { return false }
+  /// Asks the thread to purge the lazy cache or trim depots now. False when there is no
+  /// thread to ask (the caller does the work itself).
+  static func request() -> Bool {
+    guard state.load(ordering: .relaxed) == 2 else { return false }
     if !requested.exchange(true, ordering: .relaxed) { zms_background_wake() }
     return true
   }
@@ -79,9 +107,10 @@ enum Background {
     Orphans.sweep(budget: 4096, orphanedBefore: cutoff)
   }
 
-  /// The thread does not exist in a fork child; the next cache insertion starts a new one.
+  /// The thread does not exist in a fork child; the child starts its own when needed.
   static func afterForkInChild() {
-    zms_background_reinit()
     state.store(0, ordering: .relaxed)
+    wanted.store(false, ordering: .relaxed)
+    requested.store(false, ordering: .relaxed)
   }
 }

@@ -3,11 +3,11 @@
 //
 // Owns: the boot state machine and the library's constructor and destructor hooks.
 //  - boot (lazy, on the first slow path): reads the configuration, draws the secrets,
-//    maps the globals, creates the thread-exit key. It calls nothing that allocates, so a
+//    maps the fork-detection page and the globals, creates the thread-exit key. It calls nothing that allocates, so a
 //    malloc arriving during boot from the same thread cannot happen, and one from another
 //    thread waits for it to finish.
 //  - the constructor (ZoneExports calls it): sets up NUMA through libnuma (which is
-//    initialised by then) and registers the fork handlers.
+//    initialised by then).
 //  - the destructor: prints the statistics when ZONEMALLOC_STATS=1.
 // Touches: every subsystem's start-up values.
 
@@ -30,8 +30,19 @@ enum Boot {
       state.store(ok ? 2 : 3, ordering: .releasing)
       return ok
     }
-    while state.load(ordering: .acquiring) == 1 { sched_yield() }
-    return state.load(ordering: .acquiring) == 2
+    while state.load(ordering: .acquiring) == 1 {
+      // A forked child whose booting thread was left behind boots again.
+      if zms_needs_fork_repair() { zms_fork_repair() }
+      sched_yield()
+    }
+    let now = state.load(ordering: .acquiring)
+    return now == 2 || (now == 0 && start())
+  }
+
+  /// A child forked while another thread was booting boots again (nothing was handed out
+  /// before boot finished, so nothing depends on the half-built state).
+  static func afterForkInChild() {
+    _ = state.compareExchange(expected: 1, desired: 0, ordering: .relaxed)
   }
 
   private static func boot() -> Bool {
@@ -41,6 +52,9 @@ enum Boot {
     cpus = max(Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))), 1)
     Config.load(cpus: cpus)
     drawSecrets()
+    zms_set_check_lock_order(Config.checkLocks)
+    zms_background_reinit()
+    zms_fork_word_setup()
     guard Global.map() else { return false }
     _ = Limit.set(Config.limit)
     Depot.minimumKeep = Config.depotSlabsPerCPU * UInt(cpus)
@@ -65,7 +79,6 @@ enum Boot {
   static func construct() {
     guard ensure() else { return }
     Numa.setUp()
-    Fork.register()
     constructed = true
   }
 

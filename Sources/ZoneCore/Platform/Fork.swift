@@ -1,30 +1,45 @@
-// Fork.swift: pthread_atfork handlers around every global lock (seed 001).
+// Fork.swift: how a forked child gets a consistent heap (seed 001).
 //
-// Owns: the three handlers. prepare takes every lock in the documented order, so that no
-// lock is held by a thread that will not exist in the child; parent releases them; child
-// re-creates them and then makes the other threads' zones dead in O(1) (Zones.swift).
-// After fork the child walks none of the parent's memory and writes none of it: no
-// copy-on-write storm, however large the heap.
+// Owns: the repair of a child, which runs before the child takes its first allocator
+// lock (ZoneSupport/Locks.c detects the child through a MADV_WIPEONFORK page).
+//
+// fork() holds no allocator lock: there is no prepare handler. glibc takes its stdio list
+// lock after the prepare handlers, other libraries' handlers allocate, and a signal
+// handler may fork while the interrupted code holds a lock; a prepare handler that took
+// the allocator's locks deadlocked in each case. So at the instant of fork another
+// thread may be inside any critical section, and the child inherits what it left. The
+// repair notes which locks were held (a trylock that fails), re-creates every lock, and
+// then, for each structure whose lock was held, repairs it or abandons it:
+//  - zone lists: if intact, the other threads' zones become dead in O(1) and are torn
+//    down only when the child needs their slabs; if torn, they are abandoned;
+//  - orphan lists, a node's depot, the lazy big-block cache: abandoned (what they held
+//    stays mapped and is never reused in this child: a leak of cached memory, not of
+//    live blocks);
+//  - a node's arena: its current region is left, and the next slab starts a new one;
+//  - the big-block registry is never abandoned: its updates are single stores that a
+//    fork cannot tear (AddressMap.swift), so the child can free the parent's big blocks.
+// The child walks none of the parent's memory and writes only the records it repairs.
+// Touches: every structure's repair hook, the background thread's state, boot.
 
 import ZoneSupport
 
 enum Fork {
-  static func register() {
-    pthread_atfork(prepare, parent, child)
-  }
-
-  private static let prepare: @convention(c) () -> Void = {
-    Lock.forEachInOrder { $0.lock() }
-  }
-
-  private static let parent: @convention(c) () -> Void = {
-    Lock.forEachInOrder { $0.unlock() }
-  }
-
-  private static let child: @convention(c) () -> Void = {
-    zms_reinit_locks()
+  static func repairInChild() {
+    let held = zms_reinit_locks_after_fork()
+    zms_background_reinit()
+    Boot.afterForkInChild()
     guard Global.state != nil else { return }
-    Zones.afterForkInChild()
+    func wasHeld(_ id: Int32) -> Bool { held.global & (1 << UInt32(id)) != 0 }
+    if wasHeld(Int32(ZMS_LOCK_ZONES)) { Zones.abandonInChild() } else { Zones.afterForkInChild() }
+    if wasHeld(Int32(ZMS_LOCK_ORPHANS)) { Orphans.abandonInChild() }
+    if wasHeld(Int32(ZMS_LOCK_BIG)) { LazyUnmap.abandonInChild() }
+    for node in 0..<Int(ZMS_MAX_NODES) {
+      if held.depots & (1 << UInt64(node)) != 0 { Depot.abandonInChild(node) }
+      if held.arenas & (1 << UInt64(node)) != 0 { Arena.abandonInChild(node) }
+    }
     Background.afterForkInChild()
+    ExitZone.afterForkInChild()
   }
 }
+
+@c(zmcore_repair_after_fork) public func zmcore_repair_after_fork() { Fork.repairInChild() }

@@ -1,37 +1,41 @@
 // Locks.swift: typed handles over the C-static pthread mutexes.
 //
-// Owns: nothing but the spelling. The mutexes themselves live in ZoneSupport/Locks.c
-// because they need static initialisers; the lock order is written there.
+// Owns: the spelling, and each lock's class. The mutexes live in ZoneSupport/Locks.c
+// because they need static initialisers; taking one goes through zms_lock, which records
+// the class as held by the calling thread, checks the order when ZONEMALLOC_CHECK_LOCKS=1,
+// and repairs a forked child first (Fork.swift). docs/DESIGN.md ("Locks") is the lock map.
 
 import ZoneSupport
 
 struct Lock {
   let mutex: UnsafeMutablePointer<pthread_mutex_t>
+  let lockClass: UInt32
 
-  static var reclaim: Lock { Lock(mutex: zms_global_lock(Int32(ZMS_LOCK_RECLAIM))) }
-  static var zones: Lock { Lock(mutex: zms_global_lock(Int32(ZMS_LOCK_ZONES))) }
-  static var orphans: Lock { Lock(mutex: zms_global_lock(Int32(ZMS_LOCK_ORPHANS))) }
-  static var purge: Lock { Lock(mutex: zms_global_lock(Int32(ZMS_LOCK_PURGE))) }
-  static var big: Lock { Lock(mutex: zms_global_lock(Int32(ZMS_LOCK_BIG))) }
-  static var background: Lock { Lock(mutex: zms_global_lock(Int32(ZMS_LOCK_BACKGROUND))) }
-  static func depot(_ node: Int) -> Lock { Lock(mutex: zms_depot_lock(Int32(node))) }
-  static func arena(_ node: Int) -> Lock { Lock(mutex: zms_arena_lock(Int32(node))) }
-  static func teardown(_ slot: Int) -> Lock { Lock(mutex: zms_teardown_lock(Int32(slot))) }
-
-  @inline(__always) func lock() { pthread_mutex_lock(mutex) }
-  @inline(__always) func unlock() { pthread_mutex_unlock(mutex) }
-  @inline(__always) func tryLock() -> Bool { pthread_mutex_trylock(mutex) == 0 }
-
-  /// Every lock in the documented order, for the fork handlers.
-  static func forEachInOrder(_ body: (Lock) -> Void) {
-    body(.reclaim)
-    for slot in 0..<Int(ZMS_MAX_TEARDOWN_SLOTS) { body(.teardown(slot)) }
-    body(.zones)
-    body(.orphans)
-    for node in 0..<Int(ZMS_MAX_NODES) { body(.depot(node)) }
-    for node in 0..<Int(ZMS_MAX_NODES) { body(.arena(node)) }
-    body(.purge)
-    body(.big)
-    body(.background)
+  private static func global(_ id: Int32, _ lockClass: Int32) -> Lock {
+    Lock(mutex: zms_global_lock(id), lockClass: UInt32(lockClass))
   }
+
+  static var exit: Lock { global(Int32(ZMS_LOCK_EXIT), Int32(ZMS_CLASS_EXIT)) }
+  static var reclaim: Lock { global(Int32(ZMS_LOCK_RECLAIM), Int32(ZMS_CLASS_RECLAIM)) }
+  static var zones: Lock { global(Int32(ZMS_LOCK_ZONES), Int32(ZMS_CLASS_ZONES)) }
+  static var orphans: Lock { global(Int32(ZMS_LOCK_ORPHANS), Int32(ZMS_CLASS_ORPHANS)) }
+  static var purge: Lock { global(Int32(ZMS_LOCK_PURGE), Int32(ZMS_CLASS_PURGE)) }
+  static var big: Lock { global(Int32(ZMS_LOCK_BIG), Int32(ZMS_CLASS_BIG)) }
+  static func depot(_ node: Int) -> Lock {
+    Lock(mutex: zms_depot_lock(Int32(node)), lockClass: UInt32(ZMS_CLASS_DEPOT))
+  }
+  static func arena(_ node: Int) -> Lock {
+    Lock(mutex: zms_arena_lock(Int32(node)), lockClass: UInt32(ZMS_CLASS_ARENA))
+  }
+  static func teardown(_ slot: Int) -> Lock {
+    Lock(mutex: zms_teardown_lock(Int32(slot)), lockClass: UInt32(ZMS_CLASS_TEARDOWN))
+  }
+
+  @inline(__always) func lock() { zms_lock(mutex, lockClass) }
+  @inline(__always) func unlock() { zms_unlock(mutex, lockClass) }
+  @inline(__always) func tryLock() -> Bool { zms_trylock(mutex, lockClass) }
+
+  /// True when the calling thread holds no allocator lock, so that it may call code that
+  /// can allocate or take a host lock (pthread_create, dlopen, stdio).
+  static var noneHeld: Bool { zms_holds_no_lock() }
 }

@@ -15,7 +15,11 @@ enum Config {
   nonisolated(unsafe) static var releaseDelay: UInt = 1000
   /// 0 off, 1 forced on, 2 automatic (on with more than one node).
   nonisolated(unsafe) static var numaMode: UInt = 2
-  nonisolated(unsafe) static var background = true
+  /// The background thread: 0 never, 1 as soon as something is cached, 2 (auto) once
+  /// the program runs a second thread of its own.
+  nonisolated(unsafe) static var backgroundMode: UInt = 2
+  /// Check the lock order on every acquisition (ZONEMALLOC_CHECK_LOCKS=1).
+  nonisolated(unsafe) static var checkLocks = false
   /// Empty 64 KiB granules a depot keeps per CPU before it releases the excess in bulk.
   nonisolated(unsafe) static var depotSlabsPerCPU: UInt = 64
 
@@ -25,9 +29,10 @@ enum Config {
     readSize("ZONEMALLOC_LIMIT", into: &limit, minimum: 1 << 20, allowZero: true)
     readSize("ZONEMALLOC_LAZY_MAX", into: &lazyMax, minimum: 0, allowZero: true)
     readNumber("ZONEMALLOC_RELEASE_DELAY", into: &releaseDelay, range: 1...3_600_000)
-    readFlag("ZONEMALLOC_BACKGROUND", into: &background)
+    readMode("ZONEMALLOC_BACKGROUND", into: &backgroundMode)
+    readFlag("ZONEMALLOC_CHECK_LOCKS", into: &checkLocks)
     readNumber("ZONEMALLOC_DEPOT_SLABS", into: &depotSlabsPerCPU, range: 0...65536)
-    readNUMA()
+    readMode("ZONEMALLOC_NUMA", into: &numaMode)
   }
 
   // MARK: - Readers
@@ -60,11 +65,12 @@ enum Config {
     }
   }
 
-  private static func readNUMA() {
-    guard let text = value("ZONEMALLOC_NUMA") else { return }
-    if equals(text, "auto") { numaMode = 2 }
-    else if let b = parseBool(text) { numaMode = b ? 1 : 0 }
-    else { warnBad("ZONEMALLOC_NUMA", text, "0, 1 or auto") }
+  /// 0, 1 or auto (2).
+  private static func readMode(_ name: StaticString, into mode: inout UInt) {
+    guard let text = value(name) else { return }
+    if equals(text, "auto") { mode = 2 }
+    else if let b = parseBool(text) { mode = b ? 1 : 0 }
+    else { warnBad(name, text, "0, 1 or auto") }
   }
 
   // MARK: - Parsing

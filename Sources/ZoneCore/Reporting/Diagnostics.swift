@@ -52,6 +52,14 @@ struct LineBuffer: ~Copyable {
     }
   }
 
+  /// Writes the buffer followed by a newline to a stdio stream (the caller holds no
+  /// allocator lock: stdio may allocate). False when the stream reports an error.
+  mutating func writeLine(to stream: UnsafeMutablePointer<FILE>) -> Bool {
+    append(10)
+    let n = count
+    return withUnsafeBytes(of: &bytes) { fwrite($0.baseAddress, 1, n, stream) == n }
+  }
+
   /// Writes the buffer followed by a newline to stderr.
   mutating func writeLine() {
     append(10)

@@ -2,7 +2,7 @@
 //
 // Owns: the process-wide gauges and event counters that are not per thread, the totals
 // folded in from exited threads, the zm_stats snapshot, the printed summary
-// (ZONEMALLOC_STATS=1, zm_stats_print, malloc_stats) and mallinfo2.
+// (ZONEMALLOC_STATS=1, zm_stats_print, malloc_stats).
 // Touches: every zone's counters (plain words written only by their thread; read here
 // under the zones lock, which keeps zones from being retired mid-sum), and the counters
 // the other files own.
@@ -56,28 +56,29 @@ enum Stats {
 
   nonisolated(unsafe) static var retired = Totals()
 
-  /// Blocks glibc allocated while creating the background thread (its thread-local
-  /// storage). That thread lives until exit, so they are the allocator's own and are
-  /// left out of the program's counts.
-  static let internalMallocs = Atomic<UInt>(0)
-  static let internalBytes = Atomic<UInt>(0)
+  /// What glibc allocated and freed while creating the background thread (its attributes,
+  /// its thread-local storage). That thread lives until the program's threads end, so
+  /// these are the allocator's own and are left out of the program's counts.
+  nonisolated(unsafe) static var internalWork = Totals()
 
-  /// Runs body and files what the calling thread allocated meanwhile as internal.
+  /// Runs body and files what the calling thread allocated and freed meanwhile as
+  /// internal. Only one thread at a time runs it (Background.start).
   static func countingAsInternal<R>(_ body: () -> R) -> R {
-    let before = threadAllocations()
+    let before = threadTotals()
     let result = body()
-    let after = threadAllocations()
-    internalMallocs.wrappingAdd(after.0 &- before.0, ordering: .relaxed)
-    internalBytes.wrappingAdd(after.1 &- before.1, ordering: .relaxed)
+    let after = threadTotals()
+    internalWork.mallocs &+= after.mallocs &- before.mallocs
+    internalWork.allocatedBytes &+= after.allocatedBytes &- before.allocatedBytes
+    internalWork.frees &+= after.frees &- before.frees
+    internalWork.freedBytes &+= after.freedBytes &- before.freedBytes
     return result
   }
 
-  private static func threadAllocations() -> (UInt, UInt) {
-    let zone = ThreadZone.current
-    if Zones.isPlaceholder(zone) { return (0, 0) }
+  private static func threadTotals() -> Totals {
     var mine = Totals()
-    mine.add(zone)
-    return (mine.mallocs, mine.allocatedBytes)
+    let zone = ThreadZone.current
+    if !Zones.isPlaceholder(zone) { mine.add(zone) }
+    return mine
   }
 
   static func noteZonelessFree(bytes: UInt, remote: Bool, signal: Bool) {
@@ -102,14 +103,17 @@ enum Stats {
     Lock.zones.lock()
     sum = retired
     Zones.forEachCounted { sum.add($0) }
+    if let exit = ExitZone.zone { sum.add(exit) }
     Lock.zones.unlock()
     sum.frees &+= zonelessFrees.load(ordering: .relaxed)
     sum.freedBytes &+= zonelessFreeBytes.load(ordering: .relaxed)
     sum.remoteFrees &+= zonelessRemote.load(ordering: .relaxed)
     sum.signals &+= zonelessSignals.load(ordering: .relaxed)
     sum.allocatedBytes &+= spanGrowthBytes.load(ordering: .relaxed)
-    sum.mallocs &-= internalMallocs.load(ordering: .relaxed)
-    sum.allocatedBytes &-= internalBytes.load(ordering: .relaxed)
+    sum.mallocs &-= internalWork.mallocs
+    sum.allocatedBytes &-= internalWork.allocatedBytes
+    sum.frees &-= internalWork.frees
+    sum.freedBytes &-= internalWork.freedBytes
 
     let slab = SlabGeometry.size
     let bigLive = BigBlocks.liveBytes.load(ordering: .relaxed)
@@ -219,20 +223,5 @@ enum Stats {
       line.append(")")
     }
     line.writeLine()
-  }
-
-  // MARK: - glibc's mallinfo2
-
-  static func mallinfo() -> mallinfo2 {
-    var s = zm_stats_t()
-    snapshot(&s)
-    var info: mallinfo2 = .init()  // not mallinfo2(): that names the C function, which is this one
-    info.arena = Int(s.mapped &- s.lazy_cached)
-    info.hblks = 0
-    info.hblkhd = Int(BigBlocks.liveBytes.load(ordering: .relaxed))
-    info.uordblks = Int(s.allocated)
-    info.fordblks = Int(s.mapped > s.allocated ? s.mapped - s.allocated : 0)
-    info.keepcost = Int(s.lazy_cached &+ s.slab_cached)
-    return info
   }
 }

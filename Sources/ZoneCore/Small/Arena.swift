@@ -67,6 +67,12 @@ enum Arena {
     return base
   }
 
+  /// The node's bump pointer was being moved when the child was forked: leave the
+  /// current region; the next slab starts a new one.
+  static func abandonInChild(_ node: Int) {
+    Global.g.pointee.arenas[node] = ArenaState()
+  }
+
   /// Applies the node policy to the regions reserved before NUMA was set up (boot order).
   static func applyNumaPolicyToExistingRegions() {
     for node in 0..<Numa.nodeCount {

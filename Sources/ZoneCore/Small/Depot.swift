@@ -105,9 +105,20 @@ enum Depot {
     }
     Lock.depot(lockedNode).unlock()
     dirtyGranules.wrappingAdd(added, ordering: .relaxed)
-    Background.ensureStarted()
+    Background.want()
     // The background thread releases the excess; without one, the caller does.
-    if overflowing != 0 && !Background.wakeToRelease() { trimOverflowing() }
+    if overflowing != 0 && !Background.request() { trimOverflowing() }
+  }
+
+  /// A node's depot was being changed when the child was forked: abandon its lists (the
+  /// units stay mapped and are never reused in this child; their charge is forgotten
+  /// only as far as the dirty count tells).
+  static func abandonInChild(_ node: Int) {
+    let depot = state(node)
+    dirtyGranules.wrappingSubtract(min(depot.pointee.dirtyGranules, dirtyGranules.load(ordering: .relaxed)),
+                                   ordering: .relaxed)
+    depot.pointee = DepotState(dirty: InlineArray(repeating: DirtyList()),
+                               clean: InlineArray(repeating: 0), dirtyGranules: 0)
   }
 
   /// Releases every node's depot that holds more than twice its working set down to it.

@@ -32,6 +32,17 @@ enum Orphans {
   static let count = Atomic<UInt>(0)
   static let adopted = Atomic<UInt>(0)
 
+  /// The lists were being changed when the child was forked: abandon them (their slabs
+  /// keep accepting frees, and are never adopted in this child).
+  static func abandonInChild() {
+    let g = Global.g
+    for c in 0..<SizeClass.count {
+      g.pointee.orphanHeads[c] = 0
+      g.pointee.orphanCounts[c] = 0
+    }
+    count.store(0, ordering: .relaxed)
+  }
+
   /// Publishes a teardown's orphans: one lock acquisition for the batch.
   static func put(_ batch: inout OrphanBatch) {
     guard batch.total > 0 else { return }

@@ -34,11 +34,13 @@ enum Teardown {
     for c in 0..<SizeClass.count {
       let current = zone.pointee.current[c]
       zone.pointee.current[c] = sentinel
-      if current != sentinel { release(slabAt(current), &empties, &orphans, patience) }
-      while let slab = SlabChain.pop(&zone.pointee.partial[c]) {
+      if current != sentinel && owns(zone, slabAt(current), SlabList.current) {
+        release(slabAt(current), &empties, &orphans, patience)
+      }
+      while let slab = popOwned(zone, &zone.pointee.partial[c], SlabList.partial) {
         release(slab, &empties, &orphans, patience)
       }
-      while let slab = SlabChain.pop(&zone.pointee.full[c]) {
+      while let slab = popOwned(zone, &zone.pointee.full[c], SlabList.full) {
         release(slab, &empties, &orphans, patience)
       }
     }
@@ -46,6 +48,22 @@ enum Teardown {
     Depot.put(empties)
     Orphans.put(&orphans)
     Stats.teardowns.wrappingAdd(1, ordering: .relaxed)
+  }
+
+  /// A zone lost in a fork may have been halfway through moving a slab between its lists:
+  /// a slab is released only while it is what the list says (owned by the zone, marked
+  /// as on that list); the walk of a list stops at the first that is not. A released slab
+  /// no longer has the zone as owner, so a walk that loops back also stops.
+  private static func owns(_ zone: ZonePointer, _ slab: SlabPointer, _ list: UInt8) -> Bool {
+    slab.pointee.owner.load(ordering: .relaxed) == UInt(bitPattern: zone) && slab.pointee.list == list
+  }
+
+  private static func popOwned(_ zone: ZonePointer, _ head: inout UInt, _ list: UInt8) -> SlabPointer? {
+    guard head != 0, owns(zone, slabAt(head), list) else {
+      head = 0
+      return nil
+    }
+    return SlabChain.pop(&head)
   }
 
   /// One slab leaves its dying owner: an empty slab is parked, one with live chunks

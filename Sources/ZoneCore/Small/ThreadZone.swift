@@ -132,13 +132,15 @@ enum ThreadZone {
 
   // MARK: - Free slow paths
 
-  /// The chunk carries the freed tag: it is either free already (a double free) or the
-  /// program stored the tag's value there by chance. Search the lists this thread may walk.
+  /// The chunk carries the freed tag: it is free already (a double free), unless the
+  /// program stored the tag's random value there itself. Every free writes the tag and
+  /// every hand-out clears it, so the tag alone is the evidence for a thread that does
+  /// not own the slab: it may not walk the owner's local list, where an owner's free put
+  /// the chunk, and the owner may have moved a remote list there meanwhile. The owner
+  /// makes sure by finding the chunk on its lists.
   @inline(never) static func freeTagged(_ slab: SlabPointer, _ address: UInt) {
     let mine = slab.pointee.owner.load(ordering: .relaxed) == UInt(bitPattern: current)
-    if mine ? slab.holdsFreeChunk(address) : slab.listContains(slab.remoteHead, address) {
-      Diagnostics.doubleFree(address)
-    }
+    if !mine || slab.holdsFreeChunk(address) { Diagnostics.doubleFree(address) }
     freeChunk(slab, address)
   }
 
@@ -237,6 +239,11 @@ enum ThreadZone {
     let head = zone.pointee.cache[q - 1]
     guard head != 0 else { return nil }
     let slab = slabAt(head)
+    guard slab.pointee.list == SlabList.parked else {
+      // Only a zone lost in a fork mid-update can get here: drop the rest of the list.
+      zone.pointee.cache[q - 1] = 0
+      return nil
+    }
     let g = UInt(slab.pointee.granules)
     zone.pointee.cache[q - 1] = slab.pointee.next
     zone.pointee.cachedGranules -= g
@@ -257,7 +264,8 @@ enum ThreadZone {
 
   @inline(never) static func refill(_ zone0: ZonePointer, _ c: Int) -> UnsafeMutableRawPointer? {
     var zone = zone0
-    if Zones.isPlaceholder(zone) {
+    if zone == Zones.exited { return ExitZone.malloc(c) }
+    if zone == Zones.empty {
       guard let created = Zones.createForCurrentThread() else { return nil }
       zone = created
     }
@@ -395,11 +403,16 @@ enum ThreadZone {
   /// malloc for SizeClass.limit < size <= SizeClass.mediumLimit: a span of its own, from
   /// the zone's cache in the common case (no lock).
   static func mallocMedium(_ size: UInt, zeroed: Bool) -> UnsafeMutableRawPointer? {
-    var zone = current
-    if Zones.isPlaceholder(zone) {
+    let zone = current
+    if zone == Zones.exited { return ExitZone.mallocMedium(size, zeroed: zeroed) }
+    if zone == Zones.empty {
       guard let created = Zones.createForCurrentThread() else { return nil }
-      zone = created
+      return mallocMedium(size, zeroed: zeroed, in: created)
     }
+    return mallocMedium(size, zeroed: zeroed, in: zone)
+  }
+
+  static func mallocMedium(_ size: UInt, zeroed: Bool, in zone: ZonePointer) -> UnsafeMutableRawPointer? {
     let c = SizeClass.spanClass(granules: SizeClass.granules(for: Int(size)))
     guard let span = formatEmpty(zone, c, charge: spanCharge(size)) else { return nil }
     let fresh = span.pointee.fresh != 0

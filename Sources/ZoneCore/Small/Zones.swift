@@ -49,10 +49,20 @@ enum Zones {
     initialize(zone)
     link(zone, into: &Global.g.pointee.liveZones)
     Lock.zones.unlock()
-    liveCount.wrappingAdd(1, ordering: .relaxed)
+    let live = liveCount.wrappingAdd(1, ordering: .relaxed).newValue
     created.wrappingAdd(1, ordering: .relaxed)
     zms_set_zone(UnsafeMutableRawPointer(zone))
     pthread_setspecific(key, UnsafeRawPointer(zone))
+    if live == 2 { Background.startIfWanted() } // the program now runs a second thread
+    return zone
+  }
+
+  /// A zone record that belongs to no thread (the exit zone), or nil.   [no lock held]
+  static func createUnowned() -> ZonePointer? {
+    Lock.zones.lock()
+    let zone = takeRecord()
+    if let zone { initialize(zone) }
+    Lock.zones.unlock()
     return zone
   }
 
@@ -109,9 +119,10 @@ enum Zones {
   static func retire(_ zone: ZonePointer) {
     Lock.zones.lock()
     unlink(zone, from: &Global.g.pointee.liveZones)
-    liveCount.wrappingSubtract(1, ordering: .relaxed)
+    let live = liveCount.wrappingSubtract(1, ordering: .relaxed).newValue
     recycleLocked(zone)
     Lock.zones.unlock()
+    if live == 0 { Background.programThreadsEnded() }
   }
 
   /// Folds a torn-down zone's counters into the totals; its record becomes free. [zones lock]
@@ -152,6 +163,24 @@ enum Zones {
       link(me, into: &g.pointee.liveZones)
       liveCount.store(1, ordering: .relaxed)
     }
+  }
+
+  /// The zone lists were being changed when the child was forked: they cannot be trusted.
+  /// The child keeps only its own zone; the others, the free records and the rest of the
+  /// current chunk of records are abandoned (their slabs are never reused here).
+  static func abandonInChild() {
+    let g = Global.g
+    let me = ThreadZone.current
+    g.pointee.liveZones = 0
+    g.pointee.deadZones = 0
+    g.pointee.freeZones = 0
+    g.pointee.zoneCarve = 0
+    g.pointee.zoneCarveEnd = 0
+    deadCount.store(0, ordering: .relaxed)
+    liveCount.store(0, ordering: .relaxed)
+    guard !isPlaceholder(me) else { return }
+    link(me, into: &g.pointee.liveZones)
+    liveCount.store(1, ordering: .relaxed)
   }
 
   /// Tears down one zone lost in a fork, so its slabs become orphans or depot slabs.

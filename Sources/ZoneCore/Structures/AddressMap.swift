@@ -1,15 +1,31 @@
-// AddressMap.swift: an open-addressing hash map from addresses to words.
+// AddressMap.swift: an open-addressing hash map from addresses to words, that a fork
+// cannot tear.
 //
-// Owns: one table mapped from the OS, linear probing, backward-shift deletion (no
-// tombstones), growth by doubling at half load. Not thread-safe: BigBlocks and LazyUnmap
-// use it under the big lock. Keys are non-zero page-aligned addresses.
+// Owns: one table mapped from the OS, linear probing, deletion by tombstone, rebuilding
+// at half load (live entries plus tombstones) into a fresh table. Not thread-safe:
+// BigBlocks and LazyUnmap use it under the big lock. Keys are non-zero page-aligned
+// addresses.
+//
+// Every change a reader can see is one store: an insert writes the value, then the key;
+// a removal overwrites the key with a tombstone; a rebuild fills a new table and then
+// publishes it by storing one word (the table's address with its size in the low bits).
+// So a child forked while another thread was in the middle of a change (Fork.swift) finds
+// the map as it was before the change or after it, never between: it can still free the
+// parent's big blocks.
+
+import ZoneSupport
 
 struct AddressMap {
-  private var slots: UInt = 0      // address of 2 x capacity words: key, value
-  private var capacity: UInt = 0   // power of two
-  private(set) var count: UInt = 0
+  private var table: UInt = 0      // address of 2 x capacity words (key, value) | log2(capacity)
+  private(set) var count: UInt = 0 // live entries
+  private var tombstones: UInt = 0
+  private static let tombstone: UInt = 1
+  private static let sizeBits: UInt = 63
 
   init() {}
+
+  private var slots: UInt { table & ~AddressMap.sizeBits }
+  private var capacity: UInt { table == 0 ? 0 : 1 << (table & AddressMap.sizeBits) }
 
   private func keyAt(_ i: UInt) -> UnsafeMutablePointer<UInt> {
     UnsafeMutablePointer<UInt>(bitPattern: slots).unsafelyUnwrapped + Int(2 * i)
@@ -19,74 +35,71 @@ struct AddressMap {
     ((key >> 12) &* 0x9E37_79B9_7F4A_7C15) >> UInt(64 - capacity.trailingZeroBitCount)
   }
 
-  func value(for key: UInt) -> UInt? {
+  /// The slot holding key, or nil.
+  private func find(_ key: UInt) -> UInt? {
     guard capacity > 0 else { return nil }
     var i = home(key)
     while true {
       let k = keyAt(i).pointee
-      if k == key { return keyAt(i)[1] }
+      if k == key { return i }
       if k == 0 { return nil }
       i = (i + 1) & (capacity - 1)
     }
   }
 
+  func value(for key: UInt) -> UInt? {
+    find(key).map { keyAt($0)[1] }
+  }
+
   /// Inserts or replaces. False only if the table cannot grow (out of memory).
   mutating func set(_ key: UInt, _ value: UInt) -> Bool {
-    if (count + 1) * 2 > capacity && !grow() { return false }
-    var i = home(key)
-    while true {
-      let k = keyAt(i).pointee
-      if k == key || k == 0 {
-        if k == 0 { count += 1 }
-        keyAt(i).pointee = key
-        keyAt(i)[1] = value
-        return true
-      }
-      i = (i + 1) & (capacity - 1)
+    if let i = find(key) {
+      keyAt(i)[1] = value
+      return true
     }
+    if (count + tombstones + 1) * 2 > capacity && !rebuild() { return false }
+    var i = home(key)
+    while keyAt(i).pointee > AddressMap.tombstone { i = (i + 1) & (capacity - 1) }
+    if keyAt(i).pointee == AddressMap.tombstone { tombstones -= 1 }
+    keyAt(i)[1] = value
+    publish(keyAt(i), key)
+    count += 1
+    return true
   }
 
   mutating func remove(_ key: UInt) -> UInt? {
-    guard capacity > 0 else { return nil }
-    var i = home(key)
-    while keyAt(i).pointee != key {
-      if keyAt(i).pointee == 0 { return nil }
-      i = (i + 1) & (capacity - 1)
-    }
+    guard let i = find(key) else { return nil }
     let removed = keyAt(i)[1]
-    // Backward shift: pull later members of the cluster into the hole when allowed.
-    var hole = i
-    var j = (i + 1) & (capacity - 1)
-    while keyAt(j).pointee != 0 {
-      let want = home(keyAt(j).pointee)
-      let movable = hole <= j ? (want <= hole || want > j) : (want <= hole && want > j)
-      if movable {
-        keyAt(hole).pointee = keyAt(j).pointee
-        keyAt(hole)[1] = keyAt(j)[1]
-        hole = j
-      }
-      j = (j + 1) & (capacity - 1)
-    }
-    keyAt(hole).pointee = 0
-    keyAt(hole)[1] = 0
+    publish(keyAt(i), AddressMap.tombstone)
     count -= 1
+    tombstones += 1
     return removed
   }
 
-  private mutating func grow() -> Bool {
-    let newCapacity = max(capacity * 2, 1024)
+  /// A store that becomes visible after every store before it.
+  private func publish(_ word: UnsafeMutablePointer<UInt>, _ value: UInt) {
+    zms_store_release(word, value)
+  }
+
+  /// Moves the live entries into a fresh table with room for four times as many, then
+  /// publishes it with one store.
+  private mutating func rebuild() -> Bool {
+    var bits: UInt = 10
+    while (1 << bits) < (count + 1) * 4 { bits += 1 }
+    let newCapacity: UInt = 1 << bits
     guard let fresh = OS.map(newCapacity * 16) else { return false }
-    let old = self
-    slots = fresh
-    capacity = newCapacity
-    count = 0
+    var next = AddressMap()
+    next.table = fresh | bits
     var i: UInt = 0
-    while i < old.capacity {
-      let k = old.keyAt(i).pointee
-      if k != 0 { _ = set(k, old.keyAt(i)[1]) }
+    while i < capacity {
+      let k = keyAt(i).pointee
+      if k > AddressMap.tombstone { _ = next.set(k, keyAt(i)[1]) }
       i += 1
     }
-    if old.capacity > 0 { OS.unmap(old.slots, old.capacity * 16) }
+    let old = (slots, capacity)
+    zms_store_release(&table, next.table)
+    tombstones = 0
+    if old.1 > 0 { OS.unmap(old.0, old.1 * 16) }
     return true
   }
 }

@@ -7,7 +7,8 @@
  *    path needs no "has this thread got a zone?" test: a sentinel never has a free chunk.
  *    A thread whose zone was torn down points at the *exited zone*, which looks the same
  *    to the fast paths but tells the slow paths not to create a zone for a late free.
- *  - Statically initialised locks (pthread mutexes need PTHREAD_MUTEX_INITIALIZER).
+ *  - Statically initialised locks (pthread mutexes need PTHREAD_MUTEX_INITIALIZER), the
+ *    per-thread record of the lock classes held, and the repair of a forked child.
  *  - The region table: one byte per 4 GiB window of the address space saying whether the
  *    window is a zonemalloc slab arena (and of which NUMA node). free() consults it before
  *    it touches anything, which is how foreign pointers are recognised safely.
@@ -74,17 +75,26 @@ static inline void zms_region_set(uintptr_t index, unsigned value) {
   __atomic_store_n(&zms_regions[index], (uint8_t)value, __ATOMIC_RELEASE);
 }
 
-/* ---- Locks ----------------------------------------------------------------------- */
+/* ---- Locks (Locks.c) ------------------------------------------------------------- */
 
+/* Lock classes, outermost first: a thread takes a lock only while every lock it holds is
+ * of an earlier class. docs/DESIGN.md ("Locks") says what each guards and its fork rule. */
 enum {
-  ZMS_LOCK_RECLAIM,    /* serializes limit reclaim passes */
-  ZMS_LOCK_ZONES,      /* the zone pool and the live/dead zone lists */
-  ZMS_LOCK_ORPHANS,    /* orphan slab lists */
-  ZMS_LOCK_PURGE,      /* the lazy-unmap purger: a sleeping mutex, held across munmap */
-  ZMS_LOCK_BIG,        /* big-block registry and lazy cache: short holds, no syscalls */
-  ZMS_LOCK_BACKGROUND, /* starting the background thread */
-  ZMS_GLOBAL_LOCKS
+  ZMS_CLASS_EXIT,      /* the shared zone of threads past their teardown */
+  ZMS_CLASS_RECLAIM,   /* limit reclaim passes */
+  ZMS_CLASS_TEARDOWN,  /* teardown slots (at most ncpus teardowns at once) */
+  ZMS_CLASS_ZONES,     /* zone records and their lists */
+  ZMS_CLASS_ORPHANS,   /* orphan slab lists */
+  ZMS_CLASS_DEPOT,     /* a node's depot of empty slabs */
+  ZMS_CLASS_ARENA,     /* a node's arena bump pointer */
+  ZMS_CLASS_PURGE,     /* the lazy-unmap purger: a sleeping mutex, held across munmap */
+  ZMS_CLASS_BIG,       /* big-block registry and lazy cache: short holds, no syscalls */
+  ZMS_CLASS_WAKE,      /* the background thread's wake-up */
 };
+
+/* The locks that are not per node or per slot, by index. */
+enum { ZMS_LOCK_EXIT, ZMS_LOCK_RECLAIM, ZMS_LOCK_ZONES, ZMS_LOCK_ORPHANS, ZMS_LOCK_PURGE, ZMS_LOCK_BIG,
+       ZMS_GLOBAL_LOCKS };
 #define ZMS_MAX_NODES 64
 #define ZMS_MAX_TEARDOWN_SLOTS 64
 
@@ -98,8 +108,56 @@ static inline pthread_mutex_t *zms_depot_lock(int node) { return &zms_depot_lock
 static inline pthread_mutex_t *zms_arena_lock(int node) { return &zms_arena_locks[node]; }
 static inline pthread_mutex_t *zms_teardown_lock(int slot) { return &zms_teardown_locks[slot]; }
 
-/* Re-creates every lock in a fork child (the parent's holders do not exist there). */
-void zms_reinit_locks(void);
+extern __thread uint32_t zms_held_classes __attribute__((tls_model("initial-exec"), visibility("hidden")));
+extern int zms_check_lock_order;
+extern uint64_t *zms_fork_word;
+
+/* Maps the MADV_WIPEONFORK page (boot). */
+void zms_fork_word_setup(void);
+/* Repairs a forked child (one thread does it; the others wait). */
+void zms_fork_repair(void);
+/* Implemented by the Swift core: what the repair does beyond re-creating the locks. */
+void zmcore_repair_after_fork(void);
+void zms_lock_order_violation(unsigned cls) __attribute__((noreturn));
+
+/* Which locks a vanished thread held at fork: bits of the global, depot and arena locks. */
+struct zms_held_at_fork {
+  uint32_t global;
+  uint64_t depots;
+  uint64_t arenas;
+};
+/* Re-creates every lock in a forked child and reports which were held. */
+struct zms_held_at_fork zms_reinit_locks_after_fork(void);
+
+static inline void zms_lock_prologue(unsigned cls) {
+  if (__builtin_expect(__atomic_load_n(zms_fork_word, __ATOMIC_ACQUIRE) != 1, 0)) zms_fork_repair();
+  if (__builtin_expect(zms_check_lock_order, 0) && (zms_held_classes >> cls) != 0) zms_lock_order_violation(cls);
+}
+
+static inline void zms_lock(pthread_mutex_t *lock, unsigned cls) {
+  zms_lock_prologue(cls);
+  pthread_mutex_lock(lock);
+  zms_held_classes |= 1u << cls;
+}
+
+static inline bool zms_trylock(pthread_mutex_t *lock, unsigned cls) {
+  zms_lock_prologue(cls);
+  if (pthread_mutex_trylock(lock) != 0) return false;
+  zms_held_classes |= 1u << cls;
+  return true;
+}
+
+static inline void zms_unlock(pthread_mutex_t *lock, unsigned cls) {
+  zms_held_classes &= ~(1u << cls);
+  pthread_mutex_unlock(lock);
+}
+
+/* True in a forked child that has not been repaired yet. */
+static inline bool zms_needs_fork_repair(void) { return __atomic_load_n(zms_fork_word, __ATOMIC_ACQUIRE) != 1; }
+static inline void zms_set_check_lock_order(bool on) { zms_check_lock_order = on; }
+
+/* True when the calling thread holds no allocator lock: it may call out of the allocator. */
+static inline bool zms_holds_no_lock(void) { return zms_held_classes == 0; }
 
 /* ---- libc wrappers --------------------------------------------------------------- */
 
@@ -112,6 +170,11 @@ void *zms_mmap(void *hint, size_t length, int prot, int flags);
 int zms_open_readonly(const char *path);
 /* mremap(MREMAP_MAYMOVE); NULL on failure. */
 void *zms_mremap(void *old_address, size_t old_length, size_t new_length);
+
+/* A store ordered after every store before it (a fork sees it only with them). */
+static inline void zms_store_release(uintptr_t *word, uintptr_t value) {
+  __atomic_store_n(word, value, __ATOMIC_RELEASE);
+}
 
 static inline void zms_cpu_relax(void) {
 #if defined(__x86_64__) || defined(__i386__)
