@@ -11,7 +11,7 @@ struct ExportTests {
   static let libcNames: Set<String> = [
     "malloc", "free", "calloc", "realloc", "reallocarray", "posix_memalign", "aligned_alloc",
     "memalign", "valloc", "pvalloc", "malloc_usable_size", "malloc_trim", "malloc_stats",
-    "mallinfo2", "mallopt",
+    "mallinfo", "mallinfo2", "malloc_info", "mallopt",
   ]
 
   @Test func onlyTheMallocFamilyAndZmAreExported() throws {

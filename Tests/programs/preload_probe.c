@@ -12,7 +12,7 @@
 
 static const char *family[] = {"free", "calloc", "realloc", "reallocarray", "posix_memalign",
                                "aligned_alloc", "memalign", "valloc", "pvalloc", "malloc_usable_size",
-                               "malloc_trim", "malloc_stats", "mallinfo2", "mallopt"};
+                               "malloc_trim", "malloc_stats", "mallinfo", "mallinfo2", "malloc_info", "mallopt"};
 
 static const char *object_of(void *sym) {
   Dl_info info;

@@ -31,10 +31,33 @@ enum Allocator {
     return nil
   }
 
+  /// A small or medium request found no slab memory. When address space for arena
+  /// windows has run out (ulimit -v), it is served as a page-granular big block instead;
+  /// otherwise (the memory limit) it fails.
+  @inline(never) static func noSlabMemory(_ size: UInt, zeroed: Bool) -> UnsafeMutableRawPointer? {
+    guard Arena.exhausted else { return outOfMemory() }
+    return BigBlocks.allocate(size, alignment: OS.pageSize, zeroed: zeroed) ?? outOfMemory()
+  }
+
+  /// An address in an arena window that is not a live chunk start: if it lies outside the
+  /// window's reserved part it is somebody else's (free goes on as for any address
+  /// outside the arenas); inside, it is an invalid pointer.
+  @inline(never) static func notAChunk(_ address: UInt, _ function: StaticString) {
+    if Arena.isReserved(address) { Diagnostics.invalidPointer(function, address) }
+  }
+
   /// malloc above the slab classes: a span (medium) or a big block.
   @inline(never) static func mallocLarger(_ size: UInt, zeroed: Bool) -> UnsafeMutableRawPointer? {
-    if size <= mediumLimit { return ThreadZone.mallocMedium(size, zeroed: zeroed) ?? outOfMemory() }
+    if size <= mediumLimit {
+      return ThreadZone.mallocMedium(size, zeroed: zeroed) ?? noSlabMemory(size, zeroed: zeroed)
+    }
     return BigBlocks.allocate(size, alignment: OS.pageSize, zeroed: zeroed) ?? outOfMemory()
+  }
+
+  /// free() of an arena address that is no chunk start.
+  @inline(never) static func freeNotAChunk(_ address: UInt) {
+    notAChunk(address, "free")
+    freeOutsideArena(address)
   }
 
   /// free() of an address outside the slab arenas: NULL, a big block, glibc's, or invalid.
@@ -48,11 +71,13 @@ enum Allocator {
     Diagnostics.invalidPointer("free", address)
   }
 
-  /// The chunk size of a small block, after checking the pointer is a live chunk start.
-  static func smallUsableSize(_ address: UInt, _ function: StaticString) -> UInt {
+  /// The chunk size of a small block, after checking the pointer is a live chunk start;
+  /// nil for an address in the unreserved part of an arena window (somebody else's).
+  static func smallUsableSize(_ address: UInt, _ function: StaticString) -> UInt? {
     let slab = slabOf(address)
     if !slab.isChunkStart(address) || slab.remoteState == RemoteState.parked {
-      Diagnostics.invalidPointer(function, address)
+      notAChunk(address, function)
+      return nil
     }
     return UInt(slab.pointee.chunkSize)
   }
@@ -73,7 +98,7 @@ enum Allocator {
   static func aligned(_ alignment: UInt, _ size: UInt) -> UnsafeMutableRawPointer? {
     if alignment <= 16 { return zm_malloc(size) }
     if size <= smallLimit, let c = SizeClass.index(for: Int(size), alignedTo: Int(alignment)) {
-      return ThreadZone.malloc(UInt(SizeClass.size(of: c))) ?? outOfMemory()
+      return ThreadZone.malloc(UInt(SizeClass.size(of: c))) ?? (alignment <= OS.pageSize ? noSlabMemory(size, zeroed: false) : outOfMemory())
     }
     if size <= mediumLimit && alignment <= SlabGeometry.size {
       return mallocLarger(max(size, smallLimit + 1), zeroed: false)
@@ -89,7 +114,7 @@ enum Allocator {
 @c(zm_malloc)
 public func zm_malloc(_ size: UInt) -> UnsafeMutableRawPointer? {
   if _fastPath(size <= Allocator.smallLimit) {
-    return ThreadZone.malloc(size) ?? Allocator.outOfMemory()
+    return ThreadZone.malloc(size) ?? Allocator.noSlabMemory(size, zeroed: false)
   }
   return Allocator.mallocLarger(size, zeroed: false)
 }
@@ -108,7 +133,7 @@ public func zm_free(_ pointer: UnsafeMutableRawPointer?) {
 public func zm_calloc(_ count: UInt, _ size: UInt) -> UnsafeMutableRawPointer? {
   let (total, overflow) = count.multipliedReportingOverflow(by: size)
   if overflow { return Allocator.outOfMemory() }
-  if total <= Allocator.smallLimit { return ThreadZone.calloc(total) ?? Allocator.outOfMemory() }
+  if total <= Allocator.smallLimit { return ThreadZone.calloc(total) ?? Allocator.noSlabMemory(total, zeroed: true) }
   return Allocator.mallocLarger(total, zeroed: true)
 }
 
@@ -120,8 +145,7 @@ public func zm_realloc(_ pointer: UnsafeMutableRawPointer?, _ size: UInt) -> Uns
     return nil
   }
   let address = UInt(bitPattern: pointer)
-  if zms_region_of(address) != 0 {
-    let usable = Allocator.smallUsableSize(address, "realloc")
+  if zms_region_of(address) != 0, let usable = Allocator.smallUsableSize(address, "realloc") {
     if size <= usable {
       // Keep the block unless it would waste more than half of it.
       if size > usable / 2 { return pointer }
@@ -197,7 +221,9 @@ public func zm_pvalloc(_ size: UInt) -> UnsafeMutableRawPointer? {
 public func zm_malloc_usable_size(_ pointer: UnsafeMutableRawPointer?) -> UInt {
   let address = UInt(bitPattern: pointer)
   if address == 0 { return 0 }
-  if zms_region_of(address) != 0 { return Allocator.smallUsableSize(address, "malloc_usable_size") }
+  if zms_region_of(address) != 0, let usable = Allocator.smallUsableSize(address, "malloc_usable_size") {
+    return usable
+  }
   if let usable = BigBlocks.usableSize(address) { return usable }
   if let usable = Foreign.glibcUsableSize(address) { return usable }
   Diagnostics.invalidPointer("malloc_usable_size", address)
@@ -273,7 +299,7 @@ public func zm_set_limit(_ bytes: UInt) -> Int32 {
 public func zm_owns(_ pointer: UnsafeRawPointer?) -> Int32 {
   let address = UInt(bitPattern: pointer)
   if address == 0 { return 0 }
-  if zms_region_of(address) != 0 {
+  if zms_region_of(address) != 0 && Arena.isReserved(address) {
     let slab = slabOf(address)
     let live = slab.isChunkStart(address) && slab.remoteState != RemoteState.parked &&
       ChunkLink.word(address, 1).pointee != ChunkLink.freedTag

@@ -28,6 +28,14 @@ enum OS {
     return p.map { UInt(bitPattern: $0) }
   }
 
+  /// Address space as reserve() gives it, but at exactly `address`, or nil (or elsewhere,
+  /// on a kernel that takes the address as a hint: the caller checks).
+  static func reserve(_ length: UInt, at address: UInt) -> UInt? {
+    mmapCalls.wrappingAdd(1, ordering: .relaxed)
+    let p = zms_reserve_at(UnsafeMutableRawPointer(bitPattern: address), Int(length))
+    return p.map { UInt(bitPattern: $0) }
+  }
+
   @discardableResult
   static func unmap(_ address: UInt, _ length: UInt) -> Bool {
     guard length > 0 else { return true }

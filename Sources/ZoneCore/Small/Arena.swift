@@ -1,26 +1,57 @@
 // Arena.swift: where slabs come from.
 //
-// Owns: per NUMA node, 4 GiB regions of reserved address space (PROT_NONE, no commit
-// charge), each aligned to 4 GiB and entered in the region table, so that free() can tell
-// a zonemalloc chunk from a foreign pointer with one table load. A region starts with the
-// 8 MiB array of granule headers (Slab.swift); the rest is committed (mprotect) in 4 MiB
-// steps, which the kernel merges into one mapping, and carved by a bump pointer into
-// 64 KiB slabs and spans of up to 8 contiguous granules. With NUMA on, a region is bound to its node once, with a
-// preferred policy, so every slab carved from it lands there.
-// Touches: the region table, Limit accounting, Numa.
+// Owns: per NUMA node, windows of reserved address space (PROT_NONE, MAP_NORESERVE: no
+// commit charge), each starting on a 64 MiB boundary and entered in the region table, so
+// that free() tells a zonemalloc chunk from a foreign pointer with one table load. A
+// window starts with the 128 KiB array of granule headers (Slab.swift); the rest is
+// committed (mprotect) in steps as it is carved by a bump pointer into 64 KiB slabs and
+// spans of up to 8 contiguous granules. With NUMA on, a window is bound to its node once,
+// with a preferred policy (the mbind system call), so every slab carved from it lands there.
+// Touches: the region table, Numa.
+//
+// Address space is taken on demand and sized to fit RLIMIT_AS (ulimit -v): nothing is
+// reserved before the first small allocation, and a window reserves 64 MiB, or 1/16 of
+// the address-space limit when that is less (read at each reservation: a program may
+// lower its limit at any time). A reservation that fails is retried with a quarter of the
+// length, down to 1 MiB; the table still covers the whole 64 MiB window, and the first
+// header records how much of it is zonemalloc's, so a foreign pointer in the rest of the
+// window is recognised on the invalid-pointer slow path (isReserved). When not even 1 MiB
+// can be reserved, small requests are served as page-granular big blocks (exhausted).
 //
 // Slab memory is never unmapped: empty slabs are madvised (Depot) and reused. That keeps
 // slab headers valid for the lock-free paths that read them.
 
 import ZoneSupport
+import Synchronization
 
 enum Arena {
-  static let regionSize: UInt = 1 << UInt(ZMS_REGION_SHIFT)
+  /// The span of one region-table entry, and the most one window reserves.
+  static let windowSize: UInt = 1 << UInt(ZMS_REGION_SHIFT)
+  static let smallestWindow: UInt = 1 << 20
   static let commitStep: UInt = 4 << 20
+  /// Until this time (ms) no window could be reserved: small requests become big blocks,
+  /// and no reservation is tried again before it.
+  static let exhaustedUntil = Atomic<UInt>(0)
+
+  /// True while address space for windows has run out.
+  static var exhausted: Bool { OS.nowMilliseconds() < exhaustedUntil.load(ordering: .relaxed) }
 
   /// The node of the arena that holds address. Only valid for arena addresses.
   @inline(__always) static func node(of address: UInt) -> Int {
     Int(zms_region_of(address)) - 1
+  }
+
+  /// True when address lies in the reserved part of its window (the table says the
+  /// window is an arena's; a short window leaves the rest of it to others).
+  static func isReserved(_ address: UInt) -> Bool {
+    let window = address & ~(windowSize - 1)
+    return address - window < reservedLength(window).pointee
+  }
+
+  /// The first header of a window (never a slab's: headers fill the first granules)
+  /// records the bytes reserved.
+  private static func reservedLength(_ window: UInt) -> UnsafeMutablePointer<UInt> {
+    UnsafeMutablePointer<UInt>(bitPattern: window).unsafelyUnwrapped
   }
 
   /// Never-used memory of `granules` contiguous granules of the node, as the header of
@@ -36,48 +67,98 @@ enum Arena {
     var arena = Global.g.pointee.arenas[node]
     defer { Global.g.pointee.arenas[node] = arena }
     if arena.bump + bytes > arena.regionEnd {
-      // A span that does not fit the region's tail starts a new region (the tail, less
+      if exhausted { return nil }
+      // A unit that does not fit the window's tail starts a new window (the tail, less
       // than 512 KiB, is left unused).
-      guard let base = reserveRegion(node) else { return nil }
-      let first = base + SlabGeometry.metadataBytes
-      arena = ArenaState(bump: first, committedEnd: first, regionEnd: base + regionSize)
+      guard let (window, length) = reserveWindow(node, atLeast: bytes) else { return nil }
+      let first = window + SlabGeometry.metadataBytes
+      arena = ArenaState(bump: first, committedEnd: first, regionEnd: window + length)
     }
     while arena.bump + bytes > arena.committedEnd {
-      guard OS.commit(arena.committedEnd, commitStep) else { return nil }
-      arena.committedEnd += commitStep
+      let step = min(commitStep, arena.regionEnd - arena.committedEnd)
+      guard OS.commit(arena.committedEnd, step) else { return nil }
+      arena.committedEnd += step
     }
     let unit = arena.bump
     arena.bump += bytes
     return unit
   }
 
-  /// Reserves an aligned region (twice the size, then the unaligned ends are returned)
-  /// and commits its header array; untouched header pages cost nothing.
-  private static func reserveRegion(_ node: Int) -> UInt? {
-    guard let raw = OS.reserve(2 * regionSize) else { return nil }
-    let base = (raw + regionSize - 1) & ~(regionSize - 1)
-    OS.unmap(raw, base - raw)
-    OS.unmap(base + regionSize, raw + regionSize - base)
-    guard OS.commit(base, SlabGeometry.metadataBytes) else {
-      OS.unmap(base, regionSize)
-      return nil
+  /// The most one window may reserve now: 64 MiB, or 1/16 of RLIMIT_AS if that is less.
+  private static func windowCap() -> UInt {
+    var limit = rlimit()
+    guard getrlimit(RLIMIT_AS, &limit) == 0, limit.rlim_cur != rlim_t.max else { return windowSize }
+    let share = UInt(limit.rlim_cur) / 16
+    var cap = windowSize
+    while cap > smallestWindow && cap > share { cap >>= 1 }
+    return cap
+  }
+
+  /// Reserves a window for the node (its header array committed) holding at least
+  /// `bytes` after the headers: as long as the address-space limit allows, shorter when a
+  /// reservation fails, nil when not even the shortest can be had.
+  private static func reserveWindow(_ node: Int, atLeast bytes: UInt) -> (UInt, UInt)? {
+    var length = windowCap()
+    while length >= smallestWindow && length >= SlabGeometry.metadataBytes + bytes {
+      if let window = reserveAligned(length, previous: Global.g.pointee.arenas[node].regionEnd) {
+        guard OS.commit(window, SlabGeometry.metadataBytes) else {
+          OS.unmap(window, length)
+          return nil
+        }
+        reservedLength(window).pointee = length
+        zms_region_set(window >> UInt(ZMS_REGION_SHIFT), UInt32(node + 1))
+        Numa.prefer(window, length, node: node)
+        return (window, length)
+      }
+      length >>= 2
     }
-    zms_region_set(base >> UInt(ZMS_REGION_SHIFT), UInt32(node + 1))
-    Numa.prefer(base, regionSize, node: node)
-    return base
+    exhaustedUntil.store(OS.nowMilliseconds() + 100, ordering: .relaxed)
+    return nil
+  }
+
+  /// `length` bytes of address space at a window boundary, or nil. Tries the window below
+  /// the previous one (the kernel hands out addresses top-down), then the boundary below
+  /// where the kernel would put it, then over-reserves by a window and trims.
+  private static func reserveAligned(_ length: UInt, previous: UInt) -> UInt? {
+    if previous > 2 * windowSize, let w = reserveAt((previous - 1) & ~(windowSize - 1) - windowSize, length) {
+      return w
+    }
+    if let probe = OS.reserve(length) {
+      OS.unmap(probe, length)
+      var candidate = probe & ~(windowSize - 1)
+      for _ in 0..<4 where candidate >= windowSize {
+        if let w = reserveAt(candidate, length) { return w }
+        candidate -= windowSize
+      }
+    }
+    guard let raw = OS.reserve(length + windowSize) else { return nil }
+    let window = (raw + windowSize - 1) & ~(windowSize - 1)
+    OS.unmap(raw, window - raw)
+    OS.unmap(window + length, raw + windowSize - window)
+    return window
+  }
+
+  /// Reserves exactly [address, address + length) if it is free, or nil.
+  private static func reserveAt(_ address: UInt, _ length: UInt) -> UInt? {
+    guard zms_region_of(address) == 0, let got = OS.reserve(length, at: address) else { return nil }
+    if got == address { return got }
+    OS.unmap(got, length) // a kernel without MAP_FIXED_NOREPLACE took it as a hint
+    return nil
   }
 
   /// The node's bump pointer was being moved when the child was forked: leave the
-  /// current region; the next slab starts a new one.
+  /// current window; the next slab starts a new one.
   static func abandonInChild(_ node: Int) {
     Global.g.pointee.arenas[node] = ArenaState()
   }
 
-  /// Applies the node policy to the regions reserved before NUMA was set up (boot order).
+  /// Applies the node policy to the windows reserved before NUMA was set up (boot order).
   static func applyNumaPolicyToExistingRegions() {
     for node in 0..<Numa.nodeCount {
       let arena = Global.g.pointee.arenas[node]
-      if arena.regionEnd != 0 { Numa.prefer(arena.regionEnd - regionSize, regionSize, node: node) }
+      guard arena.regionEnd != 0 else { continue }
+      let window = (arena.regionEnd - 1) & ~(windowSize - 1)
+      Numa.prefer(window, arena.regionEnd - window, node: node)
     }
   }
 }

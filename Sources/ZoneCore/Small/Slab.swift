@@ -5,10 +5,10 @@
 // Touches: only the slab it is handed. The lists that hold slabs belong to ThreadZone,
 // Depot and Orphans.
 //
-// A slab is 64 KiB and 64 KiB aligned, carved from an arena region. Its header does not
-// live in the slab: each 4 GiB region starts with an array of 128-byte headers, one per
+// A slab is 64 KiB and 64 KiB aligned, carved from an arena window. Its header does not
+// live in the slab: each 64 MiB window starts with an array of 128-byte headers, one per
 // 64 KiB granule, so free() finds the header of any chunk by arithmetic on its address
-// (region | granule index * 128). The slab itself holds nothing but chunks. Keeping the
+// (window | granule index * 128). The slab itself holds nothing but chunks. Keeping the
 // headers together means a forked child that frees its parent's blocks copies a few
 // header pages instead of the first page of every slab it touches. The header's first
 // cache line holds what the owning thread touches on every malloc and free; the second
@@ -35,10 +35,10 @@ enum SlabGeometry {
   static let shift: UInt = 16
   static let size: UInt = 1 << 16
   static let mask: UInt = size - 1
-  /// Each granule's header is this long, in the array at the start of its region.
+  /// Each granule's header is this long, in the array at the start of its window.
   static let headerStride: UInt = 128
   static let regionMask: UInt = (1 << UInt(ZMS_REGION_SHIFT)) - 1
-  /// The header array at the start of each region: one header per granule (8 MiB).
+  /// The header array at the start of each window: one header per granule (128 KiB).
   static let metadataBytes: UInt = ((regionMask + 1) >> shift) * headerStride
 }
 

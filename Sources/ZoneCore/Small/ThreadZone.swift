@@ -110,7 +110,7 @@ enum ThreadZone {
   /// free of an address inside a slab arena. Hot.
   @inline(__always) static func free(_ address: UInt) {
     let slab = slabOf(address)
-    if _slowPath(!slab.isChunkStart(address)) { Diagnostics.invalidPointer("free", address) }
+    if _slowPath(!slab.isChunkStart(address)) { return Allocator.freeNotAChunk(address) }
     if _slowPath(ChunkLink.word(address, 1).pointee == ChunkLink.freedTag) {
       return freeTagged(slab, address)
     }

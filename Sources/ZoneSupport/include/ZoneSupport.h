@@ -9,7 +9,7 @@
  *    to the fast paths but tells the slow paths not to create a zone for a late free.
  *  - Statically initialised locks (pthread mutexes need PTHREAD_MUTEX_INITIALIZER), the
  *    per-thread record of the lock classes held, and the repair of a forked child.
- *  - The region table: one byte per 4 GiB window of the address space saying whether the
+ *  - The region table: one byte per 64 MiB window of the address space saying whether the
  *    window is a zonemalloc slab arena (and of which NUMA node). free() consults it before
  *    it touches anything, which is how foreign pointers are recognised safely.
  *  - Wrappers for what is variadic or macro-only in libc (mremap, open, errno,
@@ -61,8 +61,8 @@ static inline size_t zms_empty_zone_bytes(void) { return sizeof(zms_empty_zone);
 
 /* ---- The region table ------------------------------------------------------------ */
 
-#define ZMS_REGION_SHIFT 32
-#define ZMS_REGION_COUNT (1u << 15) /* 2^47 bytes of user address space / 4 GiB */
+#define ZMS_REGION_SHIFT 26
+#define ZMS_REGION_COUNT (1u << 21) /* 2^47 bytes of user address space / 64 MiB */
 
 extern uint8_t zms_regions[ZMS_REGION_COUNT];
 
@@ -166,6 +166,9 @@ static inline void zms_set_errno(int value) { errno = value; }
 
 /* mmap that answers NULL instead of MAP_FAILED. */
 void *zms_mmap(void *hint, size_t length, int prot, int flags);
+/* PROT_NONE, MAP_NORESERVE address space at exactly `address` if it is free
+ * (MAP_FIXED_NOREPLACE; older kernels treat it as a hint), or NULL. */
+void *zms_reserve_at(void *address, size_t length);
 /* open(path, O_RDONLY | O_CLOEXEC): open is variadic. */
 int zms_open_readonly(const char *path);
 /* mremap(MREMAP_MAYMOVE); NULL on failure. */
