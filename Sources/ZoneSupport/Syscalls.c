@@ -1,8 +1,10 @@
 /*
- * Syscalls.c: the region table and the libc calls Swift cannot make directly
+ * Syscalls.c: the region table, the end of the executable, and the libc calls Swift cannot make directly
  * (mremap is variadic; mmap reports failure with the macro MAP_FAILED).
  */
 #include "ZoneSupport.h"
+#include <link.h>
+#include <sys/auxv.h>
 
 uint8_t zms_regions[ZMS_REGION_COUNT];
 
@@ -18,7 +20,19 @@ void *zms_reserve_at(void *address, size_t length) {
   return zms_mmap(address, length, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED_NOREPLACE);
 }
 
-int zms_open_readonly(const char *path) { return open(path, O_RDONLY | O_CLOEXEC); }
+uintptr_t zms_executable_end(void) {
+  const ElfW(Phdr) *phdr = (const ElfW(Phdr) *)getauxval(AT_PHDR);
+  size_t count = getauxval(AT_PHNUM);
+  if (!phdr || count == 0) return 0;
+  uintptr_t bias = 0, end = 0;
+  for (size_t i = 0; i < count; i++)
+    if (phdr[i].p_type == PT_PHDR) bias = (uintptr_t)phdr - phdr[i].p_vaddr;
+  for (size_t i = 0; i < count; i++)
+    if (phdr[i].p_type == PT_LOAD && phdr[i].p_vaddr + phdr[i].p_memsz + bias > end)
+      end = phdr[i].p_vaddr + phdr[i].p_memsz + bias;
+  return end;
+}
+
 
 void *zms_mremap(void *old_address, size_t old_length, size_t new_length) {
   void *p = mremap(old_address, old_length, new_length, MREMAP_MAYMOVE);

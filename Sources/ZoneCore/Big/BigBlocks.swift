@@ -176,6 +176,15 @@ enum BigBlocks {
     return value
   }
 
+  /// True when [start, end) overlaps a live big block or a cached extent. A scan under
+  /// the big lock: only for the rare questions about foreign pointers (Ownership.swift).
+  static func intersects(_ start: UInt, _ end: UInt) -> Bool {
+    Lock.big.lock()
+    defer { Lock.big.unlock() }
+    let live = registry.pointee.contains { key, value in start < key &+ (value & ~pageMask) && end > key }
+    return live || LazyUnmap.intersectsLocked(start, end)
+  }
+
   static func usableSize(_ address: UInt) -> UInt? {
     lookup(address).map { $0 & ~pageMask }
   }

@@ -174,6 +174,13 @@ enum LazyUnmap {
     lazy.pointee = LazyState()
   }
 
+  /// True when [start, end) overlaps a cached extent.                       [big lock]
+  static func intersectsLocked(_ start: UInt, _ end: UInt) -> Bool {
+    lazy.pointee.starts.contains { address, slot in
+      start < address &+ extent(UInt32(slot)).pointee.length && end > address
+    }
+  }
+
   // MARK: - Purging
 
   /// Unmaps cached extents, oldest first, down to `target` bytes, plus every extent older

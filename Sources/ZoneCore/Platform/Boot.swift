@@ -56,6 +56,7 @@ enum Boot {
     zms_background_reinit()
     zms_fork_word_setup()
     guard Global.map() else { return false }
+    Foreign.setUp()
     _ = Limit.set(Config.limit)
     Depot.minimumKeep = Config.depotSlabsPerCPU * UInt(cpus)
     Teardown.slots = min(cpus, Int(ZMS_MAX_TEARDOWN_SLOTS))

@@ -48,6 +48,11 @@ enum Arena {
     return address - window < reservedLength(window).pointee
   }
 
+  /// True when [start, end) overlaps the reserved part of the arena window at `window`.
+  static func reservedIntersects(_ window: UInt, _ start: UInt, _ end: UInt) -> Bool {
+    start < window &+ reservedLength(window).pointee && end > window
+  }
+
   /// The first header of a window (never a slab's: headers fill the first granules)
   /// records the bytes reserved.
   private static func reservedLength(_ window: UInt) -> UnsafeMutablePointer<UInt> {

@@ -51,6 +51,17 @@ struct AddressMap {
     find(key).map { keyAt($0)[1] }
   }
 
+  /// True when some entry satisfies the predicate (a full scan).
+  func contains(_ predicate: (UInt, UInt) -> Bool) -> Bool {
+    var i: UInt = 0
+    while i < capacity {
+      let k = keyAt(i).pointee
+      if k > AddressMap.tombstone && predicate(k, keyAt(i)[1]) { return true }
+      i += 1
+    }
+    return false
+  }
+
   /// Inserts or replaces. False only if the table cannot grow (out of memory).
   mutating func set(_ key: UInt, _ value: UInt) -> Bool {
     if let i = find(key) {

@@ -12,7 +12,7 @@
  *  - The region table: one byte per 64 MiB window of the address space saying whether the
  *    window is a zonemalloc slab arena (and of which NUMA node). free() consults it before
  *    it touches anything, which is how foreign pointers are recognised safely.
- *  - Wrappers for what is variadic or macro-only in libc (mremap, open, errno,
+ *  - Wrappers for what is variadic or macro-only in libc (mremap, errno,
  *    MAP_FAILED), the background thread's wake-up (Wakeup.c), stack walks through
  *    libgcc's unwinder (Backtrace.c) and the libnuma bridge (Numa.c), both loaded with
  *    dlopen.
@@ -169,8 +169,9 @@ void *zms_mmap(void *hint, size_t length, int prot, int flags);
 /* PROT_NONE, MAP_NORESERVE address space at exactly `address` if it is free
  * (MAP_FIXED_NOREPLACE; older kernels treat it as a hint), or NULL. */
 void *zms_reserve_at(void *address, size_t length);
-/* open(path, O_RDONLY | O_CLOEXEC): open is variadic. */
-int zms_open_readonly(const char *path);
+/* The end of the main executable's highest loaded segment (from the auxiliary vector:
+ * no /proc needed), 0 if unknown. glibc's brk heap starts above it. */
+uintptr_t zms_executable_end(void);
 /* mremap(MREMAP_MAYMOVE); NULL on failure. */
 void *zms_mremap(void *old_address, size_t old_length, size_t new_length);
 
