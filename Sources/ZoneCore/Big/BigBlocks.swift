@@ -34,10 +34,9 @@ enum BigBlocks {
 
   static func allocate(_ size: UInt, alignment: UInt, zeroed: Bool) -> UnsafeMutableRawPointer? {
     guard Boot.ensure(), let length = pageRound(max(size, 1)) else { return nil }
-    if alignment <= OS.pageSize {
-      if let p = reuse(length, size, zeroed) { return p }
-      if let p = regrow(length, size, zeroed) { return p }
-    }
+    if alignment <= OS.pageSize, let p = reuse(length, size, zeroed) { return p }
+    LazyUnmap.noteMiss(length)
+    if alignment <= OS.pageSize, let p = regrow(length, size, zeroed) { return p }
     return mapFresh(length, alignment)
   }
 
@@ -143,7 +142,7 @@ enum BigBlocks {
       return false
     }
     let length = value & ~pageMask
-    let cached = LazyUnmap.threshold > 0 && LazyUnmap.insertLocked(address, length, now: now)
+    let cached = LazyUnmap.enabled && LazyUnmap.insertLocked(address, length, now: now)
     Lock.big.unlock()
     frees.wrappingAdd(1, ordering: .relaxed)
     liveBytes.wrappingSubtract(length, ordering: .relaxed)
@@ -154,14 +153,15 @@ enum BigBlocks {
     }
     Background.want()
     let held = LazyUnmap.bytes.load(ordering: .relaxed)
-    let threshold = LazyUnmap.threshold
-    if held > threshold {
+    let target = LazyUnmap.target
+    if held > target {
       // The background thread purges; this free only wakes it. Without one, the free
       // purges itself; if the cache runs away from a busy background thread, each free
       // helps with one bounded step.
-      if !Background.request() { LazyUnmap.purgeIfOverThreshold(steps: Int.max) }
-      else if held > 4 * threshold { LazyUnmap.purgeIfOverThreshold(steps: 1) }
+      if !Background.request() { LazyUnmap.purgeIfOverTarget(steps: Int.max) }
+      else if held > 4 * target { LazyUnmap.purgeIfOverTarget(steps: 1) }
     }
+    Background.runInlineIfDue()
     return true
   }
 
@@ -221,7 +221,7 @@ enum BigBlocks {
     let now = OS.nowMilliseconds()
     Lock.big.lock()
     _ = registry.pointee.set(address, length | tag)
-    let cached = LazyUnmap.threshold > 0 && LazyUnmap.insertLocked(address + length, old - length, now: now)
+    let cached = LazyUnmap.enabled && LazyUnmap.insertLocked(address + length, old - length, now: now)
     Lock.big.unlock()
     liveBytes.wrappingSubtract(old - length, ordering: .relaxed)
     if !cached {

@@ -7,10 +7,14 @@
 //    buffers costs no system call at all. When none fits, the largest extent (if it holds
 //    at least half the request) is grown with mremap: its pages are still resident, so
 //    only the difference is faulted in fresh.
-//  - Past ZONEMALLOC_LAZY_MAX lazily held bytes (32 MiB x fls(ncpus) by default, Linux's
-//    lazy_max_pages; at most 1/16 of a memory cap), one purger unmaps the oldest extents
-//    down to 7/8 of the threshold. (Purging to half, as a first version did, made
-//    big-block churn fault in three times as many fresh pages.)
+//  - Past its target, one purger unmaps the oldest extents down to 7/8 of it. (Purging to
+//    half, as a first version did, made big-block churn fault in three times as many
+//    fresh pages.) The target follows demand (Retention.swift): its floor is
+//    ZONEMALLOC_LAZY_MAX (32 MiB x fls(ncpus) by default, Linux's lazy_max_pages), a
+//    sixteenth of it while the program has no background thread (nothing else would
+//    return the memory of a program that frees and then sleeps), and every big request
+//    that misses the cache soon after a purge raises it; under a memory cap it is at most
+//    1/16 of the cap.
 //    The purge lock is a sleeping mutex, taken with trylock on the free path: a second
 //    thread that wants a purge while one runs goes on instead of spinning (the 2016
 //    vmalloc fix). The purger holds the big lock only to detach a bounded step (at most
@@ -56,11 +60,25 @@ enum LazyUnmap {
   static let minimumExtent: UInt = 5 * 4096
   static let stepBytes: UInt = 2 << 20
 
-  /// The threshold in force: ZONEMALLOC_LAZY_MAX, but at most 1/16 of a memory cap (a
-  /// cache that cannot fit under the cap would only be reclaimed again and again).
-  static var threshold: UInt {
+  /// How much the cache keeps (Retention.swift).
+  static let retention = Retention()
+
+  /// Whether freed big blocks are cached at all (ZONEMALLOC_LAZY_MAX=0 unmaps at once).
+  static var enabled: Bool { Config.lazyMax > 0 }
+
+  /// The bytes the cache may hold before it purges: the floor (ZONEMALLOC_LAZY_MAX, a
+  /// sixteenth of it without a background thread) plus what regrets added, at most 1/16
+  /// of a memory cap (a cache that cannot fit under the cap would only be reclaimed again
+  /// and again).
+  static var target: UInt {
+    let floor = Background.isRunning ? Config.lazyMax : Config.lazyMax / 16
     let cap = Limit.cap.load(ordering: .relaxed)
-    return cap == 0 ? Config.lazyMax : min(Config.lazyMax, cap / 16)
+    return retention.target(floor: floor, ceiling: cap == 0 ? UInt.max : cap / 16)
+  }
+
+  /// A big request of `bytes` found no cached extent: a regret if the cache purged lately.
+  static func noteMiss(_ bytes: UInt) {
+    retention.noteMiss(bytes, bound: 16 * Config.lazyMax)
   }
 
   @inline(__always) private static var lazy: UnsafeMutablePointer<LazyState> {
@@ -213,11 +231,11 @@ enum LazyUnmap {
     return released
   }
 
-  /// Past the threshold, purges down to 7/8 of it, at most `steps` bounded steps.
-  static func purgeIfOverThreshold(steps: Int) {
-    let limit = threshold
+  /// Past the target, purges down to 7/8 of it, at most `steps` bounded steps.
+  static func purgeIfOverTarget(steps: Int) {
+    let limit = target
     guard bytes.load(ordering: .relaxed) > limit else { return }
-    purge(downTo: limit / 8 * 7, olderThan: 0, wait: false, steps: steps)
+    if purge(downTo: limit / 8 * 7, olderThan: 0, wait: false, steps: steps) > 0 { retention.noteTrim() }
   }
 
   private static func noteStep(_ nanoseconds: UInt) {

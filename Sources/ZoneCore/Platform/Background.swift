@@ -26,6 +26,9 @@ enum Background {
   /// Something is cached that the thread should watch.
   static let wanted = Atomic<Bool>(false)
 
+  /// True while the thread runs (the caches then keep their full floors).
+  static var isRunning: Bool { state.load(ordering: .relaxed) == 2 }
+
   /// Whether the policy allows the thread now.
   private static var allowed: Bool {
     guard Boot.constructed else { return false }
@@ -74,12 +77,26 @@ enum Background {
     while Zones.liveCount.load(ordering: .relaxed) > 0 {
       zms_background_sleep(UInt32(tick))
       requested.store(false, ordering: .relaxed)
-      LazyUnmap.purgeIfOverThreshold(steps: Int.max)
+      LazyUnmap.purgeIfOverTarget(steps: Int.max)
       Depot.trimOverflowing()
       releaseIdle(olderThan: delay)
     }
     state.store(0, ordering: .releasing)
     return nil
+  }
+
+  /// Milliseconds of the last idle pass a program thread made itself.
+  static let lastInlinePass = Atomic<UInt>(0)
+
+  /// Without the thread, the program's own slow paths make the idle pass, at most once per
+  /// half release delay (any thread: the first to see it due does it). Callers hold no lock.
+  static func runInlineIfDue() {
+    guard !isRunning, Lock.noneHeld else { return }
+    let now = OS.nowMilliseconds()
+    let last = lastInlinePass.load(ordering: .relaxed)
+    guard now &- last >= max(Config.releaseDelay / 2, 1),
+          lastInlinePass.compareExchange(expected: last, desired: now, ordering: .relaxed).exchanged else { return }
+    releaseIdle(olderThan: Config.releaseDelay)
   }
 
   /// The last zone of the program went away: the thread should leave now.
@@ -98,13 +115,16 @@ enum Background {
     return true
   }
 
-  /// Returns what has been cached for longer than `delay` milliseconds.
+  /// Returns what has been cached for longer than `delay` milliseconds, and lets the
+  /// caches' targets shrink back when nothing was regretted for a while.
   static func releaseIdle(olderThan delay: UInt) {
     let now = OS.nowMilliseconds()
     let cutoff = now > delay ? now - delay : 0
     LazyUnmap.purge(downTo: UInt.max, olderThan: cutoff, wait: false)
     Depot.releaseAll(keeping: 0, parkedBefore: cutoff)
     Orphans.sweep(budget: 4096, orphanedBefore: cutoff)
+    LazyUnmap.retention.decay()
+    Depot.retention.decay()
   }
 
   /// The thread does not exist in a fork child; the child starts its own when needed.

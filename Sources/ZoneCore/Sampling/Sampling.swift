@@ -61,6 +61,7 @@ enum Sampling {
       served = Profiler.sample(size, servedAt: served)
     }
     rearm(zone)
+    Background.runInlineIfDue()
     guard let served else { return ThreadZone.give(zone, slab, c, chunk) }
     ThreadZone.giveBack(zone, slab, chunk)
     return served

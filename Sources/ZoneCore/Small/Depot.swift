@@ -54,12 +54,24 @@ enum Depot {
   /// The configured floor of the working set, set at boot.
   nonisolated(unsafe) static var minimumKeep: UInt = 32
 
-  /// Dirty granules a depot keeps: the floor or an eighth of the granules in use, but
-  /// under a memory cap at most 1/32 of it.
+  /// How much the depots keep beyond their floor (Retention.swift).
+  static let retention = Retention()
+
+  /// Dirty granules a depot keeps: the floor (ZONEMALLOC_DEPOT_SLABS per CPU, or an eighth
+  /// of the granules in use if that is more; an eighth of the configured floor while the
+  /// program has no background thread) plus what regrets added, but under a memory cap at
+  /// most 1/32 of it.
   static var keep: UInt {
-    let working = max(minimumKeep, Stats.slabsInUse.load(ordering: .relaxed) / 8)
+    let floor = Background.isRunning ? max(minimumKeep, Stats.slabsInUse.load(ordering: .relaxed) / 8)
+      : minimumKeep / 8
     let cap = Limit.cap.load(ordering: .relaxed)
-    return cap == 0 ? working : min(working, cap / 32 / SlabGeometry.size)
+    let bytes = retention.target(floor: floor * SlabGeometry.size, ceiling: cap == 0 ? UInt.max : cap / 32)
+    return bytes / SlabGeometry.size
+  }
+
+  /// A request for `granules` found no dirty unit: a regret if the depots trimmed lately.
+  private static func noteMiss(_ granules: Int) {
+    retention.noteMiss(UInt(granules) * SlabGeometry.size, bound: 16 * minimumKeep * SlabGeometry.size)
   }
 
   /// Marks an empty slab or span as parked: no owner, and any further free into it is
@@ -108,6 +120,7 @@ enum Depot {
     Background.want()
     // The background thread releases the excess; without one, the caller does.
     if overflowing != 0 && !Background.request() { trimOverflowing() }
+    Background.runInlineIfDue()
   }
 
   /// A node's depot was being changed when the child was forked: abandon its lists (the
@@ -125,7 +138,7 @@ enum Depot {
   static func trimOverflowing() {
     let keep = self.keep
     for node in 0..<Numa.nodeCount where state(node).pointee.dirtyGranules > 2 * keep {
-      release(node: node, keeping: keep, parkedBefore: UInt.max)
+      if release(node: node, keeping: keep, parkedBefore: UInt.max) > 0 { retention.noteTrim() }
     }
   }
 
@@ -149,6 +162,7 @@ enum Depot {
       if let slab = popDirty(node, q) { return (slab, false) }
       q += 1
     }
+    noteMiss(granules)
     return popClean(node, granules).map { ($0, true) }
   }
 
