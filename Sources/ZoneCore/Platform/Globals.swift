@@ -13,6 +13,7 @@ struct ArenaState {
   var bump: UInt = 0        // next slab never handed out                      [arena lock]
   var committedEnd: UInt = 0
   var regionEnd: UInt = 0
+  var windows: UInt = 0     // windows reserved so far (each reserves twice the last, up to 64 MiB)
 }
 
 struct Globals: ~Copyable {

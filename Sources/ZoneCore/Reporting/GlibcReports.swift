@@ -3,11 +3,11 @@
 //
 // Owns: mallinfo2, mallinfo (the same figures cut to int, as glibc does) and
 // malloc_info's XML, in glibc 2.36's layout: one heap, the totals, the system and
-// address-space figures. The mapping of figures:
-//   arena / system current / aspace total   bytes held from the OS, less the lazy cache
-//   uordblks                                 bytes allocated and not freed
-//   fordblks                                 held but not allocated
+// address-space figures. As in glibc, big blocks (glibc's mmapped chunks) count apart:
 //   hblks, hblkhd / total type="mmap"        live big blocks and their bytes
+//   arena / system current / aspace total   bytes held from the OS for slabs and spans
+//   uordblks                                 bytes allocated in slabs and spans
+//   fordblks                                 held for slabs and spans but not allocated
 //   keepcost / total type="rest"             bytes cached for reuse (lazy cache and empty slabs)
 // Touches: Stats.snapshot, BigBlocks' counters, the stream it is given (stdio: called
 // with no allocator lock held).
@@ -23,10 +23,12 @@ enum GlibcReports {
   private static func figures() -> Figures {
     var s = zm_stats_t()
     Stats.snapshot(&s)
-    return Figures(held: UInt(s.mapped &- s.lazy_cached), allocated: UInt(s.allocated),
+    let bigBytes = BigBlocks.liveBytes.load(ordering: .relaxed)
+    let held = UInt(s.mapped &- s.lazy_cached), allocated = UInt(s.allocated)
+    return Figures(held: held > bigBytes ? held - bigBytes : 0, allocated: allocated > bigBytes ? allocated - bigBytes : 0,
                    cached: UInt(s.lazy_cached &+ s.slab_cached),
                    bigCount: BigBlocks.allocs.load(ordering: .relaxed) &- BigBlocks.frees.load(ordering: .relaxed),
-                   bigBytes: BigBlocks.liveBytes.load(ordering: .relaxed))
+                   bigBytes: bigBytes)
   }
 
   static func mallinfo2() -> ZoneSupport.mallinfo2 {

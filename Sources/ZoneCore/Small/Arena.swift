@@ -10,9 +10,10 @@
 // Touches: the region table, Numa.
 //
 // Address space is taken on demand and sized to fit RLIMIT_AS (ulimit -v): nothing is
-// reserved before the first small allocation, and a window reserves 64 MiB, or 1/16 of
-// the address-space limit when that is less (read at each reservation: a program may
-// lower its limit at any time). A reservation that fails is retried with a quarter of the
+// reserved before the first small allocation; a node's first window reserves 4 MiB and
+// each next one twice as much, up to 64 MiB, or 1/16 of the address-space limit when that
+// is less (read at each reservation: a program may lower its limit at any time, and a
+// small program keeps little address space). A reservation that fails is retried with a quarter of the
 // length, down to 1 MiB; the table still covers the whole 64 MiB window, and the first
 // header records how much of it is zonemalloc's, so a foreign pointer in the rest of the
 // window is recognised on the invalid-pointer slow path (isReserved). When not even 1 MiB
@@ -28,6 +29,7 @@ enum Arena {
   /// The span of one region-table entry, and the most one window reserves.
   static let windowSize: UInt = 1 << UInt(ZMS_REGION_SHIFT)
   static let smallestWindow: UInt = 1 << 20
+  static let firstWindow: UInt = 4 << 20
   static let commitStep: UInt = 4 << 20
   /// Until this time (ms) no window could be reserved: small requests become big blocks,
   /// and no reservation is tried again before it.
@@ -75,9 +77,9 @@ enum Arena {
       if exhausted { return nil }
       // A unit that does not fit the window's tail starts a new window (the tail, less
       // than 512 KiB, is left unused).
-      guard let (window, length) = reserveWindow(node, atLeast: bytes) else { return nil }
+      guard let (window, length) = reserveWindow(node, atLeast: bytes, previous: arena) else { return nil }
       let first = window + SlabGeometry.metadataBytes
-      arena = ArenaState(bump: first, committedEnd: first, regionEnd: window + length)
+      arena = ArenaState(bump: first, committedEnd: first, regionEnd: window + length, windows: arena.windows + 1)
     }
     while arena.bump + bytes > arena.committedEnd {
       let step = min(commitStep, arena.regionEnd - arena.committedEnd)
@@ -89,23 +91,24 @@ enum Arena {
     return unit
   }
 
-  /// The most one window may reserve now: 64 MiB, or 1/16 of RLIMIT_AS if that is less.
-  private static func windowCap() -> UInt {
+  /// What the next window of a node reserves: 4 MiB for the first, twice the last for the
+  /// next, at most 64 MiB and at most 1/16 of RLIMIT_AS.
+  private static func nextLength(_ arena: ArenaState) -> UInt {
+    var length = min(firstWindow << min(arena.windows, 8), windowSize)
     var limit = rlimit()
-    guard getrlimit(RLIMIT_AS, &limit) == 0, limit.rlim_cur != rlim_t.max else { return windowSize }
+    guard getrlimit(RLIMIT_AS, &limit) == 0, limit.rlim_cur != rlim_t.max else { return length }
     let share = UInt(limit.rlim_cur) / 16
-    var cap = windowSize
-    while cap > smallestWindow && cap > share { cap >>= 1 }
-    return cap
+    while length > smallestWindow && length > share { length >>= 1 }
+    return length
   }
 
   /// Reserves a window for the node (its header array committed) holding at least
   /// `bytes` after the headers: as long as the address-space limit allows, shorter when a
   /// reservation fails, nil when not even the shortest can be had.
-  private static func reserveWindow(_ node: Int, atLeast bytes: UInt) -> (UInt, UInt)? {
-    var length = windowCap()
+  private static func reserveWindow(_ node: Int, atLeast bytes: UInt, previous arena: ArenaState) -> (UInt, UInt)? {
+    var length = nextLength(arena)
     while length >= smallestWindow && length >= SlabGeometry.metadataBytes + bytes {
-      if let window = reserveAligned(length, previous: Global.g.pointee.arenas[node].regionEnd) {
+      if let window = reserveAligned(length, previous: arena.regionEnd) {
         guard OS.commit(window, SlabGeometry.metadataBytes) else {
           OS.unmap(window, length)
           return nil

@@ -85,6 +85,15 @@ enum Depot {
     Stats.activeBytes.wrappingSubtract(slab.pointee.charged, ordering: .relaxed)
   }
 
+  /// A unit taken for a request that the memory limit then refused goes back where it
+  /// came from: a released unit (it carries no charge) to its clean list.
+  static func putBack(_ slab: SlabPointer) {
+    if slab.pointee.charged != 0 { return put(slab) }
+    var chain = SlabChain()
+    chain.append(slab)
+    pushClean(Int(slab.pointee.node), Int(slab.pointee.granules), chain)
+  }
+
   static func put(_ slab: SlabPointer) {
     var chain = SlabChain()
     chain.append(slab)

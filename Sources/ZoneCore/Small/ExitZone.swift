@@ -22,7 +22,7 @@ enum ExitZone {
 
   /// malloc of class c for a thread past its teardown.
   static func malloc(_ c: Int) -> UnsafeMutableRawPointer? {
-    locked { ThreadZone.refill($0, c) }
+    locked { ThreadZone.malloc(class: c, in: $0) }
   }
 
   /// A medium block for a thread past its teardown.

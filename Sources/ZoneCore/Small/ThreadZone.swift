@@ -58,8 +58,11 @@ enum ThreadZone {
 
   /// malloc for 0 ... SizeClass.limit bytes. Hot.
   @inline(__always) static func malloc(_ size: UInt) -> UnsafeMutableRawPointer? {
-    let zone = current
-    let c = SizeClass.index(for: Int(size))
+    malloc(class: SizeClass.index(for: Int(size)), in: current)
+  }
+
+  /// A chunk of class c from the zone's current slab, or the slow path. Hot.
+  @inline(__always) static func malloc(class c: Int, in zone: ZonePointer) -> UnsafeMutableRawPointer? {
     let slab = slabAt(zone.pointee.current[c])
     let chunk = slab.takeLocal()
     if _fastPath(chunk != 0) { return handOut(zone, slab, c, chunk) }
@@ -364,7 +367,7 @@ enum ThreadZone {
       ?? Depot.take(node, granules: granules, chargeClass: q)
     if let (slab, fresh) = reused {
       if Limit.charge(slab, atLeast: charge) { return (slab, fresh) }
-      Depot.put(slab)
+      Depot.putBack(slab)
       return nil
     }
     guard Limit.reserve(charge) else { return nil }
