@@ -11,8 +11,8 @@
  *  - The region table: one byte per 4 GiB window of the address space saying whether the
  *    window is a zonemalloc slab arena (and of which NUMA node). free() consults it before
  *    it touches anything, which is how foreign pointers are recognised safely.
- *  - Wrappers for what is variadic or macro-only in libc (mremap, open, errno,
- *    MAP_FAILED), the background thread's wake-up (Wakeup.c), and the libnuma bridge
+ *  - Wrappers for what is variadic or macro-only in libc (mremap, open, fcntl, prctl,
+ *    errno, MAP_FAILED), the background thread's wake-up (Wakeup.c), and the libnuma bridge
  *    (Numa.c), loaded with dlopen.
  */
 #ifndef ZONE_SUPPORT_H
@@ -37,6 +37,7 @@
 #include <sys/mman.h>
 #include <sys/random.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <fcntl.h>
 
 /* The public API, so that Swift fills zm_stats_t from the one definition. */
@@ -109,6 +110,13 @@ static inline void zms_set_errno(int value) { errno = value; }
 void *zms_mmap(void *hint, size_t length, int prot, int flags);
 /* open(path, O_RDONLY | O_CLOEXEC): open is variadic. */
 int zms_open_readonly(const char *path);
+/* open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644). */
+int zms_open_append(const char *path);
+/* fcntl(fd, F_DUPFD_CLOEXEC, 3): a close-on-exec duplicate, or -1. */
+int zms_dup_cloexec(int fd);
+/* The calling thread's name, prctl(PR_GET_NAME) (the program's, comm, on the main
+ * thread): at most 15 bytes and a NUL; empty if prctl fails. */
+void zms_thread_name(char name[16]);
 /* mremap(MREMAP_MAYMOVE); NULL on failure. */
 void *zms_mremap(void *old_address, size_t old_length, size_t new_length);
 
