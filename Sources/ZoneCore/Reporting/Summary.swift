@@ -69,41 +69,40 @@ enum Summary {
 
   // MARK: - Fields
 
-  enum Unit { case count, bytes }
-
-  /// Every field of zm_stats_t, in the header's order.
-  static func forEachField(_ s: zm_stats_t, _ body: (StaticString, UInt64, Unit) -> Void) {
-    body("version", s.version, .count)
-    body("allocated", s.allocated, .bytes)
-    body("active", s.active, .bytes)
-    body("mapped", s.mapped, .bytes)
-    body("lazy_cached", s.lazy_cached, .bytes)
-    body("slab_cached", s.slab_cached, .bytes)
-    body("malloc_count", s.malloc_count, .count)
-    body("free_count", s.free_count, .count)
-    body("remote_frees", s.remote_frees, .count)
-    body("owner_signals", s.owner_signals, .count)
-    body("big_allocs", s.big_allocs, .count)
-    body("big_reuses", s.big_reuses, .count)
-    body("mmap_calls", s.mmap_calls, .count)
-    body("munmap_calls", s.munmap_calls, .count)
-    body("mremap_calls", s.mremap_calls, .count)
-    body("purges", s.purges, .count)
-    body("purge_max_step_ns", s.purge_max_step_ns, .count)
-    body("realloc_copied_bytes", s.realloc_copied_bytes, .bytes)
-    body("threads_live", s.threads_live, .count)
-    body("zones_created", s.zones_created, .count)
-    body("zone_teardowns", s.zone_teardowns, .count)
-    body("orphan_slabs", s.orphan_slabs, .count)
-    body("slabs_adopted", s.slabs_adopted, .count)
-    body("slabs_released", s.slabs_released, .count)
-    body("limit", s.limit, .bytes)
-    body("limit_reclaims", s.limit_reclaims, .count)
-    body("limit_refusals", s.limit_refusals, .count)
-    body("numa_nodes", s.numa_nodes, .count)
-    body("numa_enabled", s.numa_enabled, .count)
-    body("peak_allocated", s.peak_allocated, .bytes)
-    body("peak_mapped", s.peak_mapped, .bytes)
+  /// Every field of zm_stats_t, in the header's order, and whether it counts bytes.
+  /// (A Bool, not an enum: an enum's Hashable witnesses would link in Hasher.)
+  static func forEachField(_ s: zm_stats_t, _ body: (_ name: StaticString, _ value: UInt64, _ isBytes: Bool) -> Void) {
+    body("version", s.version, false)
+    body("allocated", s.allocated, true)
+    body("active", s.active, true)
+    body("mapped", s.mapped, true)
+    body("lazy_cached", s.lazy_cached, true)
+    body("slab_cached", s.slab_cached, true)
+    body("malloc_count", s.malloc_count, false)
+    body("free_count", s.free_count, false)
+    body("remote_frees", s.remote_frees, false)
+    body("owner_signals", s.owner_signals, false)
+    body("big_allocs", s.big_allocs, false)
+    body("big_reuses", s.big_reuses, false)
+    body("mmap_calls", s.mmap_calls, false)
+    body("munmap_calls", s.munmap_calls, false)
+    body("mremap_calls", s.mremap_calls, false)
+    body("purges", s.purges, false)
+    body("purge_max_step_ns", s.purge_max_step_ns, false)
+    body("realloc_copied_bytes", s.realloc_copied_bytes, true)
+    body("threads_live", s.threads_live, false)
+    body("zones_created", s.zones_created, false)
+    body("zone_teardowns", s.zone_teardowns, false)
+    body("orphan_slabs", s.orphan_slabs, false)
+    body("slabs_adopted", s.slabs_adopted, false)
+    body("slabs_released", s.slabs_released, false)
+    body("limit", s.limit, true)
+    body("limit_reclaims", s.limit_reclaims, false)
+    body("limit_refusals", s.limit_refusals, false)
+    body("numa_nodes", s.numa_nodes, false)
+    body("numa_enabled", s.numa_enabled, false)
+    body("peak_allocated", s.peak_allocated, true)
+    body("peak_mapped", s.peak_mapped, true)
   }
 
   // MARK: - Text
@@ -119,13 +118,13 @@ enum Summary {
     withProgramName(&name) { header.append(cString: $0) }
     header.append(")")
     header.writeLine(to: fd)
-    forEachField(s) { field, value, unit in
+    forEachField(s) { field, value, isBytes in
       var line = LineBuffer()
       line.append("zonemalloc: ")
       line.append(field)
       line.append(" ")
       line.append(decimal: UInt(value))
-      if unit == .bytes && value >= 1024 { appendReadable(UInt(value), to: &line) }
+      if isBytes && value >= 1024 { appendReadable(UInt(value), to: &line) }
       line.writeLine(to: fd)
     }
   }
