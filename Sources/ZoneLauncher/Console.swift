@@ -1,8 +1,8 @@
 // Console.swift: what zm prints, and how it ends.
 //
 // Owns: lines on stdout and stderr (every error and warning starts "zm: "), and the exit
-// statuses: 0 success; 2 a usage error, a bad option value or a library that cannot be
-// preloaded; 126 a command that cannot be run;
+// statuses: 0 success; 1 an install or uninstall that failed; 2 a usage error, a bad
+// option value or a library that cannot be preloaded; 126 a command that cannot be run;
 // 127 a library or command that cannot be found.
 // Touches: file descriptors 1 and 2 only.
 #if canImport(Glibc)

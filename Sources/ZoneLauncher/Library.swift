@@ -1,5 +1,5 @@
-// Library.swift: which libzonemalloc.so zm preloads, and whether it can be preloaded at
-// all.
+// Library.swift: which libzonemalloc.so zm preloads and installs, and whether it can be
+// preloaded at all.
 //
 // Owns: the lookup, in order: $ZONEMALLOC_LIB; libzonemalloc.so next to zm (the build
 // folder, .build/release); ../lib/libzonemalloc.so and then ../lib/libzonemalloc.so.0
@@ -34,7 +34,7 @@ enum Library {
   static let usage = """
     usage: zm lib
 
-    Prints the library that `zm run` preloads: $ZONEMALLOC_LIB,
+    Prints the library that `zm run` preloads and `zm install` installs: $ZONEMALLOC_LIB,
     else libzonemalloc.so next to zm, else ../lib/libzonemalloc.so or
     ../lib/libzonemalloc.so.0 relative to zm.
     """

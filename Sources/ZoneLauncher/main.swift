@@ -5,7 +5,7 @@
 // `zm --version`. Each subcommand lives in its own file and takes the arguments after its
 // name; a new one is a file and a line in `commands`. `zm COMMAND --help` prints that
 // command's usage. Exit statuses are listed in Console.swift.
-// Touches: the subcommands (Run, Library), Console.
+// Touches: the subcommands (Run, Library, Install), Console.
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -25,6 +25,11 @@ let commands = [
           summary: "run CMD with libzonemalloc.so preloaded", run: Run.main),
   Command(name: "lib", synopsis: "lib", summary: "print the path of the library that run preloads",
           run: Library.printPath),
+  Command(name: "install", synopsis: "install [--prefix DIR]",
+          summary: "install the library, header, pkg-config file and zm (default /usr/local)",
+          run: Install.install),
+  Command(name: "uninstall", synopsis: "uninstall [--prefix DIR]", summary: "remove what install installed",
+          run: Install.uninstall),
 ]
 
 let usage = """

@@ -230,7 +230,7 @@ struct LauncherTests {
   @Test func helpPrintsUsage() throws {
     let outcome = try launch(["--help"])
     expectSuccess(outcome)
-    for command in ["zm run [--stats", "zm lib", "zm --version"] {
+    for command in ["zm run [--stats", "zm lib", "zm install [--prefix DIR]", "zm uninstall", "zm --version"] {
       #expect(outcome.stdout.contains(command), "\(outcome)")
     }
   }
