@@ -70,7 +70,7 @@ enum FileSystem {
   }
 
   /// The whole file.
-  static func read(_ path: String) throws -> [UInt8] {
+  static func read(_ path: String) throws(FileError) -> [UInt8] {
     let fd = open(path, O_RDONLY | O_CLOEXEC)
     guard fd >= 0 else { throw FileError("cannot read", path) }
     defer { close(fd) }
@@ -96,7 +96,7 @@ enum FileSystem {
   }
 
   /// Replaces path with bytes and the mode: written beside it, then renamed over it.
-  static func replace(_ path: String, with bytes: [UInt8], mode: mode_t) throws {
+  static func replace(_ path: String, with bytes: [UInt8], mode: mode_t) throws(FileError) {
     let temporary = parent(path) + "/.zm-install-" + String(getpid())
     let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode)
     guard fd >= 0 else { throw FileError("cannot write", temporary) }
@@ -122,7 +122,7 @@ enum FileSystem {
   }
 
   /// Replaces path with a symbolic link to target.
-  static func replaceWithLink(_ path: String, to target: String) throws {
+  static func replaceWithLink(_ path: String, to target: String) throws(FileError) {
     let temporary = parent(path) + "/.zm-install-" + String(getpid())
     unlink(temporary)
     guard symlink(target, temporary) == 0 else { throw FileError("cannot create link", temporary) }
@@ -134,17 +134,15 @@ enum FileSystem {
   }
 
   /// Creates a folder (its parent must exist).
-  static func makeDirectory(_ path: String) throws {
+  static func makeDirectory(_ path: String) throws(FileError) {
     guard mkdir(path, 0o755) == 0 || (errno == EEXIST && isDirectory(path)) else {
       throw FileError("cannot create folder", path)
     }
   }
 
-  /// Removes a file or link; true if it was there and is gone.
-  @discardableResult
-  static func remove(_ path: String) -> Bool { unlink(path) == 0 }
+  /// Removes a file or link, if it is there.
+  static func remove(_ path: String) { unlink(path) }
 
-  /// Removes a folder if it is empty; true if it did.
-  @discardableResult
-  static func removeDirectoryIfEmpty(_ path: String) -> Bool { rmdir(path) == 0 }
+  /// Removes a folder, if it is empty.
+  static func removeDirectoryIfEmpty(_ path: String) { rmdir(path) }
 }

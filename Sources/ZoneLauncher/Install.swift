@@ -24,7 +24,7 @@ import Glibc
 #endif
 
 enum Install {
-  static let installUsage = """
+  private static let installUsage = """
     usage: zm install [--prefix DIR]
 
     Installs zonemalloc under DIR (default /usr/local): lib/libzonemalloc.so.0 and the
@@ -34,14 +34,14 @@ enum Install {
     (PKG_CONFIG_PATH=DIR/lib/pkgconfig outside the system prefixes).
     """
 
-  static let uninstallUsage = """
+  private static let uninstallUsage = """
     usage: zm uninstall [--prefix DIR]
 
     Removes what `zm install --prefix DIR` installed (default /usr/local), as listed in
     DIR/share/zonemalloc/install-manifest, and the folders it created if they are empty.
     """
 
-  static let systemPrefixes = ["/usr", "/usr/local"]
+  private static let systemPrefixes = ["/usr", "/usr/local"]
 
   /// One installed file or link, relative to the prefix.
   private struct Item {
@@ -54,29 +54,44 @@ enum Install {
     let content: Content
   }
 
-  static func install(_ args: ArraySlice<String>) -> Int32 {
-    let requested = parsePrefix(args, usage: installUsage)
-    let library = Library.locate()
-    guard let header = findHeader() else {
-      Console.fail("include/zonemalloc.h not found in \(FileSystem.executableDirectory() ?? "zm's folder") "
-        + "or any folder above it: run the zm of a build folder or of an installed prefix", status: 1)
+  /// Where the installed files come from.
+  private struct Sources {
+    let library: String
+    let header: String
+    let zm: String
+
+    /// The library zm run preloads, the nearest header, this executable; exits 1 if one
+    /// is missing.
+    static func find() -> Sources {
+      let library = Library.locate()
+      guard let header = findHeader() else {
+        Console.fail("include/zonemalloc.h not found in \(FileSystem.executableDirectory() ?? "zm's folder") "
+          + "or any folder above it: run the zm of a build folder or of an installed prefix", status: 1)
+      }
+      guard let zm = FileSystem.realPath("/proc/self/exe") else { Console.fail("cannot find zm itself", status: 1) }
+      return Sources(library: library, header: header, zm: zm)
     }
-    guard let zm = FileSystem.realPath("/proc/self/exe") else { Console.fail("cannot find zm itself", status: 1) }
-    return perform("install") {
-      let prefix = try makePrefix(requested)
-      let items = [
+
+    func items(prefix: String) -> [Item] {
+      [
         Item(path: "lib/libzonemalloc.so.0", content: .copy(from: library, mode: 0o755)),
         Item(path: "lib/libzonemalloc.so", content: .link(to: "libzonemalloc.so.0")),
         Item(path: "include/zonemalloc.h", content: .copy(from: header, mode: 0o644)),
         Item(path: "lib/pkgconfig/zonemalloc.pc", content: .text(pkgConfig(prefix: prefix))),
         Item(path: "bin/zm", content: .copy(from: zm, mode: 0o755)),
       ]
+    }
+  }
+
+  static func install(_ args: ArraySlice<String>) -> Int32 {
+    let requested = parsePrefix(args, usage: installUsage)
+    let sources = Sources.find()
+    return perform("install") { () throws(FileError) in
+      let prefix = try makePrefix(requested)
+      let items = sources.items(prefix: prefix)
       var manifest = try Manifest.read(prefix: prefix) ?? Manifest()
       manifest.files = items.map(\.path)
-      for folder in folders(of: items.map(\.path) + [Manifest.path]) where !FileSystem.isDirectory(prefix + "/" + folder) {
-        try FileSystem.makeDirectory(prefix + "/" + folder)
-        manifest.folders.append(folder)
-      }
+      manifest.folders += try makeFolders(for: manifest.files + [Manifest.path], in: prefix)
       for item in items { try put(item, in: prefix) }
       try manifest.write(prefix: prefix)
       runLdconfig(ifSystem: prefix)
@@ -86,7 +101,7 @@ enum Install {
 
   static func uninstall(_ args: ArraySlice<String>) -> Int32 {
     let requested = FileSystem.absolute(parsePrefix(args, usage: uninstallUsage))
-    return perform("uninstall") {
+    return perform("uninstall") { () throws(FileError) in
       guard let prefix = FileSystem.realPath(requested), let manifest = try Manifest.read(prefix: prefix) else {
         throw FileError(message: "nothing to uninstall: no \(requested)/\(Manifest.path)")
       }
@@ -99,14 +114,12 @@ enum Install {
   }
 
   /// Runs body; a FileError ends the command with status 1 and its message.
-  private static func perform(_ verb: String, _ body: () throws -> Void) -> Int32 {
+  private static func perform(_ verb: String, _ body: () throws(FileError) -> Void) -> Int32 {
     do {
       try body()
       return 0
-    } catch let error as FileError {
-      Console.fail("\(verb) failed: \(error.message)", status: 1)
     } catch {
-      Console.fail("\(verb) failed: \(error)", status: 1)
+      Console.fail("\(verb) failed: \(error.message)", status: 1)
     }
   }
 
@@ -117,7 +130,7 @@ enum Install {
   }
 
   /// The prefix as a canonical absolute path, created (with its parents) if missing.
-  private static func makePrefix(_ path: String) throws -> String {
+  private static func makePrefix(_ path: String) throws(FileError) -> String {
     let absolute = FileSystem.absolute(path)
     var partial = ""
     for component in absolute.split(separator: "/") {
@@ -127,20 +140,22 @@ enum Install {
     return FileSystem.realPath(absolute) ?? absolute
   }
 
-  /// Every folder that holds one of the paths, parents before children.
-  private static func folders(of paths: [String]) -> [String] {
-    var result: [String] = []
+  /// Creates the folders that hold the paths and are missing, parents first; returns them.
+  private static func makeFolders(for paths: [String], in prefix: String) throws(FileError) -> [String] {
+    var created: [String] = []
     for path in paths {
       let components = path.split(separator: "/").dropLast()
       for depth in components.indices {
         let folder = components[...depth].joined(separator: "/")
-        if !result.contains(folder) { result.append(folder) }
+        guard !FileSystem.isDirectory(prefix + "/" + folder) else { continue }
+        try FileSystem.makeDirectory(prefix + "/" + folder)
+        created.append(folder)
       }
     }
-    return result
+    return created
   }
 
-  private static func put(_ item: Item, in prefix: String) throws {
+  private static func put(_ item: Item, in prefix: String) throws(FileError) {
     let path = prefix + "/" + item.path
     switch item.content {
     case let .copy(source, mode): try FileSystem.replace(path, with: FileSystem.read(source), mode: mode)
@@ -159,7 +174,7 @@ enum Install {
     }
   }
 
-  static func pkgConfig(prefix: String) -> String {
+  private static func pkgConfig(prefix: String) -> String {
     let rpath = systemPrefixes.contains(prefix) ? "" : " -Wl,-rpath,${libdir}"
     return """
       prefix=\(prefix)

@@ -14,7 +14,7 @@ import Glibc
 #endif
 
 enum Library {
-  static let fileNames = ["libzonemalloc.so", "libzonemalloc.so.0"]
+  private static let fileNames = ["libzonemalloc.so", "libzonemalloc.so.0"]
 
   /// The library as an absolute canonical path; exits 127 if there is none, 2 if it is
   /// not a shared object for this machine.
@@ -31,7 +31,7 @@ enum Library {
     return 0
   }
 
-  static let usage = """
+  private static let usage = """
     usage: zm lib
 
     Prints the library that `zm run` preloads and `zm install` installs: $ZONEMALLOC_LIB,

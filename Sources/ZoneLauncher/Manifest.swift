@@ -14,7 +14,7 @@ struct Manifest {
   var folders: [String] = []
 
   /// The manifest in prefix; nil when there is none.
-  static func read(prefix: String) throws -> Manifest? {
+  static func read(prefix: String) throws(FileError) -> Manifest? {
     let path = prefix + "/" + Self.path
     guard FileSystem.isFile(path) else { return nil }
     var manifest = Manifest()
@@ -27,7 +27,7 @@ struct Manifest {
     return manifest
   }
 
-  func write(prefix: String) throws {
+  func write(prefix: String) throws(FileError) {
     let lines = ["# zonemalloc install manifest: `zm uninstall --prefix \(prefix)` removes these"]
       + files.map { "file " + $0 } + folders.map { "folder " + $0 }
     try FileSystem.replace(prefix + "/" + Self.path, with: Array((lines.joined(separator: "\n") + "\n").utf8),

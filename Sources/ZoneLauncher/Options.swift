@@ -2,7 +2,7 @@
 //
 // Owns: splitting a subcommand's arguments into options and operands. Options come
 // first: `--name VALUE` or `--name=VALUE` for those that take a value, `--name` or
-// `--name=VALUE` for those whose value is optional, `--name` for flags. They end at `--`
+// `--name=VALUE` for those whose value is optional. They end at `--`
 // or at the first argument that does not start with "-". `--help` (or `-h`) prints the
 // subcommand's usage and exits 0; an unknown option or a missing value is a usage error.
 // Touches: Console.
@@ -10,7 +10,7 @@
 import Glibc
 #endif
 
-enum Arity { case flag, value, optionalValue }
+enum Arity { case value, optionalValue }
 
 struct Option {
   let name: String
@@ -35,9 +35,6 @@ struct OptionParser {
       switch accepted[name] {
       case nil:
         Console.usageError("unknown option \(arg)", usage: usage)
-      case .flag?:
-        if attached != nil { Console.usageError("\(name) takes no value", usage: usage) }
-        options.append(Option(name: name, value: nil))
       case .optionalValue?:
         options.append(Option(name: name, value: attached))
       case .value?:

@@ -23,7 +23,7 @@ import Glibc
 #endif
 
 enum Run {
-  static let usage = """
+  private static let usage = """
     usage: zm run [--stats[=FILE|=all]] [--limit SIZE] [--] CMD [ARGS...]
 
     Runs CMD with libzonemalloc.so preloaded (LD_PRELOAD).
@@ -41,10 +41,10 @@ enum Run {
     let parser = OptionParser(usage: usage, accepted: ["--stats": .optionalValue, "--limit": .value])
     let (options, command) = parser.parse(args)
     guard let program = command.first else { Console.usageError("run needs a command", usage: usage) }
-    let library = Library.locate()
     for option in options {
       if option.name == "--stats" { setStats(option.value) } else { setLimit(option.value ?? "") }
     }
+    let library = Library.locate()
     let existing = getenv("LD_PRELOAD").map { String(cString: $0) } ?? ""
     setenv("LD_PRELOAD", preloadValue(library: library, existing: existing), 1)
     warnIfNotPreloadable(program, library: library)
@@ -84,7 +84,7 @@ enum Run {
   }
 
   /// LD_PRELOAD with the library first (kept as is when it already comes first).
-  static func preloadValue(library: String, existing: String) -> String {
+  private static func preloadValue(library: String, existing: String) -> String {
     let entries = existing.split { $0 == ":" || $0 == " " }
     if entries.first.map(String.init) == library { return existing }
     return entries.isEmpty ? library : library + ":" + existing

@@ -8,7 +8,7 @@
 // Touches: nothing. LauncherTests checks that zm and the library agree on a table of sizes.
 
 enum Size {
-  static let minimumLimit: UInt64 = 1 << 20
+  private static let minimumLimit: UInt64 = 1 << 20
 
   /// The bytes of a ZONEMALLOC_LIMIT value, or the reason it is not one.
   static func parseLimit(_ text: String) -> Result<UInt64, SizeError> {

@@ -48,15 +48,7 @@ enum Summary {
     if Config.statsPid != 0 && pid != Config.statsPid { return }
     if printedBy.exchange(pid, ordering: .relaxed) == pid { return }
     let stderr = stderrOfLoadTime()
-    if let path = Config.statsPath {
-      let fd = openExpanded(path)
-      if fd >= 0 {
-        write(to: fd)
-        close(fd)
-        return
-      }
-      warnCannotOpen(path, on: stderr)
-    }
+    if let path = Config.statsPath, append(to: path, warningOn: stderr) { return }
     if stderr >= 0 { write(to: stderr) }
   }
 
@@ -229,13 +221,23 @@ enum Summary {
     return path.open()
   }
 
-  private static func warnCannotOpen(_ path: UnsafePointer<CChar>, on fd: Int32) {
-    guard fd >= 0 else { return }
-    var line = LineBuffer()
-    line.append("zonemalloc: cannot open ZONEMALLOC_STATS=")
-    line.append(cString: path)
-    line.append("; the summary follows here")
-    line.writeLine(to: fd)
+  /// Appends the summary to the file the template names; false, after a warning on
+  /// stderr (if there is one), when it cannot be opened.
+  private static func append(to template: UnsafePointer<CChar>, warningOn stderr: Int32) -> Bool {
+    let fd = openExpanded(template)
+    if fd >= 0 {
+      write(to: fd)
+      close(fd)
+      return true
+    }
+    if stderr >= 0 {
+      var line = LineBuffer()
+      line.append("zonemalloc: cannot open ZONEMALLOC_STATS=")
+      line.append(cString: template)
+      line.append("; summary follows") // 41 + 64 + 17 bytes: the newline fits
+      line.writeLine(to: stderr)
+    }
+    return false
   }
 }
 
