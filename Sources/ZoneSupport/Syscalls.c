@@ -1,7 +1,7 @@
 /*
  * Syscalls.c: the region table and the libc calls Swift cannot make directly
  * (mremap, open, fcntl and prctl are variadic; mmap reports failure with the macro
- * MAP_FAILED).
+ * MAP_FAILED), and the static copy of the statistics file's path.
  */
 #include "ZoneSupport.h"
 
@@ -21,6 +21,14 @@ int zms_open_append(const char *path) {
 }
 
 int zms_dup_cloexec(int fd) { return fcntl(fd, F_DUPFD_CLOEXEC, 3); }
+
+const char *zms_keep_path(const char *path) {
+  static char copy[4096];
+  size_t length = strlen(path);
+  if (length >= sizeof copy) return NULL;
+  memcpy(copy, path, length + 1);
+  return copy;
+}
 
 void zms_thread_name(char name[16]) {
   if (prctl(PR_GET_NAME, name) != 0) name[0] = 0;

@@ -4,7 +4,8 @@
 // - It arrives when the program closed fd 2 first (dash leaves through _exit, coreutils
 //   close stderr in an atexit handler), and never lands in a file the program has put
 //   on its stderr descriptor since.
-// - ZONEMALLOC_STATS=<path with %p> appends it to that file, not to stderr.
+// - ZONEMALLOC_STATS=<path with %p> appends it to that file, not to stderr, even when the
+//   program has overwritten its environment strings (setproctitle).
 // - Both formats hold every field of zm_stats_t, read from include/zonemalloc.h; the JSON
 //   form is parsed by python3's json module.
 // - The header names the program (comm) beside the pid; ZONEMALLOC_STATS_PID keeps
@@ -76,12 +77,37 @@ struct SummaryTests {
     #expect(fields["malloc_count"] == fields["free_count"] && (fields["malloc_count"] ?? 0) >= 3000, "\(text)")
   }
 
+  @Test func pathSurvivesTheProgramOverwritingItsEnvironment() throws {
+    let dir = try Paths.makeTempDir("setproctitle")
+    defer { try? FileManager.default.removeItem(atPath: dir) }
+    let program = try TestProgram.build("overwrites_environment.c", linkage: .plain)
+    let outcome = try Subprocess.run(["/bin/sh", "-c", "cd '\(dir)' && exec '\(program)'"],
+                                     env: try preloadEnvironment(["ZONEMALLOC_STATS": dir + "/%p.txt"]))
+    expectSuccess(outcome)
+    #expect(outcome.stdout.hasPrefix("overwritten "), "\(outcome)")
+    let files = try FileManager.default.contentsOfDirectory(atPath: dir)
+    #expect(files == ["\(outcome.pid).txt"], "files in the program's folder: \(files)")
+    let text = (try? String(contentsOfFile: dir + "/\(outcome.pid).txt", encoding: .utf8)) ?? ""
+    #expect(Self.headers(text).count == 1, "\(text)")
+  }
+
   @Test func unwritablePathFallsBackToStderrWithAWarning() throws {
     let outcome = try Subprocess.run(["/bin/true"],
                                      env: try preloadEnvironment(["ZONEMALLOC_STATS": "/nonexistent/dir/s.txt"]))
     expectSuccess(outcome)
     #expect(outcome.stderr.hasPrefix("zonemalloc: cannot open ZONEMALLOC_STATS=/nonexistent/dir/s.txt"), "\(outcome)")
     _ = StatsSummary.require(outcome)
+  }
+
+  /// A message longer than the 128-byte line buffer is cut, but still ends its line.
+  @Test func aCutWarningStillEndsItsLine() throws {
+    let junk = String(repeating: "junk", count: 30)
+    let outcome = try Subprocess.run(["/bin/true"], env: try preloadEnvironment(
+      ["ZONEMALLOC_STATS": junk, "ZONEMALLOC_LIMIT": "lots"]))
+    expectSuccess(outcome)
+    let lines = outcome.stderr.split(separator: "\n", omittingEmptySubsequences: false)
+    #expect(lines.count == 3 && lines[2].isEmpty, "\(outcome)")
+    #expect(lines.prefix(2).allSatisfy { $0.hasPrefix("zonemalloc: ignoring ZONEMALLOC_") }, "\(outcome)")
   }
 
   @Test func textHasEveryField() throws {

@@ -9,8 +9,8 @@ import ZoneSupport
 enum Config {
   /// ZONEMALLOC_STATS: the summary at exit, on the stderr of load time or in a file.
   nonisolated(unsafe) static var printStats = false
-  /// The file, when ZONEMALLOC_STATS is a path (it contains a "/"; %p stands for the pid).
-  /// getenv's pointer stays valid: glibc never frees environment strings.
+  /// The file, when ZONEMALLOC_STATS is a path (it contains a "/"; %p stands for the pid),
+  /// copied at boot: a program may overwrite its environment strings (setproctitle).
   nonisolated(unsafe) static var statsPath: UnsafePointer<CChar>? = nil
   /// ZONEMALLOC_STATS_FORMAT=json: every summary is one JSON object.
   nonisolated(unsafe) static var statsJSON = false
@@ -71,8 +71,8 @@ enum Config {
   private static func readStats() {
     if let text = value("ZONEMALLOC_STATS") {
       if let b = parseBool(text) { printStats = b }
-      else if contains(text, 47) { printStats = true; statsPath = text } // "/"
-      else { warnBad("ZONEMALLOC_STATS", text, "0, 1 or a file path containing a /") }
+      else if contains(text, 47), let path = zms_keep_path(text) { printStats = true; statsPath = path } // "/"
+      else { warnBad("ZONEMALLOC_STATS", text, "0, 1 or a file path with a /, under 4 KiB") }
     }
     if let text = value("ZONEMALLOC_STATS_FORMAT") {
       if equals(text, "json") || equals(text, "text") { statsJSON = equals(text, "json") }

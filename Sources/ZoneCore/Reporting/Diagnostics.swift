@@ -61,8 +61,10 @@ struct LineBuffer: ~Copyable, ByteSink {
     count += 1
   }
 
-  /// Writes the buffer followed by a newline to fd (stderr unless told).
+  /// Writes the buffer followed by a newline to fd (stderr unless told). A line cut at
+  /// the capacity loses its last byte to the newline.
   mutating func writeLine(to fd: Int32 = 2) {
+    count = min(count, LineBuffer.capacity - 1)
     append(10)
     flush(to: fd)
   }

@@ -234,7 +234,7 @@ enum Summary {
       var line = LineBuffer()
       line.append("zonemalloc: cannot open ZONEMALLOC_STATS=")
       line.append(cString: template)
-      line.append("; summary follows") // 41 + 64 + 17 bytes: the newline fits
+      line.append("; the summary follows")
       line.writeLine(to: stderr)
     }
     return false

@@ -114,6 +114,10 @@ int zms_open_readonly(const char *path);
 int zms_open_append(const char *path);
 /* fcntl(fd, F_DUPFD_CLOEXEC, 3): a close-on-exec duplicate, or -1. */
 int zms_dup_cloexec(int fd);
+/* Copies path (the ZONEMALLOC_STATS file) into static storage, where the program cannot
+ * overwrite it as it may its environment (setproctitle); NULL if it is PATH_MAX or longer.
+ * Called once, at boot. */
+const char *zms_keep_path(const char *path);
 /* The calling thread's name, prctl(PR_GET_NAME) (the program's, comm, on the main
  * thread): at most 15 bytes and a NUL; empty if prctl fails. */
 void zms_thread_name(char name[16]);
