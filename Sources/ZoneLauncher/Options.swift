@@ -2,9 +2,9 @@
 //
 // Owns: splitting a subcommand's arguments into options and operands. Options come
 // first: `--name VALUE` or `--name=VALUE` for those that take a value, `--name` or
-// `--name=VALUE` for those whose value is optional. They end at `--`
-// or at the first argument that does not start with "-". `--help` (or `-h`) prints the
-// subcommand's usage and exits 0; an unknown option or a missing value is a usage error.
+// `--name=VALUE` for those whose value is optional. They end at `--` or at the first
+// argument that does not start with "-". `--help` (or `-h`) prints the subcommand's
+// usage and exits 0; an unknown option or a missing value is a usage error.
 // Touches: Console.
 #if canImport(Glibc)
 import Glibc
