@@ -4,9 +4,11 @@
 // Layout (see README.md, "How it is built"):
 //   ZoneSupport  C: the initial-exec TLS slot, locks, atomics Swift cannot spell, libnuma bridge.
 //   ZoneCore     Embedded Swift: the allocator. Depends on libc and libnuma only.
-//   ZoneExports  C: the library constructor, libc-name aliases, and the version script.
-//   ZoneLauncher the `zm` launcher (ordinary Swift): `zm run [--stats] -- CMD`. It is not named
-//                `zonemalloc` because SwiftPM drops one of two products that share a name.
+//   ZoneExports  C: the library constructor, _exit, the C++ operators, libc-name aliases,
+//                the version script and the SONAME libzonemalloc.so.0.
+//   ZoneLauncher the `zm` launcher (ordinary Swift, the runtime linked in statically):
+//                `zm run [--stats] -- CMD`, `zm install`. It is not named `zonemalloc`
+//                because SwiftPM drops one of two products that share a name.
 //   ZoneBench    the `zonemalloc-bench` driver for bench/.
 //   ZoneHost     a small threaded Swift program that the preload tests run.
 //
@@ -62,11 +64,14 @@ let package = Package(
           "-Xlinker", "--defsym=malloc_info=zm_malloc_info",
           "-Xlinker", "--defsym=mallopt=zm_mallopt",
           "-Xlinker", "-z", "-Xlinker", "nodelete", "-use-ld=lld",
+          // zm install puts it in a prefix as lib/libzonemalloc.so.0 (and the .so link).
+          "-Xlinker", "-soname", "-Xlinker", "libzonemalloc.so.0",
         ]),
         // Symbols stay; DWARF 5 debug info goes (valgrind 3.19 cannot read it).
         .unsafeFlags(["-Xlinker", "--strip-debug"], .when(configuration: .release)),
       ]),
-    .executableTarget(name: "ZoneLauncher"),
+    // zm runs from any prefix without the toolchain: the Swift runtime is linked in.
+    .executableTarget(name: "ZoneLauncher", linkerSettings: [.unsafeFlags(["-static-stdlib"])]),
     .executableTarget(name: "ZoneBench"),
     .executableTarget(name: "ZoneHost"),
     .testTarget(name: "ZoneMallocTests"),

@@ -10,7 +10,11 @@
  * prefix declared here, together with zonemalloc's own introspection and control API.
  *
  * Environment variables (see docs/CONFIGURATION.md for ranges and defaults):
- *   ZONEMALLOC_STATS=1            print a summary to stderr at exit
+ *   ZONEMALLOC_STATS=1            print a summary to stderr at exit (to the stderr the
+ *                                 program had at load, even if it closes fd 2)
+ *   ZONEMALLOC_STATS=/tmp/%p.txt  append the summary to a file instead (%p: the pid)
+ *   ZONEMALLOC_STATS_FORMAT=json  the summary as one JSON object (default: text)
+ *   ZONEMALLOC_STATS_PID=1234     only that process prints its summary at exit
  *   ZONEMALLOC_LIMIT=512M         cap on the bytes held from the OS
  *   ZONEMALLOC_LAZY_MAX=64M       lazily held big-block bytes before a purge
  *   ZONEMALLOC_RELEASE_DELAY=1000 ms after which idle cached memory is returned
@@ -73,7 +77,7 @@ int zm_mallopt(int param, int value);
 
 /* ---- Statistics ------------------------------------------------------------------ */
 
-#define ZM_STATS_VERSION 1
+#define ZM_STATS_VERSION 2
 
 /** A snapshot of the allocator's counters. Per-thread counters are summed when read,
  *  so the event totals are exact once the threads that did the work have stopped. */
@@ -119,11 +123,15 @@ typedef struct zm_stats {
   /* NUMA. */
   uint64_t numa_nodes;         /* nodes seen by libnuma (1 on a single-node machine) */
   uint64_t numa_enabled;       /* 1 when fresh memory is bound to the thread's node */
+
+  /* Peaks (added in version 2). */
+  uint64_t peak_allocated;     /* the largest `allocated` noted (each snapshot notes its own) */
+  uint64_t peak_mapped;        /* the largest `mapped` since start */
 } zm_stats_t;
 
 /** Fills *out with a snapshot. */
 void zm_stats(zm_stats_t *out);
-/** Prints a readable summary of zm_stats to stderr. */
+/** Prints the summary of zm_stats to stderr (as JSON with ZONEMALLOC_STATS_FORMAT=json). */
 void zm_stats_print(void);
 
 /* ---- Control --------------------------------------------------------------------- */

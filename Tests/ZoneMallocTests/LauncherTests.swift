@@ -4,6 +4,11 @@
 // ZONEMALLOC_LIMIT for --stats and --limit, and exec the command in place (same pid,
 // the command's own exit status and signal). The library lookup ($ZONEMALLOC_LIB, next
 // to the executable, ../lib) is checked on copies of the launcher in scratch layouts.
+// The launcher tells the truth: --version and run --help work; --limit is checked as the
+// library checks ZONEMALLOC_LIMIT (the two agree on a table of sizes); a library that is
+// not an ELF shared library is refused; a static command gets a warning; zm needs no
+// Swift runtime from the toolchain. --stats prints one summary, the command's, even when
+// the command closes stderr; --stats=all one per process; --stats=FILE writes a file.
 import Foundation
 import Testing
 
@@ -24,15 +29,17 @@ struct LauncherTests {
   }
 
   /// A copy of the launcher at <tmp>/bin/zm, with the library copied to
-  /// <tmp>/<libraryDir>/libzonemalloc.so when libraryDir is given.
-  func layout(libraryDir: String?) throws -> (root: String, launcher: String) {
+  /// <tmp>/<libraryDir>/<name> when libraryDir is given.
+  func layout(libraryDir: String?, name: String = "libzonemalloc.so") throws -> (root: String, launcher: String) {
     let root = try Paths.resolved(try Paths.makeTempDir("layout"))
     let fm = FileManager.default
     try fm.createDirectory(atPath: root + "/bin", withIntermediateDirectories: true)
-    try fm.copyItem(atPath: launcher, toPath: root + "/bin/zm")
+    // cp, not copyItem: a write descriptor open in this process would be inherited by the
+    // programs other tests start meanwhile, and running the copy would fail (ETXTBSY).
+    expectSuccess(try Subprocess.run(["cp", launcher, root + "/bin/zm"]))
     if let libraryDir {
       try fm.createDirectory(atPath: root + "/" + libraryDir, withIntermediateDirectories: true)
-      try fm.copyItem(atPath: library, toPath: root + "/" + libraryDir + "/libzonemalloc.so")
+      try fm.copyItem(atPath: library, toPath: root + "/" + libraryDir + "/" + name)
     }
     return (root, root + "/bin/zm")
   }
@@ -58,13 +65,131 @@ struct LauncherTests {
     #expect((StatsSummary.parse(outcome.stderr)["malloc_count"] ?? 0) > 0, "no summary:\n\(outcome)")
   }
 
+  /// ls and sort close stderr in an atexit handler; dash leaves through _exit.
+  @Test(arguments: [["ls", "/"], ["sort"], ["sh", "-c", "exec 2>&-; true"], ["sh", "-c", "/bin/true; ls / >/dev/null"]])
+  func statsPrintsOneSummaryForTheCommand(command: [String]) throws {
+    let outcome = try launch(["run", "--stats", "--"] + command)
+    expectSuccess(outcome)
+    let program = (command[0] as NSString).lastPathComponent
+    #expect(SummaryTests.headers(outcome.stderr) == ["zonemalloc: statistics for pid \(outcome.pid) (\(program))"],
+            "\(outcome)")
+    #expect((StatsSummary.require(outcome)["peak_mapped"] ?? 0) > 0, "\(outcome)")
+  }
+
+  @Test func statsAllPrintsOneSummaryPerProcess() throws {
+    let outcome = try launch(["run", "--stats=all", "--", "sh", "-c", "/bin/true; exit 0"])
+    expectSuccess(outcome)
+    let headers = SummaryTests.headers(outcome.stderr)
+    #expect(headers.count == 2 && headers.last == "zonemalloc: statistics for pid \(outcome.pid) (sh)", "\(outcome)")
+  }
+
+  @Test func statsFileGetsTheCommandsSummary() throws {
+    let dir = try Paths.makeTempDir("statsfile")
+    defer { try? FileManager.default.removeItem(atPath: dir) }
+    let file = dir + "/summary.txt"
+    try "left over from another run\n".write(toFile: file, atomically: false, encoding: .utf8)
+    let outcome = try launch(["run", "--stats=" + file, "--", "sh", "-c", "exec 2>&-; /bin/true; exit 0"])
+    expectSuccess(outcome)
+    #expect(outcome.stderr.isEmpty, "\(outcome)")
+    let text = try String(contentsOfFile: file, encoding: .utf8)
+    #expect(text.hasPrefix("zonemalloc: statistics for pid \(outcome.pid) (sh)\n"), "\(text)")
+    #expect(SummaryTests.headers(text).count == 1 && StatsSummary.parse(text)["malloc_count"] != nil, "\(text)")
+  }
+
+  @Test func statsFileWithPidAndJSONParses() throws {
+    let dir = try Paths.makeTempDir("statsjson")
+    defer { try? FileManager.default.removeItem(atPath: dir) }
+    let outcome = try launch(["run", "--stats=" + dir + "/%p.json", "--", "python3", "-c", "print(len(str(2**10000)))"],
+                             env: ["ZONEMALLOC_STATS_FORMAT": "json"])
+    expectSuccess(outcome, stdout: ["3011"])
+    let reader = "import json, sys; d = json.load(open(sys.argv[1])); print(d['pid'], ' '.join(sorted(d)))"
+    let parsed = try Subprocess.run(["python3", "-c", reader, dir + "/\(outcome.pid).json"])
+    expectSuccess(parsed)
+    let fields = try StatsFields.fromHeader()
+    #expect(parsed.stdoutLines == ["\(outcome.pid) " + (fields + ["pid", "program"]).sorted().joined(separator: " ")],
+            "\(parsed)")
+  }
+
+  @Test func unwritableStatsFileIsAnError() throws {
+    let outcome = try launch(["run", "--stats=/nonexistent/dir/s.txt", "--", "echo", "ran"])
+    #expect(outcome.exitCode == 2 && outcome.stdout.isEmpty, "\(outcome)")
+    #expect(outcome.stderr.contains("cannot write /nonexistent/dir/s.txt"), "\(outcome)")
+  }
+
   @Test func limitFlagSetsTheVariable() throws {
     let outcome = try launch(["run", "--limit", "64M", "--", "sh", "-c", "echo $ZONEMALLOC_LIMIT $ZONEMALLOC_STATS."])
     expectSuccess(outcome, stdout: ["64M ."])
+    let attached = try launch(["run", "--limit=2GiB", "--", "sh", "-c", "echo $ZONEMALLOC_LIMIT"])
+    expectSuccess(attached, stdout: ["2GiB"])
   }
 
   @Test func badLimitIsAUsageError() throws {
     #expect(try launch(["run", "--limit", "lots", "--", "true"]).exitCode == 2)
+  }
+
+  @Test func limitBelowTheMinimumIsRefusedWithTheReason() throws {
+    let outcome = try launch(["run", "--limit", "512k", "--", "echo", "ran"])
+    #expect(outcome.exitCode == 2 && outcome.stdout.isEmpty, "\(outcome)")
+    #expect(outcome.stderr == "zm: bad --limit 512k: 524288 bytes is below the minimum of 1M (0 means no limit)\n",
+            "\(outcome)")
+    let fraction = try launch(["run", "--limit", "1.5G", "--", "true"])
+    #expect(fraction.exitCode == 2 && fraction.stderr.contains("is not a unit"), "\(fraction)")
+  }
+
+  /// Sizes on both sides of every rule of the library's parser.
+  static let sizes = [
+    "0", "0K", "1M", "1m", "1048576", "1048575", "1023K", "1024K", "512k", "2G", "2g", "2GiB", "2gib", "2GB",
+    "2Gi", "2iB", "5B", "1.5G", "lots", "-1", "+5M", " 5M", "5M ", "0x10M", "1T", "16777215T", "16777216T",
+    "18446744073709551615", "18446744073709551616", "5MiBB", "5X",
+  ]
+
+  @Test(arguments: sizes)
+  func limitIsCheckedAsTheLibraryChecksIt(size: String) throws {
+    let zm = try launch(["run", "--limit", size, "--", "/bin/true"])
+    let library = try Subprocess.run(["/bin/true"], env: try preloadEnvironment(["ZONEMALLOC_LIMIT": size]))
+    let libraryIgnoresIt = library.stderr.contains("ignoring ZONEMALLOC_LIMIT")
+    #expect((zm.exitCode == 2) == libraryIgnoresIt, "zm: \(zm)\nlibrary: \(library)")
+    #expect(zm.exitCode == 2 || zm.succeeded, "\(zm)")
+  }
+
+  @Test func versionIsTheLibrarysVersion() throws {
+    let outcome = try launch(["--version"])
+    let zm = try ZM.load()
+    let header = try String(contentsOfFile: Paths.include + "/zonemalloc.h", encoding: .utf8)
+    let libraryVersion = String(cString: zm.version()!)
+    expectSuccess(outcome, stdout: ["zm \(libraryVersion)"])
+    #expect(header.contains("#define ZONEMALLOC_VERSION_STRING \"\(libraryVersion)\""))
+  }
+
+  @Test func runHelpDescribesTheOptions() throws {
+    let outcome = try launch(["run", "--help"])
+    expectSuccess(outcome)
+    for text in ["usage: zm run", "--stats=FILE", "--stats=all", "--limit SIZE"] {
+      #expect(outcome.stdout.contains(text), "\(outcome)")
+    }
+  }
+
+  @Test(arguments: ["/etc/passwd", "/bin/ls"])
+  func aLibraryThatIsNotASharedLibraryIsRefused(path: String) throws {
+    let outcome = try launch(["run", "--", "echo", "ran"], env: ["ZONEMALLOC_LIB": path])
+    #expect(outcome.exitCode == 2 && outcome.stdout.isEmpty, "\(outcome)")
+    #expect(outcome.stderr.hasPrefix("zm: ") && outcome.stderr.contains("not a shared library"), "\(outcome)")
+  }
+
+  @Test func aStaticCommandGetsAWarningAndRuns() throws {
+    let outcome = try launch(["run", "--", "/sbin/ldconfig", "--version"])
+    expectSuccess(outcome)
+    #expect(outcome.stdout.hasPrefix("ldconfig"), "\(outcome)")
+    #expect(outcome.stderr.contains("zm: warning: /sbin/ldconfig is statically linked"), "\(outcome)")
+    #expect(outcome.stderr.contains("without zonemalloc"), "\(outcome)")
+    let dynamic = try launch(["run", "--", "/bin/true"])
+    #expect(dynamic.succeeded && dynamic.stderr.isEmpty, "\(dynamic)")
+  }
+
+  @Test func needsNoSwiftRuntimeFromTheToolchain() throws {
+    let ldd = try Subprocess.run(["ldd", launcher])
+    expectSuccess(ldd)
+    #expect(!ldd.stdout.lowercased().contains("swift"), "\(ldd.stdout)")
   }
 
   @Test func exitStatusIsTheCommands() throws {
@@ -85,11 +210,11 @@ struct LauncherTests {
     expectSuccess(try launch(["lib"]), stdout: [library])
   }
 
-  @Test(arguments: ["bin", "lib"])
-  func findsTheLibraryBesideItself(libraryDir: String) throws {
-    let (root, copy) = try layout(libraryDir: libraryDir)
+  @Test(arguments: [("bin", "libzonemalloc.so"), ("lib", "libzonemalloc.so"), ("lib", "libzonemalloc.so.0")])
+  func findsTheLibraryBesideItself(libraryDir: String, name: String) throws {
+    let (root, copy) = try layout(libraryDir: libraryDir, name: name)
     defer { try? FileManager.default.removeItem(atPath: root) }
-    expectSuccess(try launch(["lib"], at: copy), stdout: [root + "/" + libraryDir + "/libzonemalloc.so"])
+    expectSuccess(try launch(["lib"], at: copy), stdout: [root + "/" + libraryDir + "/" + name])
   }
 
   @Test func missingLibraryIsAOneLineError() throws {
@@ -105,7 +230,9 @@ struct LauncherTests {
   @Test func helpPrintsUsage() throws {
     let outcome = try launch(["--help"])
     expectSuccess(outcome)
-    #expect(outcome.stdout.contains("usage: zm run [--stats] [--limit SIZE] [--] CMD"), "\(outcome)")
+    for command in ["zm run [--stats", "zm lib", "zm install [--prefix DIR]", "zm uninstall", "zm --version"] {
+      #expect(outcome.stdout.contains(command), "\(outcome)")
+    }
   }
 
   @Test func unknownVerbIsAUsageError() throws {

@@ -14,7 +14,7 @@ struct LinkedProgramTests {
     "malloc_zero", "free_null", "realloc_null", "realloc_zero", "calloc_overflow", "calloc_zeroes",
     "huge_malloc", "reallocarray_overflow", "posix_memalign_invalid", "posix_memalign_powers",
     "aligned_alloc_invalid", "memalign_valloc_pvalloc", "size_sweep", "realloc_contents", "malloc_trim",
-    "mallinfo2", "mallopt", "owns", "version", "stats_snapshot", "set_limit",
+    "mallinfo2", "mallopt", "owns", "version", "stats_snapshot", "stats_peaks", "set_limit",
   ]
 
   func runCheck(_ name: String) throws -> Outcome {

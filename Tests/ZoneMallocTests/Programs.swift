@@ -4,8 +4,10 @@
 // (later calls get the cached binary) with -I<pkg>/include, -pthread and -ldl, and with
 // the compiler's built-in knowledge of the malloc family turned off, so every call
 // reaches the allocator as written. With `.linked` the program is linked against the
-// library under test (-L<dir> -lzonemalloc -Wl,-rpath,<dir>); with `.plain` it is not,
-// for running under LD_PRELOAD. A compile error fails the test with the compiler output.
+// library under test (-L<dir> -lzonemalloc -Wl,-rpath,<dir>, where <dir> is a scratch
+// folder that names it both libzonemalloc.so and libzonemalloc.so.0, its SONAME, which is
+// what the program records and loads); with `.plain` it is not, for running under
+// LD_PRELOAD. A compile error fails the test with the compiler output.
 import Foundation
 import Synchronization
 
@@ -41,11 +43,17 @@ enum TestProgram {
     return output
   }
 
-  /// -lzonemalloc when the library has its usual name, else the library file itself.
+  /// Links to the library under test through the scratch folder that holds its two names.
   static func linkFlags() throws -> [String] {
-    let lib = try Paths.library()
-    let dir = (lib as NSString).deletingLastPathComponent
-    let link = (lib as NSString).lastPathComponent == "libzonemalloc.so" ? ["-L" + dir, "-lzonemalloc"] : [lib]
-    return ["-Wl,--no-as-needed"] + link + ["-Wl,-rpath," + dir]
+    let dir = Paths.scratch + "/lib"
+    let fm = FileManager.default
+    if !fm.fileExists(atPath: dir) {
+      let library = try Paths.resolved(try Paths.library())
+      try fm.createDirectory(atPath: dir, withIntermediateDirectories: true)
+      for name in ["libzonemalloc.so", "libzonemalloc.so.0"] {
+        try fm.createSymbolicLink(atPath: dir + "/" + name, withDestinationPath: library)
+      }
+    }
+    return ["-Wl,--no-as-needed", "-L" + dir, "-lzonemalloc", "-Wl,-rpath," + dir]
   }
 }

@@ -311,6 +311,30 @@ static void stats_snapshot(void) {
   free(big);
 }
 
+/* peak_allocated holds the highest allocated a snapshot saw; peak_mapped the highest
+   mapped, and neither falls when the memory is freed and purged. */
+static void stats_peaks(void) {
+  zm_stats_t before, during, after;
+  zm_stats(&before);
+  void *big = malloc(8 * MiB);
+  memset(big, 1, 8 * MiB);
+  zm_stats(&during);
+  free(big);
+  zm_purge();
+  zm_stats(&after);
+  ZT_CHECK(during.peak_allocated >= during.allocated && during.allocated >= before.allocated + 8 * MiB,
+           "peak_allocated %llu, allocated %llu with 8 MiB live", (unsigned long long)during.peak_allocated,
+           (unsigned long long)during.allocated);
+  ZT_CHECK(during.peak_mapped >= during.mapped && during.mapped >= 8 * MiB, "peak_mapped %llu mapped %llu",
+           (unsigned long long)during.peak_mapped, (unsigned long long)during.mapped);
+  ZT_CHECK(after.peak_allocated >= during.allocated && after.allocated + 8 * MiB <= after.peak_allocated,
+           "after free: peak_allocated %llu allocated %llu", (unsigned long long)after.peak_allocated,
+           (unsigned long long)after.allocated);
+  ZT_CHECK(after.peak_mapped >= during.mapped && after.mapped + 8 * MiB <= after.peak_mapped,
+           "after purge: peak_mapped %llu mapped %llu", (unsigned long long)after.peak_mapped,
+           (unsigned long long)after.mapped);
+}
+
 static void set_limit(void) {
   ZT_CHECK(zm_set_limit(1000) == EINVAL, "a cap below 1 MiB accepted");
   ZT_CHECK(zm_set_limit(64 * MiB) == 0, "64 MiB cap refused");
@@ -331,7 +355,8 @@ static const struct { const char *name; void (*run)(void); } checks[] = {
   {"aligned_alloc_invalid", aligned_alloc_invalid}, {"memalign_valloc_pvalloc", memalign_valloc_pvalloc},
   {"size_sweep", size_sweep}, {"realloc_contents", realloc_contents}, {"malloc_trim", trim},
   {"mallinfo2", mallinfo2_fields}, {"mallopt", mallopt_accepts}, {"malloc_stats", stats_print},
-  {"owns", owns}, {"version", version}, {"stats_snapshot", stats_snapshot}, {"set_limit", set_limit},
+  {"owns", owns}, {"version", version}, {"stats_snapshot", stats_snapshot}, {"stats_peaks", stats_peaks},
+  {"set_limit", set_limit},
 };
 
 int main(int argc, char **argv) {

@@ -7,8 +7,9 @@
 //    malloc arriving during boot from the same thread cannot happen, and one from another
 //    thread waits for it to finish.
 //  - the constructor (ZoneExports calls it): sets up NUMA through libnuma (which is
-//    initialised by then).
-//  - the destructor: prints the statistics when ZONEMALLOC_STATS=1.
+//    initialised by then) and, when the statistics summary is on, keeps a duplicate of
+//    stderr for it (Summary).
+//  - the destructor: prints the statistics summary when ZONEMALLOC_STATS is on.
 // Touches: every subsystem's start-up values.
 
 import ZoneSupport
@@ -80,12 +81,13 @@ enum Boot {
   static func construct() {
     guard ensure() else { return }
     Numa.setUp()
+    if Config.printStats { Summary.saveStderr() }
     constructed = true
   }
 
   /// The library destructor (process exit).
   static func destruct() {
-    if Config.printStats && state.load(ordering: .acquiring) == 2 { Stats.print() }
+    if Config.printStats && state.load(ordering: .acquiring) == 2 { Summary.printAtExit() }
   }
 }
 

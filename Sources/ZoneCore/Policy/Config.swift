@@ -7,7 +7,15 @@
 import ZoneSupport
 
 enum Config {
+  /// ZONEMALLOC_STATS: the summary at exit, on the stderr of load time or in a file.
   nonisolated(unsafe) static var printStats = false
+  /// The file, when ZONEMALLOC_STATS is a path (it contains a "/"; %p stands for the pid),
+  /// copied at boot: a program may overwrite its environment strings (setproctitle).
+  nonisolated(unsafe) static var statsPath: UnsafePointer<CChar>? = nil
+  /// ZONEMALLOC_STATS_FORMAT=json: every summary is one JSON object.
+  nonisolated(unsafe) static var statsJSON = false
+  /// ZONEMALLOC_STATS_PID: only this process prints the summary at exit (0: every one).
+  nonisolated(unsafe) static var statsPid: UInt = 0
   nonisolated(unsafe) static var limit: UInt = 0
   /// Lazily held big-block bytes before a purge; set at boot to 32 MiB x fls(ncpus).
   nonisolated(unsafe) static var lazyMax: UInt = 64 << 20
@@ -25,7 +33,7 @@ enum Config {
 
   static func load(cpus: Int) {
     lazyMax = (32 << 20) * UInt(Int.bitWidth - cpus.leadingZeroBitCount)
-    readFlag("ZONEMALLOC_STATS", into: &printStats)
+    readStats()
     readSize("ZONEMALLOC_LIMIT", into: &limit, minimum: 1 << 20, allowZero: true)
     readSize("ZONEMALLOC_LAZY_MAX", into: &lazyMax, minimum: 0, allowZero: true)
     readNumber("ZONEMALLOC_RELEASE_DELAY", into: &releaseDelay, range: 1...3_600_000)
@@ -73,6 +81,22 @@ enum Config {
     else { warnBad(name, text, "0, 1 or auto") }
   }
 
+  private static func readStats() {
+    if let text = value("ZONEMALLOC_STATS") {
+      if let b = parseBool(text) { printStats = b }
+      else if contains(text, 47), let path = zms_keep_path(text) { printStats = true; statsPath = path } // "/"
+      else { warnBad("ZONEMALLOC_STATS", text, "0, 1 or a file path with a /, under 4 KiB") }
+    }
+    if let text = value("ZONEMALLOC_STATS_FORMAT") {
+      if equals(text, "json") || equals(text, "text") { statsJSON = equals(text, "json") }
+      else { warnBad("ZONEMALLOC_STATS_FORMAT", text, "text or json") }
+    }
+    if let text = value("ZONEMALLOC_STATS_PID") {
+      if let pid = parseSize(text, suffixes: false), pid > 0 { statsPid = pid }
+      else { warnBad("ZONEMALLOC_STATS_PID", text, "a process id") }
+    }
+  }
+
   // MARK: - Parsing
 
   /// "123", "64K", "512M", "2G", "1T" (binary units; a trailing "B"/"iB" is accepted).
@@ -112,6 +136,15 @@ enum Config {
       return false
     }
     return nil
+  }
+
+  private static func contains(_ text: UnsafePointer<CChar>, _ byte: UInt8) -> Bool {
+    var i = 0
+    while text[i] != 0 {
+      if UInt8(bitPattern: text[i]) == byte { return true }
+      i += 1
+    }
+    return false
   }
 
   private static func equals(_ text: UnsafePointer<CChar>, _ word: StaticString) -> Bool {

@@ -2,7 +2,7 @@
 //
 // Owns: `held`, the bytes the allocator holds from the OS (slabs handed out of the arena
 // or back from a clean depot, the pages of spans, big mappings, lazily cached big
-// blocks); the cap; and the reclaim pass. Each slab and span records what it is charged. Every path that takes memory from the OS calls reserve() first, with no
+// blocks), and its peak; the cap; and the reclaim pass. Each slab and span records what it is charged. Every path that takes memory from the OS calls reserve() first, with no
 // lock held, so reclaim can take any lock it needs.
 //
 // At 90% of the cap, reclaim releases caches in order: the lazy big-block cache, then the
@@ -18,6 +18,8 @@ import Synchronization
 
 enum Limit {
   static let held = Atomic<UInt>(0)
+  /// The most `held` has been (peak_mapped), raised where held grows.
+  static let peakHeld = Atomic<UInt>(0)
   static let cap = Atomic<UInt>(0)
   static let epoch = Atomic<UInt>(0)
   static let reclaims = Atomic<UInt>(0)
@@ -27,7 +29,7 @@ enum Limit {
   @inline(__always) static func reserve(_ bytes: UInt) -> Bool {
     let limit = cap.load(ordering: .relaxed)
     if limit == 0 {
-      held.wrappingAdd(bytes, ordering: .relaxed)
+      peakHeld.raise(toAtLeast: held.wrappingAdd(bytes, ordering: .relaxed).newValue)
       return true
     }
     return reserveUnderCap(bytes, limit)
@@ -50,7 +52,11 @@ enum Limit {
   }
 
   private static func tryCharge(_ bytes: UInt, _ limit: UInt) -> Bool {
-    if held.wrappingAdd(bytes, ordering: .relaxed).newValue <= limit { return true }
+    let now = held.wrappingAdd(bytes, ordering: .relaxed).newValue
+    if now <= limit {
+      peakHeld.raise(toAtLeast: now)
+      return true
+    }
     held.wrappingSubtract(bytes, ordering: .relaxed)
     return false
   }

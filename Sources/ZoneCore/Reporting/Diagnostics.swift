@@ -1,27 +1,19 @@
 // Diagnostics.swift: messages to stderr without allocating, and fatal errors.
 //
-// Owns: formatting numbers into stack buffers, writing lines with write(2), and the
-// abort paths for invalid frees, double frees and heap corruption.
-// Touches: nothing but file descriptor 2. Every message is one line starting "zonemalloc: ".
+// Owns: formatting text and numbers into stack buffers (ByteSink), writing lines with
+// write(2), and the abort paths for invalid frees, double frees and heap corruption.
+// Touches: file descriptor 2 (the statistics summary may name another). Every message is
+// one line starting "zonemalloc: ".
 
 import ZoneSupport
 
-/// A fixed-size line buffer on the stack. Appending never allocates; text past the end is cut.
-struct LineBuffer: ~Copyable {
-  private var bytes: (UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64,
-                      UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64) =
-    (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
-  private var count = 0
-  private static let capacity = 128
+/// Text built byte by byte in a fixed buffer on the stack (LineBuffer, Summary's path).
+protocol ByteSink: ~Copyable {
+  /// Appends one byte; bytes past the buffer's end are dropped.
+  mutating func append(_ byte: UInt8)
+}
 
-  init() {}
-
-  mutating func append(_ byte: UInt8) {
-    guard count < LineBuffer.capacity else { return }
-    withUnsafeMutableBytes(of: &bytes) { $0[count] = byte }
-    count += 1
-  }
-
+extension ByteSink where Self: ~Copyable {
   mutating func append(_ text: StaticString) {
     let start = text.utf8Start
     for i in 0..<text.utf8CodeUnitCount { append(start[i]) }
@@ -51,23 +43,48 @@ struct LineBuffer: ~Copyable {
       shift -= 4
     }
   }
+}
+
+/// A fixed-size line buffer on the stack. Appending never allocates; text past the end is cut.
+struct LineBuffer: ~Copyable, ByteSink {
+  private var bytes: (UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64,
+                      UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64) =
+    (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+  private var count = 0
+  private static let capacity = 128
+
+  init() {}
+
+  mutating func append(_ byte: UInt8) {
+    guard count < LineBuffer.capacity else { return }
+    withUnsafeMutableBytes(of: &bytes) { $0[count] = byte }
+    count += 1
+  }
+
+  /// Writes the buffer followed by a newline to fd (stderr unless told). A line cut at
+  /// the capacity loses its last byte to the newline.
+  mutating func writeLine(to fd: Int32 = 2) {
+    count = min(count, LineBuffer.capacity - 1)
+    append(10)
+    flush(to: fd)
+  }
 
   /// Writes the buffer followed by a newline to a stdio stream (the caller holds no
   /// allocator lock: stdio may allocate). False when the stream reports an error.
   mutating func writeLine(to stream: UnsafeMutablePointer<FILE>) -> Bool {
+    count = min(count, LineBuffer.capacity - 1)
     append(10)
     let n = count
     return withUnsafeBytes(of: &bytes) { fwrite($0.baseAddress, 1, n, stream) == n }
   }
 
-  /// Writes the buffer followed by a newline to stderr.
-  mutating func writeLine() {
-    append(10)
+  /// Writes the buffer as it is (no newline added) to fd.
+  mutating func flush(to fd: Int32) {
     let n = count
     withUnsafeBytes(of: &bytes) { raw in
       var done = 0
       while done < n {
-        let wrote = write(2, raw.baseAddress! + done, n - done)
+        let wrote = write(fd, raw.baseAddress! + done, n - done)
         if wrote <= 0 { break }
         done += wrote
       }

@@ -1,8 +1,8 @@
 // Stats.swift: counters, summed when read, and the human-readable summary.
 //
 // Owns: the process-wide gauges and event counters that are not per thread, the totals
-// folded in from exited threads, the zm_stats snapshot, the printed summary
-// (ZONEMALLOC_STATS=1, zm_stats_print, malloc_stats).
+// folded in from exited threads, the zm_stats snapshot, the peak of allocated bytes (and
+// the atomic max that the peaks use). Summary.swift prints the snapshot.
 // Touches: every zone's counters (plain words written only by their thread; read here
 // under the zones lock, which keeps zones from being retired mid-sum), and the counters
 // the other files own.
@@ -118,7 +118,9 @@ enum Stats {
     let slab = SlabGeometry.size
     let bigLive = BigBlocks.liveBytes.load(ordering: .relaxed)
     let small = sum.allocatedBytes &- sum.freedBytes
-    out.pointee.allocated = UInt64((small > UInt(Int.max) ? 0 : small) &+ bigLive)
+    let allocated = (small > UInt(Int.max) ? 0 : small) &+ bigLive
+    notePeak(allocated: allocated)
+    out.pointee.allocated = UInt64(allocated)
     out.pointee.active = UInt64(activeBytes.load(ordering: .relaxed) &+ bigLive)
     out.pointee.mapped = UInt64(Limit.held.load(ordering: .relaxed))
     out.pointee.lazy_cached = UInt64(LazyUnmap.bytes.load(ordering: .relaxed))
@@ -152,76 +154,35 @@ enum Stats {
 
     out.pointee.numa_nodes = UInt64(max(Numa.nodesSeen, 1))
     out.pointee.numa_enabled = Numa.enabled ? 1 : 0
+
+    out.pointee.peak_allocated = UInt64(peakAllocated.load(ordering: .relaxed))
+    out.pointee.peak_mapped = UInt64(Limit.peakHeld.load(ordering: .relaxed))
   }
 
-  // MARK: - The printed summary
+  // MARK: - Peaks
 
-  /// One line per field: "zonemalloc: <field> <value>", bytes also in readable units.
+  /// The largest `allocated` noted so far (peak_allocated).
+  static let peakAllocated = Atomic<UInt>(0)
+
+  /// Notes an exact value of `allocated`. The snapshot notes each one it computes.
+  static func notePeak(allocated: UInt) {
+    peakAllocated.raise(toAtLeast: allocated)
+  }
+
+  /// The summary on stderr (zm_stats_print, malloc_stats); Summary formats it.
   static func print() {
-    var s = zm_stats_t()
-    snapshot(&s)
-    var header = LineBuffer()
-    header.append("zonemalloc: statistics for pid ")
-    header.append(decimal: UInt(getpid()))
-    header.writeLine()
-    bytes("allocated", s.allocated)
-    bytes("active", s.active)
-    bytes("mapped", s.mapped)
-    bytes("lazy_cached", s.lazy_cached)
-    bytes("slab_cached", s.slab_cached)
-    count("malloc_count", s.malloc_count)
-    count("free_count", s.free_count)
-    count("remote_frees", s.remote_frees)
-    count("owner_signals", s.owner_signals)
-    count("big_allocs", s.big_allocs)
-    count("big_reuses", s.big_reuses)
-    count("mmap_calls", s.mmap_calls)
-    count("munmap_calls", s.munmap_calls)
-    count("mremap_calls", s.mremap_calls)
-    count("purges", s.purges)
-    count("purge_max_step_ns", s.purge_max_step_ns)
-    bytes("realloc_copied_bytes", s.realloc_copied_bytes)
-    count("threads_live", s.threads_live)
-    count("zones_created", s.zones_created)
-    count("zone_teardowns", s.zone_teardowns)
-    count("orphan_slabs", s.orphan_slabs)
-    count("slabs_adopted", s.slabs_adopted)
-    count("slabs_released", s.slabs_released)
-    bytes("limit", s.limit)
-    count("limit_reclaims", s.limit_reclaims)
-    count("limit_refusals", s.limit_refusals)
-    count("numa_nodes", s.numa_nodes)
-    count("numa_enabled", s.numa_enabled)
+    Summary.write(to: 2)
   }
+}
 
-  private static func count(_ name: StaticString, _ value: UInt64) {
-    var line = LineBuffer()
-    line.append("zonemalloc: ")
-    line.append(name)
-    line.append(" ")
-    line.append(decimal: UInt(value))
-    line.writeLine()
-  }
-
-  private static func bytes(_ name: StaticString, _ value: UInt64) {
-    var line = LineBuffer()
-    line.append("zonemalloc: ")
-    line.append(name)
-    line.append(" ")
-    line.append(decimal: UInt(value))
-    if value >= 1024 {
-      var unit: StaticString = "KiB"
-      var scaled = UInt(value) * 10 / 1024
-      if value >= 1 << 30 { unit = "GiB"; scaled = UInt(value >> 20) * 10 / 1024 }
-      else if value >= 1 << 20 { unit = "MiB"; scaled = UInt(value >> 10) * 10 / 1024 }
-      line.append(" (")
-      line.append(decimal: scaled / 10)
-      line.append(".")
-      line.append(decimal: scaled % 10)
-      line.append(" ")
-      line.append(unit)
-      line.append(")")
+extension Atomic where Value == UInt {
+  /// Raises the value to `value` if it is lower: an atomic max.
+  func raise(toAtLeast value: UInt) {
+    var current = load(ordering: .relaxed)
+    while value > current {
+      let (exchanged, original) = compareExchange(expected: current, desired: value, ordering: .relaxed)
+      if exchanged { return }
+      current = original
     }
-    line.writeLine()
   }
 }

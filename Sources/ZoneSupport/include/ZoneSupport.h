@@ -12,8 +12,8 @@
  *  - The region table: one byte per 64 MiB window of the address space saying whether the
  *    window is a zonemalloc slab arena (and of which NUMA node). free() consults it before
  *    it touches anything, which is how foreign pointers are recognised safely.
- *  - Wrappers for what is variadic or macro-only in libc (mremap, errno,
- *    MAP_FAILED), the background thread's wake-up (Wakeup.c), stack walks through
+ *  - Wrappers for what is variadic or macro-only in libc (mremap, open, fcntl, prctl,
+ *    errno, MAP_FAILED), the background thread's wake-up (Wakeup.c), stack walks through
  *    libgcc's unwinder (Backtrace.c) and the libnuma bridge (Numa.c), both loaded with
  *    dlopen.
  */
@@ -39,6 +39,7 @@
 #include <sys/mman.h>
 #include <sys/random.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <fcntl.h>
 
 /* The public API, so that Swift fills zm_stats_t from the one definition. */
@@ -172,6 +173,17 @@ void *zms_reserve_at(void *address, size_t length);
 /* The end of the main executable's highest loaded segment (from the auxiliary vector:
  * no /proc needed), 0 if unknown. glibc's brk heap starts above it. */
 uintptr_t zms_executable_end(void);
+/* open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644). */
+int zms_open_append(const char *path);
+/* fcntl(fd, F_DUPFD_CLOEXEC, 3): a close-on-exec duplicate, or -1. */
+int zms_dup_cloexec(int fd);
+/* Copies path (the ZONEMALLOC_STATS file) into static storage, where the program cannot
+ * overwrite it as it may its environment (setproctitle); NULL if it is PATH_MAX or longer.
+ * Called once, at boot. */
+const char *zms_keep_path(const char *path);
+/* The calling thread's name, prctl(PR_GET_NAME) (the program's, comm, on the main
+ * thread): at most 15 bytes and a NUL; empty if prctl fails. */
+void zms_thread_name(char name[16]);
 /* mremap(MREMAP_MAYMOVE); NULL on failure. */
 void *zms_mremap(void *old_address, size_t old_length, size_t new_length);
 

@@ -1,0 +1,264 @@
+// Summary.swift: the statistics summary: its fields, its two formats, and where the
+// summary at exit goes.
+//
+// Owns:
+//  - the list of summary fields, every field of zm_stats_t in order (forEachField);
+//  - the formats (ZONEMALLOC_STATS_FORMAT): text, a header naming the pid and the program
+//    (comm, from prctl) and one "zonemalloc: <field> <value>" line per field; or json, one
+//    object holding the pid, the program and every field. Both are written a line or a
+//    field at a time from stack buffers;
+//  - the exit summary's destination. The library constructor keeps a close-on-exec
+//    duplicate of stderr when the summary is on, so the summary still arrives when the
+//    program has closed fd 2 (coreutils do, in an atexit handler that runs before this
+//    library's destructor). It goes there, or to fd 2, whichever still names the file
+//    stderr named at load time (never into a file the program has since put in their
+//    place), or is appended to the file ZONEMALLOC_STATS names (%p is the pid; if it
+//    cannot be opened, stderr gets a warning and the summary). It is printed once per
+//    process, at exit or _exit (Exports.c); when ZONEMALLOC_STATS_PID is set, only by
+//    that process.
+// Touches: Stats.snapshot, Config's statistics settings, file descriptors (a dup at load;
+// open, write and close at exit).
+
+import ZoneSupport
+import Synchronization
+
+enum Summary {
+  /// The duplicate of stderr taken at load, and the file it named then.
+  nonisolated(unsafe) private static var savedStderr: Int32 = -1
+  nonisolated(unsafe) private static var stderrFile = FileIdentity()
+
+  /// A file's device and inode numbers.
+  struct FileIdentity: Equatable {
+    var device: UInt = 0
+    var inode: UInt = 0
+  }
+
+  /// Called by the library constructor when the summary is on.
+  static func saveStderr() {
+    savedStderr = zms_dup_cloexec(2)
+    stderrFile = identity(of: savedStderr) ?? FileIdentity()
+  }
+
+  /// The pid of the process that printed the summary at exit (a vfork child shares it).
+  private static let printedBy = Atomic<UInt>(0)
+
+  /// The summary at exit, from the library destructor or _exit, once per process.
+  static func printAtExit() {
+    let pid = UInt(getpid())
+    if Config.statsPid != 0 && pid != Config.statsPid { return }
+    if printedBy.exchange(pid, ordering: .relaxed) == pid { return }
+    let stderr = stderrOfLoadTime()
+    if let path = Config.statsPath, append(to: path, warningOn: stderr) { return }
+    if stderr >= 0 { write(to: stderr) }
+  }
+
+  /// The summary in the configured format, on fd.
+  static func write(to fd: Int32) {
+    var s = zm_stats_t()
+    Stats.snapshot(&s)
+    if Config.statsJSON { writeJSON(s, to: fd) } else { writeText(s, to: fd) }
+  }
+
+  // MARK: - Fields
+
+  /// Every field of zm_stats_t, in the header's order, and whether it counts bytes.
+  /// (A Bool, not an enum: an enum's Hashable witnesses would link in Hasher.)
+  static func forEachField(_ s: zm_stats_t, _ body: (_ name: StaticString, _ value: UInt64, _ isBytes: Bool) -> Void) {
+    body("version", s.version, false)
+    body("allocated", s.allocated, true)
+    body("active", s.active, true)
+    body("mapped", s.mapped, true)
+    body("lazy_cached", s.lazy_cached, true)
+    body("slab_cached", s.slab_cached, true)
+    body("malloc_count", s.malloc_count, false)
+    body("free_count", s.free_count, false)
+    body("remote_frees", s.remote_frees, false)
+    body("owner_signals", s.owner_signals, false)
+    body("big_allocs", s.big_allocs, false)
+    body("big_reuses", s.big_reuses, false)
+    body("mmap_calls", s.mmap_calls, false)
+    body("munmap_calls", s.munmap_calls, false)
+    body("mremap_calls", s.mremap_calls, false)
+    body("purges", s.purges, false)
+    body("purge_max_step_ns", s.purge_max_step_ns, false)
+    body("realloc_copied_bytes", s.realloc_copied_bytes, true)
+    body("threads_live", s.threads_live, false)
+    body("zones_created", s.zones_created, false)
+    body("zone_teardowns", s.zone_teardowns, false)
+    body("orphan_slabs", s.orphan_slabs, false)
+    body("slabs_adopted", s.slabs_adopted, false)
+    body("slabs_released", s.slabs_released, false)
+    body("limit", s.limit, true)
+    body("limit_reclaims", s.limit_reclaims, false)
+    body("limit_refusals", s.limit_refusals, false)
+    body("numa_nodes", s.numa_nodes, false)
+    body("numa_enabled", s.numa_enabled, false)
+    body("peak_allocated", s.peak_allocated, true)
+    body("peak_mapped", s.peak_mapped, true)
+  }
+
+  // MARK: - Text
+
+  /// "zonemalloc: statistics for pid N (comm)", then one line per field; byte counts
+  /// also in readable units.
+  private static func writeText(_ s: zm_stats_t, to fd: Int32) {
+    var name: (UInt64, UInt64) = (0, 0)
+    var header = LineBuffer()
+    header.append("zonemalloc: statistics for pid ")
+    header.append(decimal: UInt(getpid()))
+    header.append(" (")
+    withProgramName(&name) { header.append(cString: $0) }
+    header.append(")")
+    header.writeLine(to: fd)
+    forEachField(s) { field, value, isBytes in
+      var line = LineBuffer()
+      line.append("zonemalloc: ")
+      line.append(field)
+      line.append(" ")
+      line.append(decimal: UInt(value))
+      if isBytes && value >= 1024 { appendReadable(UInt(value), to: &line) }
+      line.writeLine(to: fd)
+    }
+  }
+
+  /// " (1.5 MiB)": one decimal, rounded down.
+  private static func appendReadable(_ value: UInt, to line: inout LineBuffer) {
+    var unit: StaticString = "KiB"
+    var scaled = value * 10 / 1024
+    if value >= 1 << 30 { unit = "GiB"; scaled = (value >> 20) * 10 / 1024 }
+    else if value >= 1 << 20 { unit = "MiB"; scaled = (value >> 10) * 10 / 1024 }
+    line.append(" (")
+    line.append(decimal: scaled / 10)
+    line.append(".")
+    line.append(decimal: scaled % 10)
+    line.append(" ")
+    line.append(unit)
+    line.append(")")
+  }
+
+  // MARK: - JSON
+
+  /// {"pid": N, "program": "comm", "version": 2, ...}: one write per field.
+  private static func writeJSON(_ s: zm_stats_t, to fd: Int32) {
+    var name: (UInt64, UInt64) = (0, 0)
+    var head = LineBuffer()
+    head.append("{\n  \"pid\": ")
+    head.append(decimal: UInt(getpid()))
+    head.append(",\n  \"program\": \"")
+    withProgramName(&name) { appendJSONEscaped($0, to: &head) }
+    head.append("\"")
+    head.flush(to: fd)
+    forEachField(s) { field, value, _ in
+      var line = LineBuffer()
+      line.append(",\n  \"")
+      line.append(field)
+      line.append("\": ")
+      line.append(decimal: UInt(value))
+      line.flush(to: fd)
+    }
+    var end = LineBuffer()
+    end.append("\n}")
+    end.writeLine(to: fd)
+  }
+
+  /// A JSON string's contents: bytes outside printable ASCII, quotes and backslashes as
+  /// \u00XX, so the object is valid whatever the name holds.
+  private static func appendJSONEscaped(_ text: UnsafePointer<CChar>, to line: inout LineBuffer) {
+    var i = 0
+    while text[i] != 0 {
+      let byte = UInt8(bitPattern: text[i])
+      if byte < 0x20 || byte > 0x7e || byte == 0x22 || byte == 0x5c {
+        let hex: StaticString = "0123456789abcdef"
+        line.append("\\u00")
+        line.append(hex.utf8Start[Int(byte >> 4)])
+        line.append(hex.utf8Start[Int(byte & 15)])
+      } else {
+        line.append(byte)
+      }
+      i += 1
+    }
+  }
+
+  // MARK: - Destinations
+
+  /// The program's name (comm) as a C string in `storage`, for the duration of body.
+  private static func withProgramName(_ storage: inout (UInt64, UInt64),
+                                      _ body: (UnsafePointer<CChar>) -> Void) {
+    withUnsafeMutableBytes(of: &storage) { raw in
+      let name = raw.baseAddress!.assumingMemoryBound(to: CChar.self)
+      zms_thread_name(name)
+      body(name)
+    }
+  }
+
+  /// The descriptor that names the file stderr named at load: the saved duplicate, else
+  /// fd 2; -1 if neither does (nothing is written then).
+  private static func stderrOfLoadTime() -> Int32 {
+    guard savedStderr >= 0 else { return -1 }
+    if identity(of: savedStderr) == stderrFile { return savedStderr }
+    return identity(of: 2) == stderrFile ? 2 : -1
+  }
+
+  private static func identity(of fd: Int32) -> FileIdentity? {
+    var info = stat()
+    guard fstat(fd, &info) == 0 else { return nil }
+    return FileIdentity(device: UInt(info.st_dev), inode: UInt(info.st_ino))
+  }
+
+  /// Opens the path for appending, with every %p replaced by the pid; -1 on failure.
+  private static func openExpanded(_ template: UnsafePointer<CChar>) -> Int32 {
+    var path = PathBuffer()
+    var i = 0
+    while template[i] != 0 {
+      if template[i] == 37 && template[i + 1] == 112 { // "%p"
+        path.append(decimal: UInt(getpid()))
+        i += 2
+      } else {
+        path.append(UInt8(bitPattern: template[i]))
+        i += 1
+      }
+    }
+    return path.open()
+  }
+
+  /// Appends the summary to the file the template names; false, after a warning on
+  /// stderr (if there is one), when it cannot be opened.
+  private static func append(to template: UnsafePointer<CChar>, warningOn stderr: Int32) -> Bool {
+    let fd = openExpanded(template)
+    if fd >= 0 {
+      write(to: fd)
+      close(fd)
+      return true
+    }
+    if stderr >= 0 {
+      var line = LineBuffer()
+      line.append("zonemalloc: cannot open ZONEMALLOC_STATS=")
+      line.append(cString: template)
+      line.append("; the summary follows")
+      line.writeLine(to: stderr)
+    }
+    return false
+  }
+}
+
+/// A file path of up to PATH_MAX bytes, built on the stack.
+private struct PathBuffer: ~Copyable, ByteSink {
+  private var bytes = InlineArray<4096, UInt8>(repeating: 0)
+  private var count = 0
+  private var overflowed = false
+
+  mutating func append(_ byte: UInt8) {
+    guard count < bytes.count - 1 else { overflowed = true; return }
+    bytes[count] = byte
+    count += 1
+  }
+
+  /// open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC); -1 when the path was too long.
+  mutating func open() -> Int32 {
+    guard !overflowed else { return -1 }
+    bytes[count] = 0
+    return withUnsafeMutableBytes(of: &bytes) { raw in
+      zms_open_append(raw.baseAddress!.assumingMemoryBound(to: CChar.self))
+    }
+  }
+}

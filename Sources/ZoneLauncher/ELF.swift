@@ -1,0 +1,99 @@
+// ELF.swift: the ELF headers zm reads before it preloads anything.
+//
+// Owns: reading, from a file's ELF header, its class (32/64-bit), byte order, type
+// (executable or shared object) and machine; and, for a 64-bit little-endian file (what
+// zm itself is), from its program headers whether it asks for a program interpreter
+// (PT_INTERP: the dynamic loader, which is what honours LD_PRELOAD), and from its dynamic
+// section whether it has a SONAME and whether it is marked a position-independent
+// program (DF_1_PIE), which the dynamic loader refuses to preload. Also the names of the
+// common machines, for messages.
+// Touches: FileSystem (reads at most a few KiB of the file).
+
+struct ELFFile {
+  private static let sharedObject: UInt16 = 3  // ET_DYN: a shared library, or a position-independent program
+
+  let elfClass: UInt8    // 1: 32-bit, 2: 64-bit
+  let byteOrder: UInt8   // 1: little-endian, 2: big-endian
+  let type: UInt16
+  let machine: UInt16
+  /// nil when the program headers were not read (not a 64-bit little-endian file).
+  let hasInterpreter: Bool?
+  /// The dynamic section's entries by tag (the first of each); empty without one.
+  private let dynamic: [UInt64: UInt64]
+
+  /// The headers of path; nil if it cannot be read or is not an ELF file.
+  init?(path: String) {
+    guard let header = FileSystem.read(path, offset: 0, count: 64), header.count >= 20,
+          header[0...3] == [0x7f, 0x45, 0x4c, 0x46] else { return nil }
+    elfClass = header[4]
+    byteOrder = header[5]
+    type = UInt16(little: header, at: 16)
+    machine = UInt16(little: header, at: 18)
+    let segments = elfClass == 2 && byteOrder == 1 && header.count == 64
+      ? ELFFile.segments(path, header) : nil
+    hasInterpreter = segments.map { $0.contains { $0.type == 3 } }  // PT_INTERP
+    dynamic = segments?.first { $0.type == 2 }.map { ELFFile.entries(path, $0) } ?? [:]  // PT_DYNAMIC
+  }
+
+  /// A shared object with a SONAME: a library, even when it can also be run (ld.so).
+  var hasSoname: Bool { dynamic[14] != nil }  // DT_SONAME
+
+  /// A shared object that the dynamic loader can load as a library (not a PIE program).
+  var isLoadableLibrary: Bool {
+    type == ELFFile.sharedObject && (dynamic[0x6fff_fffb] ?? 0) & 0x0800_0000 == 0  // DT_FLAGS_1, DF_1_PIE
+  }
+
+  /// Whether this file runs on the same machine as `other` (class, byte order, machine).
+  func sameMachine(as other: ELFFile) -> Bool {
+    elfClass == other.elfClass && byteOrder == other.byteOrder && machine == other.machine
+  }
+
+  /// "x86-64", "aarch64", ... or "machine N", with the class when it is 32-bit.
+  var machineName: String {
+    let names: [UInt16: String] = [3: "i386", 40: "arm", 62: "x86-64", 183: "aarch64", 243: "riscv"]
+    return (names[machine] ?? "machine \(machine)") + (elfClass == 1 ? " (32-bit)" : "")
+  }
+
+  private struct Segment {
+    let type: UInt32
+    let offset: Int
+    let size: Int
+  }
+
+  private static func segments(_ path: String, _ header: [UInt8]) -> [Segment]? {
+    let offset = Int(UInt64(little: header, at: 32))
+    let entrySize = Int(UInt16(little: header, at: 54))
+    let count = Int(UInt16(little: header, at: 56))
+    guard entrySize >= 56, count <= 512,
+          let table = FileSystem.read(path, offset: offset, count: entrySize * count),
+          table.count == entrySize * count else { return nil }
+    return (0..<count).map { i in
+      let at = i * entrySize
+      return Segment(type: UInt32(little: table, at: at), offset: Int(UInt64(little: table, at: at + 8)),
+                     size: Int(UInt64(little: table, at: at + 32)))
+    }
+  }
+
+  /// The dynamic segment's (tag, value) entries, 16 bytes each, up to DT_NULL.
+  private static func entries(_ path: String, _ segment: Segment) -> [UInt64: UInt64] {
+    guard let bytes = FileSystem.read(path, offset: segment.offset, count: min(segment.size, 1 << 16)) else {
+      return [:]
+    }
+    var entries: [UInt64: UInt64] = [:]
+    for at in stride(from: 0, to: bytes.count - 15, by: 16) {
+      let tag = UInt64(little: bytes, at: at)
+      if tag == 0 { break }
+      if entries[tag] == nil { entries[tag] = UInt64(little: bytes, at: at + 8) }
+    }
+    return entries
+  }
+}
+
+extension FixedWidthInteger {
+  /// The little-endian integer at `offset` in bytes.
+  init(little bytes: [UInt8], at offset: Int) {
+    var value: Self = 0
+    for i in 0..<MemoryLayout<Self>.size { value |= Self(bytes[offset + i]) << (8 * i) }
+    self = value
+  }
+}

@@ -1,0 +1,148 @@
+// FileSystem.swift: the file operations zm needs, over Glibc (zm links no Foundation).
+//
+// Owns: paths (canonical, absolute, parent, this executable's folder, lookup in PATH),
+// tests (is a file, a folder, an executable), reading, and writing that replaces a file
+// atomically (a new file beside the old one, renamed over it: a program running the old
+// copy keeps it), symbolic links, folders and removal. Failures throw FileError with the
+// path and the system's reason.
+// Touches: the file system only.
+#if canImport(Glibc)
+import Glibc
+#endif
+
+struct FileError: Error {
+  let message: String
+
+  init(message: String) { self.message = message }
+
+  /// "<what> <path>: <strerror(errno)>".
+  init(_ what: String, _ path: String, code: Int32 = errno) {
+    message = "\(what) \(path): \(errorText(code))"
+  }
+}
+
+enum FileSystem {
+  /// The canonical absolute path (symbolic links resolved), or nil if it does not exist.
+  static func realPath(_ path: String) -> String? {
+    guard let resolved = realpath(path, nil) else { return nil }
+    defer { free(resolved) }
+    return String(cString: resolved)
+  }
+
+  /// An absolute path for `path`, relative to the current folder (nothing resolved).
+  static func absolute(_ path: String) -> String {
+    if path.hasPrefix("/") { return path }
+    guard let cwd = getcwd(nil, 0) else { return path }
+    defer { free(cwd) }
+    return String(cString: cwd) + "/" + path
+  }
+
+  /// The folder part of a path: "/a/b" for "/a/b/c", "/" for "/a".
+  static func parent(_ path: String) -> String {
+    guard let slash = path.lastIndex(of: "/") else { return "." }
+    return slash == path.startIndex ? "/" : String(path[..<slash])
+  }
+
+  /// The folder this executable is in, from /proc/self/exe.
+  static func executableDirectory() -> String? {
+    realPath("/proc/self/exe").map(parent)
+  }
+
+  /// What execvp would run for `command`: itself if it names a path, else the first
+  /// executable file of that name in $PATH.
+  static func findCommand(_ command: String) -> String? {
+    if command.contains("/") { return isFile(command) ? command : nil }
+    let path = getenv("PATH").map { String(cString: $0) } ?? "/usr/bin:/bin"
+    for dir in path.split(separator: ":", omittingEmptySubsequences: false) {
+      let candidate = (dir.isEmpty ? "." : String(dir)) + "/" + command
+      if isFile(candidate) && access(candidate, X_OK) == 0 { return candidate }
+    }
+    return nil
+  }
+
+  static func isFile(_ path: String) -> Bool { mode(path) == S_IFREG }
+
+  static func isDirectory(_ path: String) -> Bool { mode(path) == S_IFDIR }
+
+  private static func mode(_ path: String) -> mode_t? {
+    var info = stat()
+    return stat(path, &info) == 0 ? info.st_mode & S_IFMT : nil
+  }
+
+  /// The whole file.
+  static func read(_ path: String) throws(FileError) -> [UInt8] {
+    let fd = open(path, O_RDONLY | O_CLOEXEC)
+    guard fd >= 0 else { throw FileError("cannot read", path) }
+    defer { close(fd) }
+    var bytes: [UInt8] = []
+    var chunk = [UInt8](repeating: 0, count: 1 << 16)
+    while true {
+      let n = chunk.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
+      if n < 0 && errno == EINTR { continue }
+      guard n >= 0 else { throw FileError("cannot read", path) }
+      if n == 0 { return bytes }
+      bytes += chunk[0..<n]
+    }
+  }
+
+  /// Up to `count` bytes at `offset`, fewer at the end of the file; nil if unreadable.
+  static func read(_ path: String, offset: Int, count: Int) -> [UInt8]? {
+    let fd = open(path, O_RDONLY | O_CLOEXEC)
+    guard fd >= 0 else { return nil }
+    defer { close(fd) }
+    var bytes = [UInt8](repeating: 0, count: count)
+    let n = bytes.withUnsafeMutableBytes { pread(fd, $0.baseAddress, count, off_t(offset)) }
+    return n < 0 ? nil : Array(bytes[0..<n])
+  }
+
+  /// Replaces path with bytes and the mode: written beside it, then renamed over it.
+  static func replace(_ path: String, with bytes: [UInt8], mode: mode_t) throws(FileError) {
+    let temporary = parent(path) + "/.zm-install-" + String(getpid())
+    let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode)
+    guard fd >= 0 else { throw FileError("cannot write", temporary) }
+    var done = 0
+    while done < bytes.count {
+      let n = bytes.withUnsafeBytes { write(fd, $0.baseAddress! + done, bytes.count - done) }
+      if n < 0 && errno == EINTR { continue }
+      guard n > 0 else {
+        let code = errno
+        close(fd)
+        unlink(temporary)
+        throw FileError("cannot write", temporary, code: code)
+      }
+      done += n
+    }
+    fchmod(fd, mode) // the umask narrowed open's mode
+    close(fd)
+    guard rename(temporary, path) == 0 else {
+      let code = errno
+      unlink(temporary)
+      throw FileError("cannot replace", path, code: code)
+    }
+  }
+
+  /// Replaces path with a symbolic link to target.
+  static func replaceWithLink(_ path: String, to target: String) throws(FileError) {
+    let temporary = parent(path) + "/.zm-install-" + String(getpid())
+    unlink(temporary)
+    guard symlink(target, temporary) == 0 else { throw FileError("cannot create link", temporary) }
+    guard rename(temporary, path) == 0 else {
+      let code = errno
+      unlink(temporary)
+      throw FileError("cannot replace", path, code: code)
+    }
+  }
+
+  /// Creates a folder (its parent must exist).
+  static func makeDirectory(_ path: String) throws(FileError) {
+    guard mkdir(path, 0o755) == 0 || (errno == EEXIST && isDirectory(path)) else {
+      throw FileError("cannot create folder", path)
+    }
+  }
+
+  /// Removes a file or link, if it is there.
+  static func remove(_ path: String) { unlink(path) }
+
+  /// Removes a folder, if it is empty.
+  static func removeDirectoryIfEmpty(_ path: String) { rmdir(path) }
+}
