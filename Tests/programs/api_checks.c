@@ -247,17 +247,24 @@ static void trim(void) {
   }
 }
 
+/* As glibc's: a big block (glibc's mmapped chunk) counts in hblks/hblkhd, a smaller one
+ * in uordblks. */
 static void mallinfo2_fields(void) {
   struct mallinfo2 before = mallinfo2();
-  void *big = malloc(MiB);
+  void *big = malloc(MiB), *medium = malloc(100000);
   memset(big, 1, MiB);
+  memset(medium, 1, 100000);
   struct mallinfo2 during = mallinfo2();
   ZT_CHECK(during.uordblks <= during.arena, "uordblks %zu > arena %zu", during.uordblks, during.arena);
   ZT_CHECK(during.fordblks <= during.arena, "fordblks %zu > arena %zu", during.fordblks, during.arena);
-  ZT_CHECK(during.uordblks >= before.uordblks + MiB, "uordblks %zu -> %zu with 1 MiB live", before.uordblks, during.uordblks);
+  ZT_CHECK(during.uordblks >= before.uordblks + 100000, "uordblks %zu -> %zu with 100000 B live", before.uordblks, during.uordblks);
+  ZT_CHECK(during.hblks == before.hblks + 1, "hblks %zu -> %zu with one big block live", before.hblks, during.hblks);
+  ZT_CHECK(during.hblkhd >= before.hblkhd + MiB, "hblkhd %zu -> %zu with 1 MiB live", before.hblkhd, during.hblkhd);
   free(big);
+  free(medium);
   struct mallinfo2 after = mallinfo2();
   ZT_CHECK(after.uordblks < during.uordblks, "uordblks %zu -> %zu after free", during.uordblks, after.uordblks);
+  ZT_CHECK(after.hblkhd == before.hblkhd, "hblkhd %zu -> %zu after free", before.hblkhd, after.hblkhd);
   ZT_CHECK(after.uordblks <= after.arena, "uordblks %zu > arena %zu", after.uordblks, after.arena);
 }
 
