@@ -2,6 +2,11 @@
 // runs the release library, preloaded into real programs or into the C programs of
 // Tests/programs, and compares with glibc where glibc has an answer.
 //
+// - Address-space limits (Heavy): python3, perl, bash, gcc, a sort of 100k lines and
+//   as_limit.c (32 threads allocating small, medium and big blocks) under `ulimit -v`
+//   of 1 GiB and 256 MiB print exactly what they print under glibc, and succeed;
+//   as_limit.c also lowers RLIMIT_AS itself after its first malloc (to 200 MiB, and to
+//   64 MiB, where glibc still works) and then starts 16 threads.
 // - glibc's blocks (glibc_blocks.c): free, realloc and malloc_usable_size of
 //   __libc_malloc blocks (heap, thread arena, mmapped chunks) with every fd in use, and
 //   with no /proc (unshare -Urm and a tmpfs over /proc).
@@ -16,6 +21,10 @@
 // - No hidden thread (single_thread_release.c): a single-threaded program that freed
 //   8 MiB can unshare(CLONE_NEWUSER) 2 s later, and its RSS is back near its baseline;
 //   with ZONEMALLOC_BACKGROUND=1 the same check sees the thread (the control).
+// - Key destructors (key_destructor_storm.c, Heavy): 50,000 threads whose key destructor
+//   allocates and re-arms the key in every round leave at most ncpus + 1 zones and
+//   peak RSS within 2x of the same churn without destructor allocations; also under a
+//   64 MiB ZONEMALLOC_LIMIT.
 // - glibc's reports (glibc_reports.c): memalign(2^63, 2^63), a failing posix_memalign,
 //   malloc_info(1, f), mallinfo and malloc_info(0, f) return and set what glibc does, the
 //   XML has glibc's element structure, and the figures are zonemalloc's counters.
@@ -258,5 +267,79 @@ struct MallocInfoXML {
   /// An integer attribute of the first element with this name and type.
   func attribute(_ name: String, type: String, _ attribute: String) -> Int? {
     elements.first { $0.name == name && $0.attributes["type"] == type }.flatMap { $0.attributes[attribute] }.flatMap { Int($0) }
+  }
+}
+
+extension Heavy {
+  @Suite("drop-in: address-space limits and key destructors")
+  struct DropInHeavyTests {
+    enum Command: String, CaseIterable, Sendable {
+      case python3, perl, bash, gcc, sort, threads32
+    }
+
+    /// The command line; gcc writes into dir.
+    func argv(_ command: Command, dir: String) throws -> [String] {
+      let programs = Paths.programs
+      switch command {
+      case .python3:
+        return ["python3", "-c", "import sys; sys.path.insert(0, '\(programs)'); import workload as w; "
+                + "[print(f(), flush=True) for f in (w.dicts, w.strings, w.threads, w.forked)]"]
+      case .perl:
+        return ["perl", programs + "/workload.pl"]
+      case .bash:
+        return ["bash", "-c", "declare -A h; for ((i = 0; i < 30000; i++)); do h[k$i]=$((i * i % 1000)); done; "
+                + "s=; for ((i = 0; i < 5000; i++)); do s+=\"${h[k$i]},\"; done; echo ${#h[@]} ${#s} ${s:0:20}"]
+      case .gcc:
+        // Compiles a test program (the object must be byte for byte glibc's gcc's), links it and runs it.
+        return ["/bin/sh", "-c", "gcc -O2 -I '\(programs)' -c '\(programs)/as_limit.c' -o '\(dir)/as_limit.o' "
+                + "&& md5sum < '\(dir)/as_limit.o' && gcc -pthread '\(dir)/as_limit.o' -o '\(dir)/as_limit' "
+                + "&& '\(dir)/as_limit' threads 2"]
+      case .sort:
+        return ["/bin/sh", "-c", "seq 1 100000 | awk '{ print ($1 * 7919) % 100003 }' | sort -n | md5sum"]
+      case .threads32:
+        return [try TestProgram.build("as_limit.c", linkage: .plain), "threads", "32"]
+      }
+    }
+
+    @Test(arguments: [1 << 20, 256 << 10], Command.allCases)
+    func sameAsGlibcUnderUlimitV(limitKiB: Int, command: Command) throws {
+      let dir = try Paths.makeTempDir("ulimit")
+      defer { try? FileManager.default.removeItem(atPath: dir) }
+      let argv = underAddressSpaceLimit(kib: limitKiB, try argv(command, dir: dir))
+      let (glibc, zm) = try expectSameAsGlibc(argv, env: ["PYTHONMALLOC": "malloc"])
+      print("measured: ulimit -v \(limitKiB >> 10) MiB, \(command.rawValue): glibc exit \(glibc.exitCode ?? -1) in "
+            + "\(String(format: "%.2f", glibc.seconds)) s, zonemalloc exit \(zm.exitCode ?? -1) in "
+            + "\(String(format: "%.2f", zm.seconds)) s, same output: \(zm.stdout == glibc.stdout)")
+    }
+
+    /// The program lowers RLIMIT_AS itself after its first malloc, then starts 16 threads.
+    /// glibc works down to about 32 MiB here.
+    @Test(arguments: [200, 64])
+    func programLoweringItsOwnAddressSpaceLimitStartsThreads(limitMiB: Int) throws {
+      let program = try TestProgram.build("as_limit.c", linkage: .plain)
+      let (glibc, zm) = try expectSameAsGlibc([program, "setrlimit", "\(limitMiB)", "16"])
+      print("measured: setrlimit(RLIMIT_AS, \(limitMiB) MiB) after the first malloc, then 16 threads: glibc exit "
+            + "\(glibc.exitCode ?? -1), zonemalloc exit \(zm.exitCode ?? -1) \(zm.stderr.split(separator: "\n").first ?? "")")
+    }
+
+    func storm(_ mode: String, env: [String: String] = [:]) throws -> [String: Int] {
+      let outcome = try runLinked("key_destructor_storm.c", [mode, "50000", "200"], env: env, timeout: 90)
+      let f = expectReport(outcome, prefix: "destructors ok mode=\(mode) threads=50000 ")
+      let cpus = sysconf(Int32(_SC_NPROCESSORS_ONLN))
+      #expect(f["rounds"] == 200_000, "glibc runs the key destructor in 4 rounds per thread: \(f)")
+      #expect((f["threads_live"] ?? .max) <= cpus + 1, "live zones after the storm: \(f)")
+      return f
+    }
+
+    @Test func keyDestructorsThatAllocateInEveryRoundLeaveNoZonesOrMemoryBehind() throws {
+      let plain = try storm("plain"), alloc = try storm("alloc")
+      let plainHWM = try #require(plain["vmhwm_kb"]), allocHWM = try #require(alloc["vmhwm_kb"])
+      #expect(allocHWM <= 2 * plainHWM, "peak RSS \(allocHWM) KiB, without destructor allocations \(plainHWM) KiB")
+      let limited = try storm("alloc", env: ["ZONEMALLOC_LIMIT": "64M"])
+      print("measured: 50,000 threads, key destructor allocating in 4 rounds: VmHWM \(allocHWM) KiB, RSS "
+            + "\(alloc["rss_kb"] ?? 0) KiB, mapped \((alloc["mapped"] ?? 0) >> 20) MiB, threads_live \(alloc["threads_live"] ?? 0), "
+            + "\(alloc["ms"] ?? 0) ms; without: VmHWM \(plainHWM) KiB, mapped \((plain["mapped"] ?? 0) >> 20) MiB, "
+            + "\(plain["ms"] ?? 0) ms; under ZONEMALLOC_LIMIT=64M: \(limited["ms"] ?? -1) ms")
+    }
   }
 }
