@@ -11,6 +11,9 @@
 //   together, each sees ENOMEM, frees half and allocates again (no crash, no hang).
 // - limit_pressure.c probe with ZONEMALLOC_LIMIT=lots or ZONEMALLOC_NUMA=bogus: one
 //   warning line naming the value, and the defaults (no limit, NUMA off on this machine).
+// - limit_clean_unit.c: at the limit, a medium request that finds only a span whose pages
+//   went back to the OS fails with ENOMEM, and that span is not lost: with everything
+//   freed and purged afterwards, nothing is counted as cached.
 import Foundation
 import Testing
 
@@ -26,6 +29,18 @@ struct BadEnvironmentTests {
     #expect(f["limit"] == 0, "no limit by default: \(f)")
     #expect(f["big_ok"] == 1, "a 200 MiB allocation succeeds with no limit: \(f)")
     #expect(f["numa_enabled"] == 0, "NUMA placement is off by default on a one-node machine: \(f)")
+  }
+}
+
+@Suite("memory limit: released units")
+struct LimitReleasedUnitTests {
+  @Test func refusedReleasedUnitGoesBackToItsList() throws {
+    let f = expectReport(try runLinked("limit_clean_unit.c", [], timeout: 60), prefix: "clean ok ")
+    #expect(f["refused_errno"] == Int(ENOMEM), "\(f)")
+    // A released span refused its charge and filed under charge class 0 (out of the
+    // depot's bounds) is never released again and stays counted.
+    #expect(f["allocated_end"] == 0 && f["slab_cached_end"] == 0,
+            "after everything was freed and zm_purge() ran, nothing may be counted as cached: \(f)")
   }
 }
 

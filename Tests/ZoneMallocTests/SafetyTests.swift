@@ -46,12 +46,4 @@ struct SafetyTests {
     let program = try TestProgram.build("foreign_free.c", linkage: .plain)
     expectSuccess(try Subprocess.run([program], env: try preloadEnvironment()), stdout: ["foreign free ok"])
   }
-
-  func hexValue(_ text: String) -> UInt64? {
-    text.hasPrefix("0x") ? UInt64(text.dropFirst(2), radix: 16) : nil
-  }
-
-  func hexNumbers(in text: String) -> Set<UInt64> {
-    Set(text.matches(of: /0[xX][0-9a-fA-F]{1,16}/).compactMap { hexValue(String($0.output).lowercased()) })
-  }
 }
