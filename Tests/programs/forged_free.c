@@ -15,10 +15,10 @@
  *                not writable (so HEADER must be none).
  *     How the window's parts are found: windows are 64 MiB aligned; a window is
  *     reserved PROT_NONE, its header array and then its slabs are committed from its
- *     start upward in 4 MiB steps, and slabs are carved from the start upward by a bump
+ *     start upward in 1 MiB steps, and slabs are carved from the start upward by a bump
  *     pointer. /proc/self/maps shows the window as a read-write mapping (the committed
  *     part) followed by a PROT_NONE one (the rest). This program uses a few slabs, so
- *     the end of the first 4 MiB and everything after it hold no block.
+ *     the end of the first committed MiB and everything after it hold no block.
  *   HEADER  what is written in the 16 bytes before P (the header of the fake chunk at
  *           C = P - 16), always inside the victim's memory:
  *     mmapped  prev_size = C mod 4096 and size = (8192 - prev_size) | IS_MMAPPED: glibc's

@@ -4,7 +4,7 @@
 // commit charge), each starting on a 64 MiB boundary and entered in the region table, so
 // that free() tells a zonemalloc chunk from a foreign pointer with one table load. A
 // window starts with the 128 KiB array of granule headers (Slab.swift); the rest is
-// committed (mprotect) in steps as it is carved by a bump pointer into 64 KiB slabs and
+// committed (mprotect) in 1 MiB steps as it is carved by a bump pointer into 64 KiB slabs and
 // spans of up to 8 contiguous granules. With NUMA on, a window is bound to its node once,
 // with a preferred policy (the mbind system call), so every slab carved from it lands there.
 // Touches: the region table, Numa.
@@ -30,7 +30,7 @@ enum Arena {
   static let windowSize: UInt = 1 << UInt(ZMS_REGION_SHIFT)
   static let smallestWindow: UInt = 1 << 20
   static let firstWindow: UInt = 4 << 20
-  static let commitStep: UInt = 4 << 20
+  static let commitStep: UInt = 1 << 20
   /// Until this time (ms) no window could be reserved: small requests become big blocks,
   /// and no reservation is tried again before it.
   static let exhaustedUntil = Atomic<UInt>(0)
