@@ -12,6 +12,9 @@
 //
 // The unsafeFlags below keep this package from being a versioned dependency of another
 // SwiftPM package. That is accepted: zonemalloc is consumed as a built .so.
+// ZoneSupport and ZoneCore keep frame pointers (SwiftPM's default on Linux, made explicit):
+// the sampled features' stacks walk through the allocator's own frames by them, since
+// Swift emits no unwind tables (Backtrace.c).
 import PackageDescription
 
 let package = Package(
@@ -25,14 +28,14 @@ let package = Package(
   targets: [
     .target(
       name: "ZoneSupport",
-      cSettings: [.unsafeFlags(["-fno-builtin-malloc", "-fno-builtin-free"])],
+      cSettings: [.unsafeFlags(["-fno-builtin-malloc", "-fno-builtin-free", "-fno-omit-frame-pointer"])],
       linkerSettings: [.linkedLibrary("pthread")]),
     .target(
       name: "ZoneCore",
       dependencies: ["ZoneSupport"],
       swiftSettings: [
         .enableExperimentalFeature("Embedded"),
-        .unsafeFlags(["-Xfrontend", "-disable-stack-protector", "-Xcc", "-fPIC"]),
+        .unsafeFlags(["-Xfrontend", "-disable-stack-protector", "-Xcc", "-fPIC", "-Xcc", "-fno-omit-frame-pointer"]),
         .unsafeFlags(["-Ounchecked", "-enforce-exclusivity=unchecked"], .when(configuration: .release)),
       ]),
     .target(
