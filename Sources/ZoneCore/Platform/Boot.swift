@@ -7,7 +7,8 @@
 //    malloc arriving during boot from the same thread cannot happen, and one from another
 //    thread waits for it to finish.
 //  - the constructor (ZoneExports calls it): sets up NUMA through libnuma (which is
-//    initialised by then) and registers the fork handlers.
+//    initialised by then), loads the unwinder and installs the SIGSEGV handler when
+//    guarded sampling is on, and registers the fork handlers.
 //  - the destructor: prints the statistics when ZONEMALLOC_STATS=1.
 // Touches: every subsystem's start-up values.
 
@@ -41,6 +42,7 @@ enum Boot {
     cpus = max(Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))), 1)
     Config.load(cpus: cpus)
     drawSecrets()
+    GuardedSlots.boot()
     guard Global.map() else { return false }
     _ = Limit.set(Config.limit)
     Depot.minimumKeep = Config.depotSlabsPerCPU * UInt(cpus)
@@ -65,6 +67,7 @@ enum Boot {
   static func construct() {
     guard ensure() else { return }
     Numa.setUp()
+    GuardedSlots.construct()
     Fork.register()
     constructed = true
   }

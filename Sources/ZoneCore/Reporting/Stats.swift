@@ -5,7 +5,9 @@
 // (ZONEMALLOC_STATS=1, zm_stats_print, malloc_stats) and mallinfo2.
 // Touches: every zone's counters (plain words written only by their thread; read here
 // under the zones lock, which keeps zones from being retired mid-sum), and the counters
-// the other files own.
+// the other files own. Guarded blocks count as mallocs, frees and allocated bytes, and
+// the pages under them as active and mapped; the summary adds guarded_allocs and
+// guarded_frees lines when guarding is on (zm_stats_t keeps its layout).
 //
 // The per-thread counters follow seed 003: each thread counts the mallocs and frees it
 // performs, whoever owns the memory, so a chunk allocated on one thread and freed on
@@ -113,16 +115,20 @@ enum Stats {
 
     let slab = SlabGeometry.size
     let bigLive = BigBlocks.liveBytes.load(ordering: .relaxed)
+    let guardedLive = GuardedSlots.liveBytes.load(ordering: .relaxed)
+    let guardedPages = GuardedSlots.pageBytes.load(ordering: .relaxed)
     let small = sum.allocatedBytes &- sum.freedBytes
-    out.pointee.allocated = UInt64((small > UInt(Int.max) ? 0 : small) &+ bigLive)
-    out.pointee.active = UInt64(activeBytes.load(ordering: .relaxed) &+ bigLive)
-    out.pointee.mapped = UInt64(Limit.held.load(ordering: .relaxed))
+    out.pointee.allocated = UInt64((small > UInt(Int.max) ? 0 : small) &+ bigLive &+ guardedLive)
+    out.pointee.active = UInt64(activeBytes.load(ordering: .relaxed) &+ bigLive &+ guardedPages)
+    out.pointee.mapped = UInt64(Limit.held.load(ordering: .relaxed) &+ guardedPages)
     out.pointee.lazy_cached = UInt64(LazyUnmap.bytes.load(ordering: .relaxed))
     out.pointee.slab_cached = UInt64((cachedGranules.load(ordering: .relaxed) &+
       Depot.dirtyGranules.load(ordering: .relaxed)) &* slab)
 
-    out.pointee.malloc_count = UInt64(sum.mallocs &+ BigBlocks.allocs.load(ordering: .relaxed))
-    out.pointee.free_count = UInt64(sum.frees &+ BigBlocks.frees.load(ordering: .relaxed))
+    out.pointee.malloc_count = UInt64(sum.mallocs &+ BigBlocks.allocs.load(ordering: .relaxed) &+
+      GuardedSlots.allocs.load(ordering: .relaxed))
+    out.pointee.free_count = UInt64(sum.frees &+ BigBlocks.frees.load(ordering: .relaxed) &+
+      GuardedSlots.frees.load(ordering: .relaxed))
     out.pointee.remote_frees = UInt64(sum.remoteFrees)
     out.pointee.owner_signals = UInt64(sum.signals)
 
@@ -188,6 +194,9 @@ enum Stats {
     count("limit_refusals", s.limit_refusals)
     count("numa_nodes", s.numa_nodes)
     count("numa_enabled", s.numa_enabled)
+    guard GuardedSlots.enabled else { return }
+    count("guarded_allocs", UInt64(GuardedSlots.allocs.load(ordering: .relaxed)))
+    count("guarded_frees", UInt64(GuardedSlots.frees.load(ordering: .relaxed)))
   }
 
   private static func count(_ name: StaticString, _ value: UInt64) {
