@@ -5,8 +5,8 @@
 // (ZONEMALLOC_STATS=1, zm_stats_print, malloc_stats) and mallinfo2.
 // Touches: every zone's counters (plain words written only by their thread; read here
 // under the zones lock, which keeps zones from being retired mid-sum), and the counters
-// the other files own. Guarded blocks count as mallocs, frees and allocated bytes, and
-// the pages under them as active and mapped; the summary adds guarded_allocs and
+// the other files own. Guarded blocks count as mallocs, frees (remote when another thread
+// frees them) and allocated bytes, and the pages under them as active and mapped; the summary adds guarded_allocs and
 // guarded_frees lines when guarding is on (zm_stats_t keeps its layout).
 //
 // The per-thread counters follow seed 003: each thread counts the mallocs and frees it
@@ -58,28 +58,32 @@ enum Stats {
 
   nonisolated(unsafe) static var retired = Totals()
 
-  /// Blocks glibc allocated while creating the background thread (its thread-local
-  /// storage). That thread lives until exit, so they are the allocator's own and are
-  /// left out of the program's counts.
+  /// Blocks glibc allocated and freed while creating the background thread (its
+  /// thread-local storage) or loading libgcc_s for the guarded slots. That thread and
+  /// that library live until exit, so their blocks are the allocator's own and are left
+  /// out of the program's counts.
   static let internalMallocs = Atomic<UInt>(0)
   static let internalBytes = Atomic<UInt>(0)
+  static let internalFrees = Atomic<UInt>(0)
+  static let internalFreedBytes = Atomic<UInt>(0)
 
-  /// Runs body and files what the calling thread allocated meanwhile as internal.
+  /// Runs body and files what the calling thread allocated and freed meanwhile as internal.
   static func countingAsInternal<R>(_ body: () -> R) -> R {
-    let before = threadAllocations()
+    let before = threadTotals()
     let result = body()
-    let after = threadAllocations()
-    internalMallocs.wrappingAdd(after.0 &- before.0, ordering: .relaxed)
-    internalBytes.wrappingAdd(after.1 &- before.1, ordering: .relaxed)
+    let after = threadTotals()
+    internalMallocs.wrappingAdd(after.mallocs &- before.mallocs, ordering: .relaxed)
+    internalBytes.wrappingAdd(after.allocatedBytes &- before.allocatedBytes, ordering: .relaxed)
+    internalFrees.wrappingAdd(after.frees &- before.frees, ordering: .relaxed)
+    internalFreedBytes.wrappingAdd(after.freedBytes &- before.freedBytes, ordering: .relaxed)
     return result
   }
 
-  private static func threadAllocations() -> (UInt, UInt) {
-    let zone = ThreadZone.current
-    if Zones.isPlaceholder(zone) { return (0, 0) }
+  private static func threadTotals() -> Totals {
     var mine = Totals()
-    mine.add(zone)
-    return (mine.mallocs, mine.allocatedBytes)
+    let zone = ThreadZone.current
+    if !Zones.isPlaceholder(zone) { mine.add(zone) }
+    return mine
   }
 
   static func noteZonelessFree(bytes: UInt, remote: Bool, signal: Bool) {
@@ -112,6 +116,8 @@ enum Stats {
     sum.allocatedBytes &+= spanGrowthBytes.load(ordering: .relaxed)
     sum.mallocs &-= internalMallocs.load(ordering: .relaxed)
     sum.allocatedBytes &-= internalBytes.load(ordering: .relaxed)
+    sum.frees &-= internalFrees.load(ordering: .relaxed)
+    sum.freedBytes &-= internalFreedBytes.load(ordering: .relaxed)
 
     let slab = SlabGeometry.size
     let bigLive = BigBlocks.liveBytes.load(ordering: .relaxed)
@@ -129,7 +135,7 @@ enum Stats {
       GuardedSlots.allocs.load(ordering: .relaxed))
     out.pointee.free_count = UInt64(sum.frees &+ BigBlocks.frees.load(ordering: .relaxed) &+
       GuardedSlots.frees.load(ordering: .relaxed))
-    out.pointee.remote_frees = UInt64(sum.remoteFrees)
+    out.pointee.remote_frees = UInt64(sum.remoteFrees &+ GuardedSlots.remoteFrees.load(ordering: .relaxed))
     out.pointee.owner_signals = UInt64(sum.signals)
 
     out.pointee.big_allocs = UInt64(BigBlocks.allocs.load(ordering: .relaxed))

@@ -34,6 +34,8 @@ enum GuardedSlots {
 
   static let allocs = Atomic<UInt>(0)
   static let frees = Atomic<UInt>(0)
+  /// Guarded blocks freed by a thread other than the one that allocated them.
+  static let remoteFrees = Atomic<UInt>(0)
   static let liveBytes = Atomic<UInt>(0)
   /// Bytes of the pages under live guarded blocks (resident, or as good as).
   static let pageBytes = Atomic<UInt>(0)
@@ -47,11 +49,12 @@ enum GuardedSlots {
     if enabled { SampleRandom.drawSeed() }
   }
 
-  /// In the library constructor, where allocating is allowed: load the unwinder and put
-  /// the SIGSEGV handler in front of the current one.
+  /// In the library constructor, where allocating is allowed: load the unwinder (the
+  /// blocks dlopen keeps are the allocator's own, not the program's: counted as internal,
+  /// and so not guarded) and put the SIGSEGV handler in front of the current one.
   static func construct() {
     guard enabled else { return }
-    _ = zms_backtrace_setup()
+    _ = holdingOff { Stats.countingAsInternal { zms_backtrace_setup() } }
     _ = zms_fault_install(GuardFault.hook)
   }
 
@@ -134,6 +137,7 @@ enum GuardedSlots {
     slot.pointee.state.store(SlotState.freed, ordering: .releasing)
     GuardPool.put(index)
     frees.wrappingAdd(1, ordering: .relaxed)
+    if slot.pointee.freed.thread != slot.pointee.allocated.thread { remoteFrees.wrappingAdd(1, ordering: .relaxed) }
     liveBytes.wrappingSubtract(size, ordering: .relaxed)
     pageBytes.wrappingSubtract(GuardPool.pageBytes(address, size), ordering: .relaxed)
     return true
