@@ -60,14 +60,14 @@ enum GuardReport {
     line.append(hex: address)
     line.append(" is ")
     if address < block {
-      line.append(decimal: block - address)
-      line.append(" bytes before")
+      appendBytes(&line, block - address)
+      line.append(" before")
     } else if address >= end {
-      line.append(decimal: address - end)
-      line.append(" bytes past the end of")
+      appendBytes(&line, address - end)
+      line.append(" past the end of")
     } else {
-      line.append(decimal: address - block)
-      line.append(" bytes into")
+      appendBytes(&line, address - block)
+      line.append(" into")
     }
     line.append(" the ")
     line.append(decimal: slot.pointee.size)
@@ -79,5 +79,11 @@ enum GuardReport {
     line.writeLine()
     slot.pointee.allocated.print("allocated")
     if live { Diagnostics.warn("not freed") } else { slot.pointee.freed.print("freed") }
+  }
+
+  /// "1 byte", "8 bytes".
+  private static func appendBytes(_ line: inout LineBuffer, _ count: UInt) {
+    line.append(decimal: count)
+    line.append(count == 1 ? " byte" : " bytes")
   }
 }
