@@ -40,7 +40,8 @@ struct Outcome: CustomStringConvertible {
 enum Subprocess {
   /// Variables removed from every child's environment unless given again in `env`.
   static let scrubbed = ["LD_PRELOAD", "ZONEMALLOC_STATS", "ZONEMALLOC_LIMIT", "ZONEMALLOC_LAZY_MAX",
-                         "ZONEMALLOC_RELEASE_DELAY", "ZONEMALLOC_NUMA", "ZONEMALLOC_BACKGROUND"]
+                         "ZONEMALLOC_RELEASE_DELAY", "ZONEMALLOC_NUMA", "ZONEMALLOC_BACKGROUND",
+                         "ZONEMALLOC_GUARD_RATE", "ZONEMALLOC_GUARD_UNDERFLOW", "ZONEMALLOC_GUARD_SLOTS"]
 
   /// Runs argv with `env` added to the environment and `unset` removed from it.
   static func run(_ argv: [String], env: [String: String] = [:], unset: [String] = [],
