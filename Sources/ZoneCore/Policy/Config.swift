@@ -19,7 +19,8 @@ enum Config {
   /// Empty 64 KiB granules a depot keeps per CPU before it releases the excess in bulk.
   nonisolated(unsafe) static var depotSlabsPerCPU: UInt = 64
   /// About one allocation in this many goes to a guarded slot; 0 turns guarding off.
-  nonisolated(unsafe) static var guardRate: UInt = 0
+  /// The default keeps the cost under 1% (docs/CONFIGURATION.md, bench/README.md).
+  nonisolated(unsafe) static var guardRate: UInt = 100_000
   /// Guarded blocks sit right after a guard page instead of right before one.
   nonisolated(unsafe) static var guardUnderflow = false
   /// Guarded slots reserved when guarding is on.

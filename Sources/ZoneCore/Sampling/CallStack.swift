@@ -50,7 +50,7 @@ struct CallStack: ~Copyable {
       CallStack.printFrame(shown, frames[i], known ? symbol : nil)
       shown += 1
     }
-    if shown == 0 { Diagnostics.warn("  (no frames recorded: libgcc_s's unwinder is not loaded)") }
+    if shown == 0 { Diagnostics.warn("  (no frames: the stack was not walked, or ended in the allocator)") }
   }
 
   /// "zonemalloc:   #3 0x5555555551a9 make_block+0x1c (program)".
