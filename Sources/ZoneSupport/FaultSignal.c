@@ -10,18 +10,21 @@
  * Programs usually install their handlers after the library's constructor ran, so
  * zms_fault_reclaim, called on each guarded allocation (rare), looks whether ours is
  * still installed and, if the program replaced it, remembers the program's and puts ours
- * back in front. The remembered handler is kept in one of two entries and published by
- * flipping an index, so the signal handler never reads an entry half written.
+ * back in front. Each remembered handler is written to the next of 8 entries and then
+ * published by storing that entry's index, so the signal handler never reads an entry
+ * half written (an entry is rewritten only 8 re-claims later), and no lock is needed:
+ * nothing here can be left held by a thread that a fork leaves behind.
  *
  * Everything the handler does is async-signal-safe: sigaction, raise, errno, reading
- * memory. No lock is taken here (a writer spins only against another writer).
+ * memory.
  */
 #include "ZoneSupport.h"
 
+#define CHAINED_ENTRIES 8
 static zms_fault_hook fault_hook;
-static struct sigaction chained[2]; /* zero: SIG_DFL */
-static int chained_index;           /* the entry in force */
-static int chained_writer;          /* 1 while a thread rewrites the spare entry */
+static struct sigaction chained[CHAINED_ENTRIES]; /* zero: SIG_DFL */
+static unsigned chained_index;                    /* the entry in force */
+static unsigned chained_next = 1;                 /* the entry the next one goes to */
 
 static void zms_fault_handler(int sig, siginfo_t *info, void *context);
 
@@ -34,11 +37,9 @@ static int same_handler(const struct sigaction *a, const struct sigaction *b) {
 }
 
 static void remember(const struct sigaction *action) {
-  while (__atomic_exchange_n(&chained_writer, 1, __ATOMIC_ACQUIRE)) zms_cpu_relax();
-  int spare = 1 - __atomic_load_n(&chained_index, __ATOMIC_RELAXED);
-  chained[spare] = *action;
-  __atomic_store_n(&chained_index, spare, __ATOMIC_RELEASE);
-  __atomic_store_n(&chained_writer, 0, __ATOMIC_RELEASE);
+  unsigned entry = __atomic_fetch_add(&chained_next, 1, __ATOMIC_RELAXED) % CHAINED_ENTRIES;
+  chained[entry] = *action;
+  __atomic_store_n(&chained_index, entry, __ATOMIC_RELEASE);
 }
 
 void zms_fault_reclaim(void) {

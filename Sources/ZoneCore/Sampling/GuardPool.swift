@@ -15,6 +15,8 @@
 //    the back, so it is reused only after every other free slot, and a late use of the
 //    freed block faults in the meantime.
 // If either mapping fails (for example under a tight RLIMIT_AS) guarding stays off.
+// Nothing here takes a lock: a fork in the middle of another thread's push or pop can cost
+// the child a slot, or its guarding (takes then find the ring empty), never a hang.
 // Touches: OS (mappings and protections), Config (slot count, placement).
 
 import Synchronization
@@ -191,12 +193,18 @@ enum GuardPool {
   }
 
   /// Puts a freed slot at the back of the ring. The ring has room for every slot, so the
-  /// cell at the back is free or about to be (a taker publishing it).
+  /// cell at the back is free, or about to be while a taker publishes it. A cell that
+  /// stays unpublished was left half taken by a thread a fork left behind: after a
+  /// bounded wait the slot is dropped from the ring rather than waited for forever.
   static func put(_ index: UInt) {
     var position = ringTail.load(ordering: .relaxed)
+    var waits = 0
     while true {
       let cell = cellAt(position)
       if cell.pointee.sequence.load(ordering: .acquiring) != position {
+        waits += 1
+        if waits > 1 << 16 { return }
+        zms_cpu_relax()
         position = ringTail.load(ordering: .relaxed)
         continue
       }
