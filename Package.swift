@@ -14,6 +14,9 @@
 //
 // The unsafeFlags below keep this package from being a versioned dependency of another
 // SwiftPM package. That is accepted: zonemalloc is consumed as a built .so.
+// ZoneSupport and ZoneCore keep frame pointers (SwiftPM's default on Linux, made explicit):
+// the sampled features' stacks walk through the allocator's own frames by them, since
+// Swift emits no unwind tables (Backtrace.c).
 import PackageDescription
 
 let package = Package(
@@ -27,16 +30,18 @@ let package = Package(
   targets: [
     .target(
       name: "ZoneSupport",
-      cSettings: [.unsafeFlags(["-fno-builtin-malloc", "-fno-builtin-free"])],
+      cSettings: [.unsafeFlags(["-fno-builtin-malloc", "-fno-builtin-free", "-fno-omit-frame-pointer"])],
       linkerSettings: [.linkedLibrary("pthread")]),
     .target(
       name: "ZoneCore",
       dependencies: ["ZoneSupport"],
       swiftSettings: [
         .enableExperimentalFeature("Embedded"),
-        // SwiftPM asks for frame pointers everywhere; the fast paths end in tail calls, and
-        // a frame there costs three instructions per call for nothing.
-        .unsafeFlags(["-Xfrontend", "-disable-stack-protector", "-Xcc", "-fPIC", "-Xcc", "-momit-leaf-frame-pointer"]),
+        // SwiftPM asks for frame pointers everywhere (the sampled features' stacks follow
+        // them through the allocator's frames); leaf functions need none, and the fast
+        // paths end in tail calls, where a frame costs three instructions per call.
+        .unsafeFlags(["-Xfrontend", "-disable-stack-protector", "-Xcc", "-fPIC",
+                      "-Xcc", "-fno-omit-frame-pointer", "-Xcc", "-momit-leaf-frame-pointer"]),
         .unsafeFlags(["-Ounchecked", "-enforce-exclusivity=unchecked"], .when(configuration: .release)),
       ]),
     .target(

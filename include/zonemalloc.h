@@ -20,6 +20,9 @@
  *   ZONEMALLOC_RELEASE_DELAY=1000 ms after which idle cached memory is returned
  *   ZONEMALLOC_NUMA=auto|0|1      NUMA placement through libnuma
  *   ZONEMALLOC_BACKGROUND=1       a background thread returns idle memory
+ *   ZONEMALLOC_GUARD_RATE=100000  guard about one allocation in N (0: off)
+ *   ZONEMALLOC_GUARD_UNDERFLOW=0  guarded blocks after their guard page, not before it
+ *   ZONEMALLOC_GUARD_SLOTS=256    guarded blocks alive at once (the quarantine's length)
  */
 #ifndef ZONEMALLOC_H
 #define ZONEMALLOC_H
@@ -94,7 +97,7 @@ typedef struct zm_stats {
   /* Events on every size. */
   uint64_t malloc_count;       /* blocks handed out by any allocation call */
   uint64_t free_count;         /* blocks taken back by free or realloc */
-  uint64_t remote_frees;       /* small chunks freed by a thread other than their slab's owner */
+  uint64_t remote_frees;       /* chunks freed by a thread other than their slab's owner (a guarded block's: its allocator) */
   uint64_t owner_signals;      /* full slabs pushed back to their owner (the IPI analog) */
 
   /* Big blocks and the lazy unmap batcher. */
@@ -127,6 +130,10 @@ typedef struct zm_stats {
   /* Peaks (added in version 2). */
   uint64_t peak_allocated;     /* the largest `allocated` noted (each snapshot notes its own) */
   uint64_t peak_mapped;        /* the largest `mapped` since start */
+
+  /* Guarded sampling (added in version 2; see ZONEMALLOC_GUARD_RATE). */
+  uint64_t guarded_allocs;     /* blocks placed against a guard page */
+  uint64_t guarded_frees;      /* ... and freed */
 } zm_stats_t;
 
 /** Fills *out with a snapshot. */

@@ -1,5 +1,6 @@
 /*
- * ThreadSlot.c: the thread's zone pointer, the empty zone and the sentinel slab.
+ * ThreadSlot.c: the thread's zone pointer, the empty zone, the sentinel slab, and the
+ * sampled features' per-thread state.
  *
  * A thread's slot starts at the empty zone. Its first 64 words (the per-class "current
  * slab" array of a zone) all point at the sentinel slab, whose header is all zeros: no
@@ -9,6 +10,9 @@
  * destructors ran, and such a late free must not create a zone that nothing would tear
  * down. These objects are read-only in practice; Swift checks that
  * its Zone type fits in ZMS_EMPTY_ZONE_WORDS at boot.
+ *
+ * The sampled features' state (random state, hold-off depth) is zero in every new
+ * thread.
  */
 #include "ZoneSupport.h"
 
@@ -23,3 +27,6 @@ void *zms_exited_zone[ZMS_EMPTY_ZONE_WORDS] __attribute__((aligned(64))) = {
 };
 
 __thread void *zms_zone_slot __attribute__((tls_model("initial-exec"), visibility("hidden"))) = zms_empty_zone;
+
+__thread struct zms_sampler_thread zms_sampler_thread_state
+  __attribute__((tls_model("initial-exec"), visibility("hidden")));

@@ -21,20 +21,23 @@ enum TestProgram {
   static let noBuiltins = ["malloc", "calloc", "realloc", "free", "aligned_alloc", "posix_memalign",
                            "memalign", "valloc", "pvalloc", "reallocarray"].map { "-fno-builtin-\($0)" }
 
-  /// The path of the built program; `optimize` is the -O flag.
-  static func build(_ source: String, linkage: Linkage, optimize: String = "-O2") throws -> String {
-    let key = "\(source)-\(linkage.rawValue)\(optimize)"
+  /// The path of the built program; `optimize` is the -O flag, `flags` more compiler flags.
+  static func build(_ source: String, linkage: Linkage, optimize: String = "-O2", flags: [String] = []) throws -> String {
+    let key = "\(source)-\(linkage.rawValue)\(optimize)" + flags.joined()
     return try cache.withLock { built in
       if let path = built[key] { return path }
-      let path = try compile(source, linkage: linkage, optimize: optimize, output: Paths.scratch + "/bin-" + key)
+      let path = try compile(source, linkage: linkage, optimize: optimize, flags: flags,
+                             output: Paths.scratch + "/bin-" + key)
       built[key] = path
       return path
     }
   }
 
-  private static func compile(_ source: String, linkage: Linkage, optimize: String, output: String) throws -> String {
+  private static func compile(_ source: String, linkage: Linkage, optimize: String, flags: [String],
+                              output: String) throws -> String {
     let isCxx = source.hasSuffix(".cpp")
     var argv = [isCxx ? "c++" : "cc", optimize, "-g", "-Wall", "-pthread", "-I", Paths.include, "-I", Paths.programs]
+    argv += flags
     argv += noBuiltins + [Paths.programs + "/" + source, "-o", output]
     if linkage == .linked { argv += try linkFlags() }
     argv.append("-ldl")

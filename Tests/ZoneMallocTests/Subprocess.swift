@@ -41,7 +41,8 @@ enum Subprocess {
   /// Variables removed from every child's environment unless given again in `env`.
   static let scrubbed = ["LD_PRELOAD", "ZONEMALLOC_STATS", "ZONEMALLOC_STATS_FORMAT", "ZONEMALLOC_STATS_PID",
                          "ZONEMALLOC_LIMIT", "ZONEMALLOC_LAZY_MAX", "ZONEMALLOC_RELEASE_DELAY", "ZONEMALLOC_NUMA",
-                         "ZONEMALLOC_BACKGROUND"]
+                         "ZONEMALLOC_BACKGROUND", "ZONEMALLOC_DEPOT_SLABS", "ZONEMALLOC_CHECK_LOCKS",
+                         "ZONEMALLOC_GUARD_RATE", "ZONEMALLOC_GUARD_UNDERFLOW", "ZONEMALLOC_GUARD_SLOTS"]
 
   /// Runs argv with `env` added to the environment and `unset` removed from it.
   static func run(_ argv: [String], env: [String: String] = [:], unset: [String] = [],

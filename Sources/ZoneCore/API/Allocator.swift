@@ -17,7 +17,8 @@
 //
 // Owns: the zm_* entry points and glibc's semantics for each: errno values, realloc(p, 0)
 // freeing, alignment rules, usable sizes. ZoneExports aliases the libc names to these.
-// Touches: ThreadZone (small), BigBlocks (big), Foreign (glibc's pointers), Stats, Limit.
+// Touches: ThreadZone (small), GuardedSlots (sampled blocks), BigBlocks (big), Foreign
+// (glibc's pointers), Stats, Limit.
 
 import ZoneSupport
 import Synchronization
@@ -60,9 +61,11 @@ enum Allocator {
     freeOutsideArena(address)
   }
 
-  /// free() of an address outside the slab arenas: NULL, a big block, glibc's, or invalid.
+  /// free() of an address outside the slab arenas: NULL, a guarded block, a big block,
+  /// glibc's, or invalid.
   @inline(never) static func freeOutsideArena(_ address: UInt) {
     if address == 0 { return }
+    if GuardedSlots.free(address) { return }
     if Global.state != nil && BigBlocks.free(address) { return }
     if Foreign.glibcUsableSize(address) != nil {
       __libc_free(UnsafeMutableRawPointer(bitPattern: address))
@@ -92,11 +95,18 @@ enum Allocator {
     return fresh
   }
 
-  /// Allocation aligned to a power of two. Small sizes use a class whose chunks are
-  /// naturally aligned; medium sizes a span (its chunk is 64 KiB aligned) when that
-  /// suffices; the rest are big blocks (over-mapped and trimmed past a page).
+  /// Allocation aligned to a power of two. A guarded block is only page aligned, so
+  /// larger alignments are never guarded.
   static func aligned(_ alignment: UInt, _ size: UInt) -> UnsafeMutableRawPointer? {
     if alignment <= 16 { return zm_malloc(size) }
+    if alignment > OS.pageSize { return GuardedSlots.holdingOff { alignedChunk(alignment, size) } }
+    return alignedChunk(alignment, size)
+  }
+
+  /// Small sizes use a class whose chunks are naturally aligned; medium sizes a span (its
+  /// chunk is 64 KiB aligned) when that suffices; the rest are big blocks (over-mapped
+  /// and trimmed past a page).
+  private static func alignedChunk(_ alignment: UInt, _ size: UInt) -> UnsafeMutableRawPointer? {
     if size <= smallLimit, let c = SizeClass.index(for: Int(size), alignedTo: Int(alignment)) {
       return ThreadZone.malloc(UInt(SizeClass.size(of: c))) ?? (alignment <= OS.pageSize ? noSlabMemory(size, zeroed: false) : outOfMemory())
     }
@@ -152,6 +162,10 @@ public func zm_realloc(_ pointer: UnsafeMutableRawPointer?, _ size: UInt) -> Uns
       return Allocator.move(address, usable: usable, to: size) ?? pointer
     }
     return ThreadZone.growSpan(address, to: size) ?? Allocator.move(address, usable: usable, to: size)
+  }
+  // A guarded block always moves: its old slot is closed, so a stale pointer faults.
+  if let usable = GuardedSlots.usableSize(address, "realloc") {
+    return Allocator.move(address, usable: usable, to: size)
   }
   switch BigBlocks.resize(address, to: size) {
   case .done(let result):
@@ -224,6 +238,7 @@ public func zm_malloc_usable_size(_ pointer: UnsafeMutableRawPointer?) -> UInt {
   if zms_region_of(address) != 0, let usable = Allocator.smallUsableSize(address, "malloc_usable_size") {
     return usable
   }
+  if let usable = GuardedSlots.usableSize(address, "malloc_usable_size") { return usable }
   if let usable = BigBlocks.usableSize(address) { return usable }
   if let usable = Foreign.glibcUsableSize(address) { return usable }
   Diagnostics.invalidPointer("malloc_usable_size", address)
@@ -305,6 +320,7 @@ public func zm_owns(_ pointer: UnsafeRawPointer?) -> Int32 {
       ChunkLink.word(address, 1).pointee != ChunkLink.freedTag
     return live ? 1 : 0
   }
+  if GuardedSlots.contains(address) { return GuardedSlots.owns(address) ? 1 : 0 }
   return BigBlocks.lookup(address) != nil ? 1 : 0
 }
 

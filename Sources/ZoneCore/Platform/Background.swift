@@ -56,20 +56,25 @@ enum Background {
   }
 
   private static func start() -> Bool {
-    Stats.countingAsInternal {
-      var attributes = pthread_attr_t()
-      pthread_attr_init(&attributes)
-      pthread_attr_setdetachstate(&attributes, Int32(PTHREAD_CREATE_DETACHED))
-      pthread_attr_setstacksize(&attributes, 256 << 10)
-      var all = sigset_t()
-      sigfillset(&all)
-      pthread_attr_setsigmask_np(&attributes, &all)
-      var thread = pthread_t()
-      let rc = pthread_create(&thread, &attributes, { _ in Background.run() }, nil)
-      pthread_attr_destroy(&attributes)
-      return rc == 0
+    // What glibc allocates for the thread counts as internal through the zone's counters,
+    // which do not see guarded blocks: none may be guarded.
+    GuardedSlots.holdingOff {
+      Stats.countingAsInternal {
+        var attributes = pthread_attr_t()
+        pthread_attr_init(&attributes)
+        pthread_attr_setdetachstate(&attributes, Int32(PTHREAD_CREATE_DETACHED))
+        pthread_attr_setstacksize(&attributes, 256 << 10)
+        var all = sigset_t()
+        sigfillset(&all)
+        pthread_attr_setsigmask_np(&attributes, &all)
+        var thread = pthread_t()
+        let rc = pthread_create(&thread, &attributes, { _ in Background.run() }, nil)
+        pthread_attr_destroy(&attributes)
+        return rc == 0
+      }
     }
   }
+
 
   private static func run() -> UnsafeMutableRawPointer? {
     let delay = Config.releaseDelay

@@ -7,7 +7,8 @@
 //    malloc arriving during boot from the same thread cannot happen, and one from another
 //    thread waits for it to finish.
 //  - the constructor (ZoneExports calls it): sets up NUMA through libnuma (which is
-//    initialised by then) and, when the statistics summary is on, keeps a duplicate of
+//    initialised by then), loads the unwinder and installs the SIGSEGV handler when
+//    guarded sampling is on, and, when the statistics summary is on, keeps a duplicate of
 //    stderr for it (Summary).
 //  - the destructor: prints the statistics summary when ZONEMALLOC_STATS is on.
 // Touches: every subsystem's start-up values.
@@ -56,6 +57,7 @@ enum Boot {
     zms_set_check_lock_order(Config.checkLocks)
     zms_background_reinit()
     zms_fork_word_setup()
+    GuardedSlots.boot()
     guard Global.map() else { return false }
     Foreign.setUp()
     _ = Limit.set(Config.limit)
@@ -82,6 +84,7 @@ enum Boot {
     guard ensure() else { return }
     Numa.setUp()
     if Config.printStats { Summary.saveStderr() }
+    GuardedSlots.construct()
     constructed = true
   }
 

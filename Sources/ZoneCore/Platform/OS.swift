@@ -55,6 +55,11 @@ enum OS {
     mprotect(UnsafeMutableRawPointer(bitPattern: address), Int(length), PROT_READ | PROT_WRITE) == 0
   }
 
+  /// Makes mapped memory inaccessible: any access faults.
+  static func revoke(_ address: UInt, _ length: UInt) -> Bool {
+    mprotect(UnsafeMutableRawPointer(bitPattern: address), Int(length), PROT_NONE) == 0
+  }
+
   /// Gives the pages back to the kernel; the range stays mapped and reads as zero.
   static func discard(_ address: UInt, _ length: UInt) {
     _ = madvise(UnsafeMutableRawPointer(bitPattern: address), Int(length), MADV_DONTNEED)

@@ -30,16 +30,30 @@ enum Config {
   nonisolated(unsafe) static var checkLocks = false
   /// Empty 64 KiB granules a depot keeps per CPU before it releases the excess in bulk.
   nonisolated(unsafe) static var depotSlabsPerCPU: UInt = 64
+  /// About one allocation in this many goes to a guarded slot; 0 turns guarding off.
+  /// The default keeps the cost under 1% (docs/CONFIGURATION.md, bench/README.md).
+  nonisolated(unsafe) static var guardRate: UInt = 100_000
+  /// Guarded blocks sit right after a guard page instead of right before one.
+  nonisolated(unsafe) static var guardUnderflow = false
+  /// Guarded slots reserved when guarding is on.
+  nonisolated(unsafe) static var guardSlots: UInt = 256
 
   static func load(cpus: Int) {
     lazyMax = (32 << 20) * UInt(Int.bitWidth - cpus.leadingZeroBitCount)
     readStats()
     readSize("ZONEMALLOC_LIMIT", into: &limit, minimum: 1 << 20, allowZero: true)
     readSize("ZONEMALLOC_LAZY_MAX", into: &lazyMax, minimum: 0, allowZero: true)
-    readNumber("ZONEMALLOC_RELEASE_DELAY", into: &releaseDelay, range: 1...3_600_000)
+    readNumber("ZONEMALLOC_RELEASE_DELAY", into: &releaseDelay, range: 1...3_600_000,
+               expected: "a number of milliseconds from 1 to 3600000")
     readMode("ZONEMALLOC_BACKGROUND", into: &backgroundMode)
     readFlag("ZONEMALLOC_CHECK_LOCKS", into: &checkLocks)
-    readNumber("ZONEMALLOC_DEPOT_SLABS", into: &depotSlabsPerCPU, range: 0...65536)
+    readNumber("ZONEMALLOC_DEPOT_SLABS", into: &depotSlabsPerCPU, range: 0...65536,
+               expected: "a number of slabs from 0 to 65536")
+    readNumber("ZONEMALLOC_GUARD_RATE", into: &guardRate, range: 0...1_000_000_000,
+               expected: "0 (off) or a number up to 1000000000")
+    readFlag("ZONEMALLOC_GUARD_UNDERFLOW", into: &guardUnderflow)
+    readNumber("ZONEMALLOC_GUARD_SLOTS", into: &guardSlots, range: 1...16384,
+               expected: "a number of slots from 1 to 16384")
     readMode("ZONEMALLOC_NUMA", into: &numaMode)
   }
 
@@ -57,10 +71,10 @@ enum Config {
   }
 
   private static func readNumber(_ name: StaticString, into number: inout UInt,
-                                 range: ClosedRange<UInt>) {
+                                 range: ClosedRange<UInt>, expected: StaticString) {
     guard let text = value(name) else { return }
     if let n = parseSize(text, suffixes: false), range.contains(n) { number = n }
-    else { warnBad(name, text, "a number of milliseconds or slabs in range") }
+    else { warnBad(name, text, expected) }
   }
 
   private static func readSize(_ name: StaticString, into size: inout UInt,

@@ -5,7 +5,8 @@
 // the atomic max that the peaks use). Summary.swift prints the snapshot.
 // Touches: every zone's counters (plain words written only by their thread; read here
 // under the zones lock, which keeps zones from being retired mid-sum), and the counters
-// the other files own.
+// the other files own. Guarded blocks count as mallocs, frees (remote when another thread
+// frees them) and allocated bytes, and the pages under them as active and mapped.
 //
 // The per-thread counters follow seed 003: each thread counts the mallocs and frees it
 // performs, whoever owns the memory, so a chunk allocated on one thread and freed on
@@ -56,21 +57,24 @@ enum Stats {
 
   nonisolated(unsafe) static var retired = Totals()
 
-  /// What glibc allocated and freed while creating the background thread (its attributes,
-  /// its thread-local storage). That thread lives until the program's threads end, so
-  /// these are the allocator's own and are left out of the program's counts.
-  nonisolated(unsafe) static var internalWork = Totals()
+  /// Blocks glibc allocated and freed while creating the background thread (its
+  /// thread-local storage) or loading libgcc_s for the guarded slots. That thread and
+  /// that library live until exit, so their blocks are the allocator's own and are left
+  /// out of the program's counts.
+  static let internalMallocs = Atomic<UInt>(0)
+  static let internalBytes = Atomic<UInt>(0)
+  static let internalFrees = Atomic<UInt>(0)
+  static let internalFreedBytes = Atomic<UInt>(0)
 
-  /// Runs body and files what the calling thread allocated and freed meanwhile as
-  /// internal. Only one thread at a time runs it (Background.start).
+  /// Runs body and files what the calling thread allocated and freed meanwhile as internal.
   static func countingAsInternal<R>(_ body: () -> R) -> R {
     let before = threadTotals()
     let result = body()
     let after = threadTotals()
-    internalWork.mallocs &+= after.mallocs &- before.mallocs
-    internalWork.allocatedBytes &+= after.allocatedBytes &- before.allocatedBytes
-    internalWork.frees &+= after.frees &- before.frees
-    internalWork.freedBytes &+= after.freedBytes &- before.freedBytes
+    internalMallocs.wrappingAdd(after.mallocs &- before.mallocs, ordering: .relaxed)
+    internalBytes.wrappingAdd(after.allocatedBytes &- before.allocatedBytes, ordering: .relaxed)
+    internalFrees.wrappingAdd(after.frees &- before.frees, ordering: .relaxed)
+    internalFreedBytes.wrappingAdd(after.freedBytes &- before.freedBytes, ordering: .relaxed)
     return result
   }
 
@@ -110,26 +114,32 @@ enum Stats {
     sum.remoteFrees &+= zonelessRemote.load(ordering: .relaxed)
     sum.signals &+= zonelessSignals.load(ordering: .relaxed)
     sum.allocatedBytes &+= spanGrowthBytes.load(ordering: .relaxed)
-    sum.mallocs &-= internalWork.mallocs
-    sum.allocatedBytes &-= internalWork.allocatedBytes
-    sum.frees &-= internalWork.frees
-    sum.freedBytes &-= internalWork.freedBytes
+    sum.mallocs &-= internalMallocs.load(ordering: .relaxed)
+    sum.allocatedBytes &-= internalBytes.load(ordering: .relaxed)
+    sum.frees &-= internalFrees.load(ordering: .relaxed)
+    sum.freedBytes &-= internalFreedBytes.load(ordering: .relaxed)
 
     let slab = SlabGeometry.size
     let bigLive = BigBlocks.liveBytes.load(ordering: .relaxed)
+    let guardedLive = GuardedSlots.liveBytes.load(ordering: .relaxed)
+    let guardedPages = GuardedSlots.pageBytes.load(ordering: .relaxed)
     let small = sum.allocatedBytes &- sum.freedBytes
-    let allocated = (small > UInt(Int.max) ? 0 : small) &+ bigLive
+    let allocated = (small > UInt(Int.max) ? 0 : small) &+ bigLive &+ guardedLive
     notePeak(allocated: allocated)
     out.pointee.allocated = UInt64(allocated)
-    out.pointee.active = UInt64(activeBytes.load(ordering: .relaxed) &+ bigLive)
-    out.pointee.mapped = UInt64(Limit.held.load(ordering: .relaxed))
+    out.pointee.active = UInt64(activeBytes.load(ordering: .relaxed) &+ bigLive &+ guardedPages)
+    out.pointee.mapped = UInt64(Limit.held.load(ordering: .relaxed) &+ guardedPages)
+    out.pointee.guarded_allocs = UInt64(GuardedSlots.allocs.load(ordering: .relaxed))
+    out.pointee.guarded_frees = UInt64(GuardedSlots.frees.load(ordering: .relaxed))
     out.pointee.lazy_cached = UInt64(LazyUnmap.bytes.load(ordering: .relaxed))
     out.pointee.slab_cached = UInt64((cachedGranules.load(ordering: .relaxed) &+
       Depot.dirtyGranules.load(ordering: .relaxed)) &* slab)
 
-    out.pointee.malloc_count = UInt64(sum.mallocs &+ BigBlocks.allocs.load(ordering: .relaxed))
-    out.pointee.free_count = UInt64(sum.frees &+ BigBlocks.frees.load(ordering: .relaxed))
-    out.pointee.remote_frees = UInt64(sum.remoteFrees)
+    out.pointee.malloc_count = UInt64(sum.mallocs &+ BigBlocks.allocs.load(ordering: .relaxed) &+
+      GuardedSlots.allocs.load(ordering: .relaxed))
+    out.pointee.free_count = UInt64(sum.frees &+ BigBlocks.frees.load(ordering: .relaxed) &+
+      GuardedSlots.frees.load(ordering: .relaxed))
+    out.pointee.remote_frees = UInt64(sum.remoteFrees &+ GuardedSlots.remoteFrees.load(ordering: .relaxed))
     out.pointee.owner_signals = UInt64(sum.signals)
 
     out.pointee.big_allocs = UInt64(BigBlocks.allocs.load(ordering: .relaxed))

@@ -95,6 +95,8 @@ enum Summary {
     body("numa_enabled", s.numa_enabled, false)
     body("peak_allocated", s.peak_allocated, true)
     body("peak_mapped", s.peak_mapped, true)
+    body("guarded_allocs", s.guarded_allocs, false)
+    body("guarded_frees", s.guarded_frees, false)
   }
 
   // MARK: - Text

@@ -104,9 +104,13 @@ enum ThreadZone {
   }
 
   /// Puts back a chunk taken from the slab but served elsewhere (Sampling): a slab's
-  /// chunk returns to its local list; a span, which held only that chunk, is parked.
+  /// chunk returns to its local list; a span, which held only that chunk, is parked, and
+  /// the bytes mallocMedium counted for it are taken back.
   static func giveBack(_ zone: ZonePointer, _ slab: SlabPointer, _ chunk: UInt) {
-    if slab.pointee.capacity == 1 { return park(zone, slab) }
+    if slab.pointee.capacity == 1 {
+      zone.pointee.spanBytesAllocated &-= UInt(slab.pointee.chunkSize)
+      return park(zone, slab)
+    }
     slab.putLocal(chunk)
   }
 

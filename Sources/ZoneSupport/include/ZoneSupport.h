@@ -14,8 +14,9 @@
  *    it touches anything, which is how foreign pointers are recognised safely.
  *  - Wrappers for what is variadic or macro-only in libc (mremap, open, fcntl, prctl,
  *    errno, MAP_FAILED), the background thread's wake-up (Wakeup.c), stack walks through
- *    libgcc's unwinder (Backtrace.c) and the libnuma bridge (Numa.c), both loaded with
- *    dlopen.
+ *    libgcc's unwinder and their symbols through dladdr (Backtrace.c), the SIGSEGV
+ *    handler of the guarded slots (FaultSignal.c), and the libnuma bridge (Numa.c).
+ *    libgcc_s and libnuma are loaded with dlopen.
  */
 #ifndef ZONE_SUPPORT_H
 #define ZONE_SUPPORT_H
@@ -59,6 +60,17 @@ static inline void zms_set_zone(void *zone) { zms_zone_slot = zone; }
 static inline void *zms_empty_zone_address(void) { return (void *)zms_empty_zone; }
 static inline void *zms_exited_zone_address(void) { return (void *)zms_exited_zone; }
 static inline size_t zms_empty_zone_bytes(void) { return sizeof(zms_empty_zone); }
+
+/* The sampled features' per-thread state (Sampling/SampleRandom.swift, GuardedSlots.swift):
+ * a xorshift state (0 until the thread's first draw) and a depth that, while above 0,
+ * keeps the thread's allocations out of the guarded slots. */
+struct zms_sampler_thread {
+  uint64_t random;
+  uint64_t holdoff;
+};
+extern __thread struct zms_sampler_thread zms_sampler_thread_state
+  __attribute__((tls_model("initial-exec"), visibility("hidden")));
+static inline struct zms_sampler_thread *zms_sampler_state(void) { return &zms_sampler_thread_state; }
 
 /* ---- The region table ------------------------------------------------------------ */
 
@@ -212,9 +224,36 @@ extern void __libc_free(void *);
 
 /* Loads libgcc_s's unwinder (dlopen: call it where allocating is allowed); 0 or -1. */
 int zms_backtrace_setup(void);
-/* Up to max return addresses of the calling thread, innermost first, skipping `skip`
- * frames above the caller; 0 when the unwinder is not loaded. Allocates nothing. */
+/* Up to max return addresses of the calling thread, innermost first (the allocator's own
+ * frames, then the program's), skipping `skip` frames above the caller; 0 when the
+ * unwinder is not loaded. Allocates nothing. */
 int zms_backtrace(uintptr_t *out, int max, int skip);
+
+/* What dladdr knows about a return address: the object and the symbol holding the call
+ * (NULL when unknown), the offset from the symbol (or from the object's base when there
+ * is no symbol), and whether the address is in libzonemalloc's own code. */
+struct zms_symbol {
+  const char *object;
+  const char *name;
+  uintptr_t offset;
+  int own;
+};
+/* 1 with *out filled, 0 when no loaded object holds the address. Allocates nothing. */
+int zms_symbolize(uintptr_t return_address, struct zms_symbol *out);
+
+/* ---- The guarded slots' SIGSEGV handler (FaultSignal.c) -------------------------- */
+
+/* Called with the faulting address and the access (ZMS_ACCESS_*). It does not return
+ * when the fault is its own (it reports and aborts); when it returns, the fault goes to
+ * the handler that was installed before, or to the default action. */
+typedef void (*zms_fault_hook)(uintptr_t address, int access);
+enum { ZMS_ACCESS_UNKNOWN, ZMS_ACCESS_READ, ZMS_ACCESS_WRITE };
+
+/* Installs the handler in front of the current one; 0 or -1. */
+int zms_fault_install(zms_fault_hook hook);
+/* Puts the handler back in front if the program replaced it (one system call when it
+ * has not), chaining to the program's handler from then on. */
+void zms_fault_reclaim(void);
 
 /* ---- libnuma bridge (Numa.c) ----------------------------------------------------- */
 
