@@ -2,9 +2,9 @@
  * ThreadSlot.c: the thread's zone pointer, the empty zone, the sentinel slab, and the
  * sampled features' per-thread state.
  *
- * A thread's slot starts at the empty zone. Its first 64 words (the per-class "current
- * slab" array of a zone) all point at the sentinel slab, whose header is all zeros: no
- * free chunk, no bump space. So the first malloc of every thread falls to the slow path,
+ * A thread's slot starts at the empty zone. Its first ZMS_SENTINEL_WORDS words (a zone's
+ * bucket table and per-class "current slab" array) all point at the sentinel slab, whose
+ * header is all zeros: no free chunk. So the first malloc of every thread falls to the slow path,
  * which creates the real zone. A thread whose zone was torn down points at the exited
  * zone instead (same contents): glibc frees the thread's TLS blocks after the key
  * destructors ran, and such a late free must not create a zone that nothing would tear
@@ -19,11 +19,11 @@
 static unsigned char zms_sentinel_slab[4096] __attribute__((aligned(4096)));
 
 void *zms_empty_zone[ZMS_EMPTY_ZONE_WORDS] __attribute__((aligned(64))) = {
-  [0 ... ZMS_CLASS_COUNT - 1] = zms_sentinel_slab,
+  [0 ... ZMS_SENTINEL_WORDS - 1] = zms_sentinel_slab,
 };
 
 void *zms_exited_zone[ZMS_EMPTY_ZONE_WORDS] __attribute__((aligned(64))) = {
-  [0 ... ZMS_CLASS_COUNT - 1] = zms_sentinel_slab,
+  [0 ... ZMS_SENTINEL_WORDS - 1] = zms_sentinel_slab,
 };
 
 __thread void *zms_zone_slot __attribute__((tls_model("initial-exec"), visibility("hidden"))) = zms_empty_zone;

@@ -6,6 +6,9 @@
 // SIGABRT with stderr containing `SafetyMessages.prefix`, one of the case's words, and
 // a hex number (any spelling: 0x1f, 0x000000000000001f) equal to the printed pointer.
 // A block from glibc's own __libc_malloc freed with free() must be let go quietly.
+// link_attack.c reads one freed block's encoded link (its slab's key) and writes a
+// crafted link into another freed block: across slabs malloc must never hand out an
+// address outside the attacked slab's chunks; within one slab the attack must abort.
 import Foundation
 import Testing
 
@@ -40,6 +43,21 @@ struct SafetyTests {
     let acceptable: Set<UInt64> = mode == "corrupt_freelist" ? [pointer, SafetyMessages.corruptLink] : [pointer]
     #expect(!named.isDisjoint(with: acceptable),
             "message does not name \(String(format: "%#lx", pointer)):\n\(outcome)")
+  }
+
+  @Test func leakOneLinkAttackNeverYieldsAnotherSlabsAddress() throws {
+    let program = try TestProgram.build("link_attack.c", linkage: .plain)
+    var aborted = [String: Int]()
+    for mode in ["cross", "same"] {
+      for _ in 0..<100 {
+        let outcome = try Subprocess.run([program, mode], env: try preloadEnvironment(["ZONEMALLOC_GUARD_RATE": "0"]))
+        #expect(!outcome.stdout.contains("outside"), "malloc handed out an address outside the attacked slab:\n\(outcome)")
+        if outcome.signal == SIGABRT && outcome.stderr.contains(SafetyMessages.heapCorruption) { aborted[mode, default: 0] += 1 }
+      }
+    }
+    #expect((aborted["same"] ?? 0) >= 99, "the attack within one slab aborted in \(aborted["same"] ?? 0) of 100 runs")
+    print("measured: leak-one-link attack: across slabs \(aborted["cross"] ?? 0) of 100 runs aborted (none yielded "
+          + "an address outside the slab); within a slab \(aborted["same"] ?? 0) of 100 aborted")
   }
 
   @Test func freeingAGlibcBlockIsHarmless() throws {

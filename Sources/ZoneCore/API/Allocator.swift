@@ -44,7 +44,8 @@ enum Allocator {
   /// window's reserved part it is somebody else's (free goes on as for any address
   /// outside the arenas); inside, it is an invalid pointer.
   @inline(never) static func notAChunk(_ address: UInt, _ function: StaticString) {
-    if Arena.isReserved(address) { Diagnostics.invalidPointer(function, address) }
+    let userSpace = address >> 47 == 0 // free's table lookup lets higher addresses alias a window
+    if !userSpace || Arena.isReserved(address) { Diagnostics.invalidPointer(function, address) }
   }
 
   /// malloc above the slab classes: a span (medium) or a big block.
@@ -123,17 +124,24 @@ enum Allocator {
 
 @c(zm_malloc)
 public func zm_malloc(_ size: UInt) -> UnsafeMutableRawPointer? {
-  if _fastPath(size <= Allocator.smallLimit) {
-    return ThreadZone.malloc(size) ?? Allocator.noSlabMemory(size, zeroed: false)
-  }
+  if _fastPath(size <= ThreadZone.directLimit) { return ThreadZone.mallocDirect(size) }
+  return zmcore_malloc_above_direct(size)
+}
+
+/// malloc above the bucket table's sizes: the other slab classes, spans, big blocks (in
+/// the C calling convention, so that zm_malloc reaches it with a jump).
+@c(zmcore_malloc_above_direct) @inline(never)
+func zmcore_malloc_above_direct(_ size: UInt) -> UnsafeMutableRawPointer? {
+  if size <= Allocator.smallLimit { return ThreadZone.malloc(size) ?? Allocator.noSlabMemory(size, zeroed: false) }
   return Allocator.mallocLarger(size, zeroed: false)
 }
 
 @c(zm_free)
 public func zm_free(_ pointer: UnsafeMutableRawPointer?) {
   let address = UInt(bitPattern: pointer)
-  if _fastPath(zms_region_of(address) != 0) {
-    ThreadZone.free(address)
+  let window = zms_region_index(address)
+  if _fastPath(zms_region_at(window) != 0) {
+    ThreadZone.free(address, slabOf(address, window: window))
     return
   }
   Allocator.freeOutsideArena(address)
@@ -317,7 +325,7 @@ public func zm_owns(_ pointer: UnsafeRawPointer?) -> Int32 {
   if zms_region_of(address) != 0 && Arena.isReserved(address) {
     let slab = slabOf(address)
     let live = slab.isChunkStart(address) && slab.remoteState != RemoteState.parked &&
-      ChunkLink.word(address, 1).pointee != ChunkLink.freedTag
+      ChunkLink.word(address, 1).pointee != slab.pointee.tag
     return live ? 1 : 0
   }
   if GuardedSlots.contains(address) { return GuardedSlots.owns(address) ? 1 : 0 }

@@ -66,17 +66,15 @@ enum Boot {
     return pthread_key_create(&Zones.key, Zones.destructor) == 0
   }
 
-  /// The free-list secret and the freed-chunk tag, from getrandom (with a fallback that
-  /// mixes addresses and the clock if the kernel has none to give).
+  /// The secret behind every slab's link key and freed tag (SlabKeys), from getrandom
+  /// (with a fallback that mixes an address and the clock if the kernel has none to give).
   private static func drawSecrets() {
-    var words: (UInt, UInt) = (0, 0)
-    let got = withUnsafeMutableBytes(of: &words) { getrandom($0.baseAddress, 16, UInt32(GRND_NONBLOCK)) }
-    if got != 16 {
-      let seed = OS.nowNanoseconds() ^ UInt(bitPattern: zms_empty_zone_address())
-      words = (seed &* 0x9E37_79B9_7F4A_7C15, (seed ^ 0x5851_F42D_4C95_7F2D) &* 0xBF58_476D_1CE4_E5B9)
+    var word: UInt = 0
+    let got = withUnsafeMutableBytes(of: &word) { getrandom($0.baseAddress, 8, UInt32(GRND_NONBLOCK)) }
+    if got != 8 {
+      word = SlabKeys.mix(OS.nowNanoseconds() ^ UInt(bitPattern: zms_empty_zone_address()))
     }
-    ChunkLink.secret = words.0 | 1
-    ChunkLink.freedTag = words.1 | 1
+    SlabKeys.secret = word
   }
 
   /// The library constructor.

@@ -38,18 +38,10 @@ enum Stats {
     var signals: UInt = 0
 
     mutating func add(_ zone: ZonePointer) {
-      for c in 0..<SizeClass.totalCount {
-        let a = zone.pointee.allocs[c]
-        let f = zone.pointee.frees[c]
-        mallocs &+= a
-        frees &+= f
-        guard c < SizeClass.count else { continue } // spans count their bytes themselves
-        let size = UInt(SizeClass.size(of: c))
-        allocatedBytes &+= a &* size
-        freedBytes &+= f &* size
-      }
-      allocatedBytes &+= zone.pointee.spanBytesAllocated
-      freedBytes &+= zone.pointee.spanBytesFreed
+      mallocs &+= zone.pointee.mallocs
+      frees &+= zone.pointee.frees
+      allocatedBytes &+= Sampling.allocatedBytes(zone)
+      freedBytes &+= zone.pointee.freedBytes
       remoteFrees &+= zone.pointee.remoteFrees
       signals &+= zone.pointee.signals
     }

@@ -37,18 +37,29 @@ enum Sampling {
     let period = min(housekeepingPeriod, zone.pointee.profileLeft, zone.pointee.guardLeft)
     zone.pointee.tick = period
     zone.pointee.tickPeriod = period
+    zone.pointee.tickBig = 0
   }
 
-  /// Takes the bytes of the period that just ended off each feature's countdown.
+  /// Takes the bytes of the period that just ended off each feature's countdown, and
+  /// counts the small and medium ones among the bytes the thread allocated.
   private static func settle(_ zone: ZonePointer) {
     let consumed = zone.pointee.tickPeriod &- zone.pointee.tick
+    zone.pointee.allocatedBytes &+= UInt(bitPattern: consumed) &- zone.pointee.tickBig
+    zone.pointee.tickBig = 0
     if zone.pointee.profileLeft != never { zone.pointee.profileLeft &-= consumed }
     if zone.pointee.guardLeft != never { zone.pointee.guardLeft &-= consumed }
   }
 
-  /// The tick ran out on the allocation of `chunk` from `slab` (class c).
+  /// The bytes of small and medium chunks the thread handed out: those of the ended
+  /// periods and those of the current one (big blocks are counted apart).
+  static func allocatedBytes(_ zone: ZonePointer) -> UInt {
+    let current = UInt(bitPattern: zone.pointee.tickPeriod &- zone.pointee.tick) &- zone.pointee.tickBig
+    return zone.pointee.allocatedBytes &+ current
+  }
+
+  /// The tick ran out on the allocation of `chunk` from `slab`, counted already.
   @inline(never)
-  static func expired(_ zone: ZonePointer, _ slab: SlabPointer, _ c: Int, _ chunk: UInt) -> UnsafeMutableRawPointer {
+  static func expired(_ zone: ZonePointer, _ slab: SlabPointer, _ chunk: UInt) -> UnsafeMutableRawPointer {
     settle(zone)
     let size = UInt(slab.pointee.chunkSize)
     var served: UnsafeMutableRawPointer? = nil
@@ -62,7 +73,7 @@ enum Sampling {
     }
     rearm(zone)
     Background.runInlineIfDue()
-    guard let served else { return ThreadZone.give(zone, slab, c, chunk) }
+    guard let served else { return UnsafeMutableRawPointer(bitPattern: chunk).unsafelyUnwrapped }
     ThreadZone.giveBack(zone, slab, chunk)
     return served
   }
@@ -73,6 +84,7 @@ enum Sampling {
     let zone = ThreadZone.current
     guard !Zones.isPlaceholder(zone) else { return }
     zone.pointee.tick &-= Int(truncatingIfNeeded: length)
+    zone.pointee.tickBig &+= length
     guard zone.pointee.tick < 0 else { return }
     settle(zone)
     if zone.pointee.guardLeft < 0 { zone.pointee.guardLeft = GuardedSlots.nextInterval() }

@@ -72,7 +72,7 @@ enum Orphans {
     adopted.wrappingAdd(1, ordering: .relaxed)
     slab.pointee.owner.store(UInt(bitPattern: zone), ordering: .releasing)
     slab.setRemoteState(RemoteState.normal)
-    slab.setList(SlabList.none)
+    slab.setList(SlabList.none, used: slab.used)
     return slab
   }
 

@@ -56,6 +56,14 @@ enum SizeClass {
     return (128 << group) + ((index & 7) + 1) * step
   }
 
+  /// Classes reached through the bucket table (Zone.direct): sizes up to 1 KiB.
+  static let directClasses = 32
+
+  /// The 16-byte buckets (size + 15) / 16 whose requests class c serves; c < directClasses.
+  static func buckets(of c: Int) -> ClosedRange<Int> {
+    (c == 0 ? 0 : size(of: c - 1) / 16 + 1)...(size(of: c) / 16)
+  }
+
   static func capacity(of index: Int) -> Int {
     if index >= count { return 1 }
     return Int(SlabGeometry.size) / size(of: index)

@@ -1,7 +1,8 @@
 // Slab.swift: one 64 KiB slab of equal-sized chunks, as in DragonFly's kern_slaballoc.c.
 //
-// Owns: the slab header layout, the chunk geometry, the owner's local free list and bump
-// region, the remote free list with its state bits, and the encoding of free-list links.
+// Owns: the slab header layout, the chunk geometry, the owner's local free list and the
+// carving of never-used chunks onto it, the remote free list with its state bits, and
+// the per-slab keys and tags of free-list links.
 // Touches: only the slab it is handed. The lists that hold slabs belong to ThreadZone,
 // Depot and Orphans.
 //
@@ -74,28 +75,31 @@ enum SlabList {
 
 struct Slab: ~Copyable {
   // Cache line 0: the owner's fast paths.
-  var free: UInt            // local free list head (links encoded), 0 when empty
-  var bump: UInt            // next never-used chunk
-  var bumpEnd: UInt         // bump < bumpEnd while never-used chunks remain
-  var used: UInt32          // chunks handed out and not yet back in the owner's view
-  var watch: UInt32         // a local free leaving used-1 > watch is an event (see setList)
-  var chunkSize: UInt32
-  var reciprocal: UInt32    // ceil(2^32 / chunkSize): chunk index by multiplication
-  var spare: UInt32         // unused (chunk 0 is at the start of the unit)
-  var capacity: UInt32
+  var free: UInt            // local free list head (links encoded with `key`), 0 when empty
+  var key: UInt             // this slab's link key, drawn at each format
+  var tag: UInt             // this slab's freed tag: word 1 of every chunk on its lists
+  var base: UInt            // the unit's first byte
   let owner: Atomic<UInt>   // owning zone, 0 when parked or orphaned
-  var sizeClass: UInt8
-  var list: UInt8           // SlabList
-  var node: UInt8           // NUMA node of the arena the slab lives in
-  var fresh: UInt8          // 1 while the bump region is known to be zero (fresh from the OS)
-  var granules: UInt32      // 64 KiB units: 1 for a slab, 1...8 for a span
-  // Cache line 1: the remote list, and cold links.
+  var magic: UInt           // 1 + (2^64 - 1) / chunkSize: chunk starts by one multiplication
+  var chunkSize: UInt32
+  var countdown: UInt32     // local frees until the next event (see setList)
+  var carved: UInt32        // chunks below this offset have been on the free list
+  var handed: UInt32        // hand-outs since the slab became current, plus what was out then
+  // Cache line 1: the remote list, and what only slow paths touch.
   var next: UInt            // intrusive links for zone, depot and orphan lists
   let remote: Atomic<UInt>  // RemoteWord: count | remote free stack | RemoteState
   var prev: UInt
   var relinkNext: UInt      // link on the owner's relink stack, written by the signaller
   var parkedAt: UInt        // milliseconds when the slab was parked, or orphaned
   var charged: UInt         // bytes charged to the limit (Limit.swift) for this unit
+  var carveEnd: UInt        // end of the chunks: carved < carveEnd while never-used ones remain
+  var capacity: UInt16
+  var sizeClass: UInt8
+  var list: UInt8           // SlabList
+  var node: UInt8           // NUMA node of the arena the slab lives in
+  var fresh: UInt8          // 1 while never-used chunks are known to be zero (fresh from the OS)
+  var granules: UInt8       // 64 KiB units: 1 for a slab, 1...8 for a span
+  var spare: UInt8
 }
 
 typealias SlabPointer = UnsafeMutablePointer<Slab>
@@ -107,35 +111,55 @@ typealias SlabPointer = UnsafeMutablePointer<Slab>
   return SlabPointer(bitPattern: header).unsafelyUnwrapped
 }
 
+/// The same from free's region-table index (zms_region_index), which also stands for the
+/// window's base address. Hot.
+@inline(__always) func slabOf(_ address: UInt, window: UInt) -> SlabPointer {
+  let header = (window << UInt(ZMS_REGION_SHIFT)) | ((address >> (SlabGeometry.shift - 7)) & (SlabGeometry.regionMask >> 9) & ~0x7f)
+  return SlabPointer(bitPattern: header).unsafelyUnwrapped
+}
+
 @inline(__always) func slabAt(_ base: UInt) -> SlabPointer {
   SlabPointer(bitPattern: base).unsafelyUnwrapped
 }
 
-/// Free-list links are stored encoded: next ^ secret ^ (slot >> 4), as glibc's
-/// safe-linking does, so that a stray write or a use-after-free cannot steer the
-/// allocator to an arbitrary address. A decoded link must point into the same slab and be
-/// 16-byte aligned, or the heap is corrupt. A freed chunk also carries `freedTag` in its
-/// second word: free() of a chunk that still carries it is checked for a double free.
+/// Free-list links are stored encoded with the slab's own key, and a chunk on a list
+/// carries the slab's own tag in its second word. Both are drawn anew each time a unit is
+/// formatted (SlabKeys), so what one slab's freed block gives away says nothing about any
+/// other slab's. A chunk is checked when it is taken from the list: it must lie in the
+/// slab, 16-byte aligned, and carry the tag; only a chunk the allocator itself put on the
+/// list does (a corrupted link that points elsewhere, into the middle of a chunk or at a
+/// live block of the same slab, finds no tag there). free() of a chunk that still carries
+/// the tag is checked for a double free.
 enum ChunkLink {
-  nonisolated(unsafe) static var secret: UInt = 0
-  nonisolated(unsafe) static var freedTag: UInt = 0
-
-  @inline(__always) static func encode(_ next: UInt, at slot: UInt) -> UInt {
-    next ^ secret ^ (slot >> 4)
+  @inline(__always) static func word(_ chunk: UInt, _ index: Int) -> UnsafeMutablePointer<UInt> {
+    UnsafeMutablePointer<UInt>(bitPattern: chunk).unsafelyUnwrapped + index
   }
 
-  @inline(__always) static func decode(_ stored: UInt, at slot: UInt) -> UInt {
-    stored ^ secret ^ (slot >> 4)
-  }
-
-  /// A link is plausible when it ends the list or stays, aligned, inside slot's slab.
+  /// A decoded link is plausible when it ends the list or stays, aligned, in the slab.
   @inline(__always) static func isPlausible(_ next: UInt, after slot: UInt) -> Bool {
     let target = next == 0 ? slot : next
     return ((target ^ slot) >> SlabGeometry.shift) | (target & 15) == 0
   }
+}
 
-  @inline(__always) static func word(_ chunk: UInt, _ index: Int) -> UnsafeMutablePointer<UInt> {
-    UnsafeMutablePointer<UInt>(bitPattern: chunk).unsafelyUnwrapped + index
+/// The keys and tags of slabs: a secret drawn at boot mixed with a counter, so no two
+/// formats of a unit share them and none can be derived from another.
+enum SlabKeys {
+  nonisolated(unsafe) static var secret: UInt = 0
+  static let counter = Atomic<UInt>(0)
+
+  /// SplitMix64's finaliser.
+  @inline(__always) static func mix(_ value: UInt) -> UInt {
+    var z = value
+    z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+    z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+    return z ^ (z >> 31)
+  }
+
+  static func draw() -> (key: UInt, tag: UInt) {
+    let n = counter.wrappingAdd(1, ordering: .relaxed).newValue
+    let key = mix(secret &+ n &* 0x9E37_79B9_7F4A_7C15)
+    return (key, mix(key ^ secret) | 1)
   }
 }
 
@@ -152,22 +176,27 @@ extension UnsafeMutablePointer where Pointee == Slab {
   // MARK: - Formatting
 
   /// Lays out a slab (or a span: one chunk, several granules) for a class and hands it to
-  /// `owner`. A span's chunk is as large as the bytes charged for it allow.
+  /// `owner`. A span's chunk is as large as the bytes charged for it allow. No chunk is on
+  /// the free list yet: they are carved onto it a page at a time (carve).
   func format(sizeClass c: Int, owner zone: UInt, node: Int, fresh: Bool) {
     let size = c < SizeClass.count ? SizeClass.size(of: c) : Int(pointee.charged)
     let capacity = SizeClass.capacity(of: c)
+    let (key, tag) = SlabKeys.draw()
     pointee.free = 0
-    pointee.bump = memory
-    pointee.bumpEnd = memory + UInt(capacity * size)
-    pointee.used = 0
-    pointee.watch = UInt32(capacity - 3)
+    pointee.key = key
+    pointee.tag = tag
+    pointee.base = memory
+    pointee.carved = 0
+    pointee.handed = 0
+    pointee.carveEnd = memory + UInt(capacity * size)
     setChunkSize(size)
-    pointee.capacity = UInt32(capacity)
+    pointee.capacity = UInt16(capacity)
     pointee.sizeClass = UInt8(c)
     pointee.list = SlabList.none
+    pointee.countdown = UInt32(capacity)
     pointee.node = UInt8(node)
     pointee.fresh = fresh ? 1 : 0
-    pointee.granules = UInt32(SizeClass.granules(of: c))
+    pointee.granules = UInt8(SizeClass.granules(of: c))
     pointee.next = 0
     pointee.prev = 0
     pointee.relinkNext = 0
@@ -177,63 +206,115 @@ extension UnsafeMutablePointer where Pointee == Slab {
 
   private func setChunkSize(_ size: Int) {
     pointee.chunkSize = UInt32(size)
-    pointee.reciprocal = UInt32(((1 << 32) + size - 1) / size)
+    pointee.magic = UInt.max / UInt(size) &+ 1
   }
 
   /// Grows a span's chunk in place to the bytes now charged for it (realloc).
   func growSpanToCharge() {
-    let size = Int(pointee.charged)
-    setChunkSize(size)
-    pointee.bumpEnd = memory + UInt(size)
-    pointee.bump = pointee.bumpEnd
+    setChunkSize(Int(pointee.charged))
+    pointee.carveEnd = pointee.base + pointee.charged
+    pointee.carved = UInt32(pointee.charged)
   }
 
-  /// Files the slab on an owner list. The current slab needs no event from a local free:
-  /// it is in the zone array already, and an empty current slab is kept (hysteresis).
-  /// A slab on another list needs one when it empties (used 0: park it) and when a full
-  /// slab gets its first chunk back (used capacity-1: back to the partial list). The
-  /// free path tests both with one compare: used-1 > capacity-3, as unsigned numbers.
-  func setList(_ list: UInt8) {
+  /// Files the slab on an owner list, and sets how many local frees until the next event:
+  /// the current slab never needs one (it is in the zone array already, and an empty
+  /// current slab is kept: hysteresis); a full slab needs one at its first local free (it
+  /// goes back to the partial list); any other slab when its last chunk comes back
+  /// (`used` chunks are out, in the owner's view: it is parked).
+  /// (The current slab counts its hand-outs in `handed` instead: malloc adds one, and
+  /// `used` is that less the local frees its countdown has seen.)
+  func setList(_ list: UInt8, used: UInt = 0) {
+    if list == SlabList.current { pointee.handed = UInt32(self.used) }
     pointee.list = list
-    pointee.watch = list == SlabList.current ? UInt32.max : pointee.capacity &- 3
+    pointee.countdown = list == SlabList.current ? UInt32.max : list == SlabList.full ? 1 : UInt32(used)
+  }
+
+  /// Chunks handed out and not back in the owner's view (remotely freed ones that were not
+  /// drained count as out). What the countdown holds, except for the current slab (its
+  /// hand-outs less its local frees) and a full one, all of whose chunks are out. Owner only.
+  var used: UInt {
+    switch pointee.list {
+    case SlabList.current: return UInt(pointee.handed &- (UInt32.max &- pointee.countdown))
+    case SlabList.full: return UInt(pointee.capacity)
+    default: return UInt(pointee.countdown)
+    }
   }
 
   // MARK: - Chunk identity
 
   /// True when address is the start of a chunk that was handed out at least once. Hot.
   /// Chunks start at the unit's first byte, and units are granule aligned, so the offset
-  /// in the granule is the offset in the slab (a span's chunk is at offset 0; an address
-  /// in a span's later granule finds a zeroed header and fails).
+  /// in the granule is the offset in the slab; a multiple of the chunk size passes one
+  /// multiplication (offset * magic < magic; an address in a span's later granule finds a
+  /// zeroed header, whose magic 0 passes nothing).
   @inline(__always) func isChunkStart(_ address: UInt) -> Bool {
     let offset = address & SlabGeometry.mask
-    let index = (offset &* UInt(pointee.reciprocal)) >> 32
-    return (index &* UInt(pointee.chunkSize) == offset) && address < pointee.bump
+    return offset &* pointee.magic < pointee.magic && offset < UInt(pointee.carved)
   }
 
   // MARK: - Owner's local list (hot)
 
-  /// Pops a chunk from the local free list or the bump region; 0 when both are empty.
+  /// Pops a chunk from the local free list, checked; 0 when the list is empty.
   @inline(__always) func takeLocal() -> UInt {
     let chunk = pointee.free
-    if _fastPath(chunk != 0) {
-      let next = ChunkLink.decode(ChunkLink.word(chunk, 0).pointee, at: chunk)
-      if _slowPath(!ChunkLink.isPlausible(next, after: chunk)) { Diagnostics.corruption(chunk) }
-      pointee.free = next
-      return chunk
+    if _slowPath(chunk == 0) { return 0 }
+    if _slowPath(!isIntactHead(chunk)) { brokenList(chunk) }
+    return pop(chunk)
+  }
+
+  /// The head of the free list lies in the slab, 16-byte aligned, and carries the tag:
+  /// only a chunk the allocator put on the list does. Hot.
+  @inline(__always) func isIntactHead(_ chunk: UInt) -> Bool {
+    let inSlab = (chunk &- pointee.base) & ~(SlabGeometry.mask & ~15) == 0
+    return inSlab && ChunkLink.word(chunk, 1).pointee == pointee.tag
+  }
+
+  /// The free list's head is not a chunk the allocator put there: a freed chunk's link was
+  /// overwritten (a use-after-free write), and that chunk has been handed out since.
+  /// Reports the chunk whose first word still decodes to the bad head when there is one
+  /// (it is the one whose link was overwritten), else the bad head itself, and aborts.
+  @inline(never) func brokenList(_ head: UInt) -> Never {
+    let size = UInt(pointee.chunkSize)
+    var chunk = pointee.base
+    while size > 0 && chunk < pointee.base + UInt(pointee.carved) {
+      let words = ChunkLink.word(chunk, 0)
+      if words.pointee ^ pointee.key == head { Diagnostics.corruption(chunk) }
+      chunk += size
     }
-    let bump = pointee.bump
-    if bump < pointee.bumpEnd {
-      pointee.bump = bump &+ UInt(pointee.chunkSize)
-      return bump
-    }
-    return 0
+    Diagnostics.corruption(head)
+  }
+
+  /// Takes the checked head off the free list. Hot.
+  @inline(__always) func pop(_ chunk: UInt) -> UInt {
+    pointee.free = ChunkLink.word(chunk, 0).pointee ^ pointee.key
+    return chunk
   }
 
   /// Links a chunk onto the local free list and marks it freed.
   @inline(__always) func putLocal(_ chunk: UInt) {
-    ChunkLink.word(chunk, 0).pointee = ChunkLink.encode(pointee.free, at: chunk)
-    ChunkLink.word(chunk, 1).pointee = ChunkLink.freedTag
+    ChunkLink.word(chunk, 0).pointee = pointee.free ^ pointee.key
+    ChunkLink.word(chunk, 1).pointee = pointee.tag
     pointee.free = chunk
+  }
+
+  /// Puts never-used chunks on the empty local list, in address order, up to the end of
+  /// the page the first one starts in (at least one). False when none are left.
+  func carve() -> Bool {
+    let first = pointee.base + UInt(pointee.carved)
+    guard first < pointee.carveEnd else { return false }
+    let size = UInt(pointee.chunkSize)
+    let limit = min(pointee.carveEnd, (first | (OS.pageSize - 1)) + 1)
+    var chunk = first
+    while chunk + size < limit {
+      ChunkLink.word(chunk, 0).pointee = (chunk + size) ^ pointee.key
+      ChunkLink.word(chunk, 1).pointee = pointee.tag
+      chunk += size
+    }
+    ChunkLink.word(chunk, 0).pointee = pointee.free ^ pointee.key
+    ChunkLink.word(chunk, 1).pointee = pointee.tag
+    pointee.free = first
+    pointee.carved = UInt32(chunk + size - pointee.base)
+    return true
   }
 
   // MARK: - Remote list
@@ -245,8 +326,8 @@ extension UnsafeMutablePointer where Pointee == Slab {
     while true {
       let state = RemoteWord.state(old)
       if _slowPath(state == RemoteState.parked) { Diagnostics.doubleFree(chunk) }
-      ChunkLink.word(chunk, 0).pointee = ChunkLink.encode(RemoteWord.head(old), at: chunk)
-      ChunkLink.word(chunk, 1).pointee = ChunkLink.freedTag
+      ChunkLink.word(chunk, 0).pointee = RemoteWord.head(old) ^ pointee.key
+      ChunkLink.word(chunk, 1).pointee = pointee.tag
       let newState = state == RemoteState.notify ? RemoteState.signalling : state
       let counted = (old & ~RemoteWord.headMask & ~RemoteState.mask) &+ RemoteWord.one
       let (done, seen) = pointee.remote.compareExchange(
@@ -276,18 +357,18 @@ extension UnsafeMutablePointer where Pointee == Slab {
   /// empty (the usual case: the owner drains when it runs dry) that is one store; else
   /// the list is walked to its tail, every link checked, the walk bounded by the count.
   private func spliceIntoLocal(_ head: UInt, count: UInt) -> Int {
-    if count == 0 || count > UInt(pointee.used) { Diagnostics.corruption(head) }
+    if count == 0 || count > UInt(pointee.capacity) { Diagnostics.corruption(head) }
     if pointee.free != 0 {
       var tail = head
       for _ in 1..<count {
-        let next = ChunkLink.decode(ChunkLink.word(tail, 0).pointee, at: tail)
+        let next = ChunkLink.word(tail, 0).pointee ^ pointee.key
         if next == 0 || !ChunkLink.isPlausible(next, after: tail) { Diagnostics.corruption(tail) }
         tail = next
       }
-      ChunkLink.word(tail, 0).pointee = ChunkLink.encode(pointee.free, at: tail)
+      ChunkLink.word(tail, 0).pointee = pointee.free ^ pointee.key
     }
     pointee.free = head
-    pointee.used &-= UInt32(count)
+    if pointee.list == SlabList.current { pointee.handed &-= UInt32(count) } else { pointee.countdown &-= UInt32(count) }
     return Int(count)
   }
 
@@ -295,7 +376,7 @@ extension UnsafeMutablePointer where Pointee == Slab {
   /// list's count. Exact once nobody frees into the slab concurrently (its owner is gone
   /// and no chunk is live, or the caller owns it).
   var liveChunks: UInt {
-    UInt(pointee.used) &- RemoteWord.count(pointee.remote.load(ordering: .acquiring))
+    used &- RemoteWord.count(pointee.remote.load(ordering: .acquiring))
   }
 
   /// The first chunk on the remote list, 0 when it is empty.
@@ -380,7 +461,7 @@ extension UnsafeMutablePointer where Pointee == Slab {
     var steps = 0
     while p != 0 && steps <= Int(pointee.capacity) {
       if p == chunk { return true }
-      let next = ChunkLink.decode(ChunkLink.word(p, 0).pointee, at: p)
+      let next = ChunkLink.word(p, 0).pointee ^ pointee.key
       if !ChunkLink.isPlausible(next, after: p) { return false }
       p = next
       steps += 1

@@ -73,11 +73,12 @@ enum Teardown {
                               _ orphans: inout OrphanBatch, _ patience: Int) {
     slab.setRemoteState(RemoteState.orphan, patience: patience)
     slab.pointee.owner.store(0, ordering: .releasing)
+    let used = slab.used
     if slab.liveChunks == 0 {
       Depot.prepareForParking(slab)
       empties.append(slab)
     } else {
-      slab.setList(SlabList.orphan)
+      slab.setList(SlabList.orphan, used: used)
       slab.pointee.parkedAt = OS.nowMilliseconds()
       orphans.append(slab)
     }

@@ -7,32 +7,38 @@
 // signals), and Orphans, Depot and Arena when it needs a slab.
 //
 // Each thread owns, per size class, a current slab, a list of partial slabs and a list of
-// full slabs it took out of the array. The malloc fast path is: thread slot, class, pop
-// from the current slab's local list or bump region. The free fast path is: region table,
-// slab header by arithmetic on the address, chunk-boundary check, freed-tag check, owner
-// check, push on the local list. Neither
-// takes a lock or executes an atomic read-modify-write. Counters are plain per-thread
-// words, summed when read (Stats.swift), as seed 003 moved kmalloc accounting per cpu.
+// full slabs it took out of the array. The malloc fast path is: thread slot, the current
+// slab of the request's 16-byte bucket (a table: no class arithmetic up to 1 KiB), pop
+// from its local list (checked: in the slab, aligned, carrying the slab's tag), count.
+// The free fast path is: region table, slab header by arithmetic on the address,
+// chunk-start check (one multiplication), freed-tag check, owner check, push on the local
+// list, one decrement that says when the slab needs attention. Neither takes a lock or
+// executes an atomic read-modify-write. Counters are plain per-thread words, summed when
+// read (Stats.swift), as seed 003 moved kmalloc accounting per cpu.
 
 import ZoneSupport
 import Synchronization
 
 struct Zone: ~Copyable {
-  var current: InlineArray<64, UInt>   // first: the C empty zone mirrors this array
-  var allocs: InlineArray<72, UInt>    // chunks this thread handed out, per slab or span class
-  var frees: InlineArray<72, UInt>     // chunks this thread freed (local or remote), per class
+  // First, as the C empty zone mirrors them (ZMS_SENTINEL_WORDS): the current slab of the
+  // class of each 16-byte bucket of sizes up to 1 KiB, then of each class.
+  var direct: InlineArray<65, UInt>
+  var current: InlineArray<64, UInt>
+  var mallocs: UInt                    // chunks this thread handed out (slabs and spans)
+  var frees: UInt                      // chunks this thread freed (local or remote)
+  var allocatedBytes: UInt             // bytes of the tick's ended periods (Sampling.settle)
+  var freedBytes: UInt
   var partial: InlineArray<64, UInt>   // slabs with free chunks, not current
   var full: InlineArray<64, UInt>      // exhausted slabs waiting for a signal or a local free
   var cache: InlineArray<32, UInt>     // empty slabs and spans kept for reuse, by charge class - 1
   var cachedGranules: UInt
   var remoteFrees: UInt
   var signals: UInt
-  var spanBytesAllocated: UInt         // chunk bytes of the spans this thread handed out
-  var spanBytesFreed: UInt             // ... and of those it freed
   var node: UInt
   var reclaimEpoch: UInt
   var tick: Int                        // bytes until the next sampling event (Sampling.swift)
   var tickPeriod: Int                  // ... out of a period of this many
+  var tickBig: UInt                    // bytes of big blocks in the tick's current period
   var profileLeft: Int                 // bytes until the next profiled allocation
   var guardLeft: Int                   // bytes until the next guarded allocation
   var linkNext: UInt                   // live/dead/free zone lists          [zones lock]
@@ -54,71 +60,77 @@ enum ThreadZone {
 
   @inline(__always) static var sentinel: UInt { Zones.empty.pointee.current[0] }
 
+  /// Sizes up to this are served through the bucket table (Zone.direct).
+  static let directLimit: UInt = 1024
+
   // MARK: - Fast paths
 
-  /// malloc for 0 ... SizeClass.limit bytes. Hot.
+  /// malloc for 0 ... 1 KiB: the current slab of the size's 16-byte bucket. Hot.
+  /// Every way out is a jump: its slow paths use the C calling convention, as zm_malloc
+  /// does (LLVM makes no tail call across conventions), so it needs no stack frame.
+  @inline(__always) static func mallocDirect(_ size: UInt) -> UnsafeMutableRawPointer? {
+    let zone = current
+    let slab = slabAt(zone.pointee.direct[Int((size &+ 15) >> 4)])
+    let chunk = slab.pointee.free
+    if _slowPath(chunk == 0) { return zmcore_refill_direct(UnsafeMutableRawPointer(zone), size) }
+    if _slowPath(!slab.isIntactHead(chunk)) { return zmcore_corrupt_list(UnsafeMutableRawPointer(slab), chunk) }
+    return handOut(zone, slab, slab.pop(chunk))
+  }
+
+  /// malloc for 0 ... SizeClass.limit bytes.
   @inline(__always) static func malloc(_ size: UInt) -> UnsafeMutableRawPointer? {
     malloc(class: SizeClass.index(for: Int(size)), in: current)
   }
 
-  /// A chunk of class c from the zone's current slab, or the slow path. Hot.
+  /// A chunk of class c from the zone's current slab, or the slow path.
   @inline(__always) static func malloc(class c: Int, in zone: ZonePointer) -> UnsafeMutableRawPointer? {
     let slab = slabAt(zone.pointee.current[c])
     let chunk = slab.takeLocal()
-    if _fastPath(chunk != 0) { return handOut(zone, slab, c, chunk) }
+    if _fastPath(chunk != 0) { return handOut(zone, slab, chunk) }
     return refill(zone, c)
   }
 
-  /// calloc for small sizes: chunks from a fresh slab's bump region are already zero.
+  /// calloc for small sizes: a chunk cleared (chunks on a list hold a link and the tag).
   static func calloc(_ size: UInt) -> UnsafeMutableRawPointer? {
-    let zone = current
-    let c = SizeClass.index(for: Int(size))
-    let slab = slabAt(zone.pointee.current[c])
-    let zeroed = slab.pointee.free == 0 && slab.pointee.fresh != 0
-    let chunk = slab.takeLocal()
-    if chunk != 0 {
-      let p = handOut(zone, slab, c, chunk)
-      if !zeroed || UInt(bitPattern: p) != chunk { memset(p, 0, Int(size)) }
-      return p
-    }
-    guard let p = refill(zone, c) else { return nil }
+    guard let p = malloc(size) else { return nil }
     memset(p, 0, Int(size))
     return p
   }
 
-  /// Hands a chunk just taken from the slab to the program, unless the thread's sampling
-  /// tick runs out on it (Sampling.swift). Hot.
-  @inline(__always) static func handOut(_ zone: ZonePointer, _ slab: SlabPointer, _ c: Int,
+  /// Hands a chunk just taken from the slab to the program and counts it, unless the
+  /// thread's sampling tick runs out on it (Sampling.swift). Hot.
+  @inline(__always) static func handOut(_ zone: ZonePointer, _ slab: SlabPointer,
                                         _ chunk: UInt) -> UnsafeMutableRawPointer {
-    zone.pointee.tick &-= Int(slab.pointee.chunkSize)
-    if _slowPath(zone.pointee.tick < 0) { return Sampling.expired(zone, slab, c, chunk) }
-    return give(zone, slab, c, chunk)
-  }
-
-  @inline(__always) static func give(_ zone: ZonePointer, _ slab: SlabPointer, _ c: Int,
-                                     _ chunk: UInt) -> UnsafeMutableRawPointer {
     ChunkLink.word(chunk, 1).pointee = 0
-    slab.pointee.used &+= 1
-    zone.pointee.allocs[c] &+= 1
+    slab.pointee.handed &+= 1
+    zone.pointee.mallocs &+= 1
+    let tick = zone.pointee.tick &- Int(slab.pointee.chunkSize)
+    zone.pointee.tick = tick
+    if _slowPath(tick < 0) { return zmcore_tick_expired(UnsafeMutableRawPointer(zone), UnsafeMutableRawPointer(slab), chunk) }
     return UnsafeMutableRawPointer(bitPattern: chunk).unsafelyUnwrapped
   }
 
-  /// Puts back a chunk taken from the slab but served elsewhere (Sampling): a slab's
-  /// chunk returns to its local list; a span, which held only that chunk, is parked, and
-  /// the bytes mallocMedium counted for it are taken back.
+  /// Puts back a chunk handed out but served elsewhere (Sampling), and its count: a
+  /// slab's chunk returns to its local list; a span, which held only that chunk, is parked.
   static func giveBack(_ zone: ZonePointer, _ slab: SlabPointer, _ chunk: UInt) {
-    if slab.pointee.capacity == 1 {
-      zone.pointee.spanBytesAllocated &-= UInt(slab.pointee.chunkSize)
-      return park(zone, slab)
-    }
+    zone.pointee.mallocs &-= 1
+    zone.pointee.allocatedBytes &-= UInt(slab.pointee.chunkSize)
+    slab.pointee.handed &-= 1
+    if slab.pointee.capacity == 1 { return park(zone, slab) }
     slab.putLocal(chunk)
   }
 
+  /// Makes slab the current one of class c, in the class array and the bucket table.
+  static func setCurrent(_ zone: ZonePointer, _ c: Int, _ slab: UInt) {
+    zone.pointee.current[c] = slab
+    guard c < SizeClass.directClasses else { return }
+    for b in SizeClass.buckets(of: c) { zone.pointee.direct[b] = slab }
+  }
+
   /// free of an address inside a slab arena. Hot.
-  @inline(__always) static func free(_ address: UInt) {
-    let slab = slabOf(address)
+  @inline(__always) static func free(_ address: UInt, _ slab: SlabPointer) {
     if _slowPath(!slab.isChunkStart(address)) { return Allocator.freeNotAChunk(address) }
-    if _slowPath(ChunkLink.word(address, 1).pointee == ChunkLink.freedTag) {
+    if _slowPath(ChunkLink.word(address, 1).pointee == slab.pointee.tag) {
       return freeTagged(slab, address)
     }
     freeChunk(slab, address)
@@ -128,10 +140,11 @@ enum ThreadZone {
     let zone = current
     if _fastPath(slab.pointee.owner.load(ordering: .relaxed) == UInt(bitPattern: zone)) {
       slab.putLocal(address)
-      let used = slab.pointee.used &- 1
-      slab.pointee.used = used
-      zone.pointee.frees[Int(slab.pointee.sizeClass)] &+= 1
-      if _slowPath(used &- 1 > slab.pointee.watch) { localFreeEvent(zone, slab) }
+      zone.pointee.frees &+= 1
+      zone.pointee.freedBytes &+= UInt(slab.pointee.chunkSize)
+      let countdown = slab.pointee.countdown &- 1
+      slab.pointee.countdown = countdown
+      if _slowPath(countdown == 0) { localFreeEvent(zone, slab) }
     } else {
       freeRemote(zone, slab, address)
     }
@@ -156,14 +169,12 @@ enum ThreadZone {
   /// A span has one chunk, so its remote free empties it: the freer claims the span with
   /// one CAS and parks it itself; the owner never hears of it.
   @inline(never) static func freeRemote(_ zone0: ZonePointer, _ slab: SlabPointer, _ address: UInt) {
-    let c = Int(slab.pointee.sizeClass)
-    let bytes = c < SizeClass.count ? UInt(SizeClass.size(of: c)) : UInt(slab.pointee.chunkSize)
+    let bytes = UInt(slab.pointee.chunkSize)
     var zone = zone0
     if zone == Zones.empty, let created = Zones.createForCurrentThread() { zone = created }
     var signalled = false
     if slab.pointee.capacity == 1 {
       if !slab.claimFreedSpan() { Diagnostics.doubleFree(address) }
-      slab.pointee.used = 0
       if Zones.isPlaceholder(zone) {
         Depot.prepareForParking(slab)
         Depot.put(slab)
@@ -178,8 +189,8 @@ enum ThreadZone {
       Stats.noteZonelessFree(bytes: bytes, remote: true, signal: signalled)
     } else {
       zone.pointee.remoteFrees &+= 1
-      zone.pointee.frees[c] &+= 1
-      if c >= SizeClass.count { zone.pointee.spanBytesFreed &+= bytes }
+      zone.pointee.frees &+= 1
+      zone.pointee.freedBytes &+= bytes
       if signalled { zone.pointee.signals &+= 1 }
     }
   }
@@ -199,19 +210,20 @@ enum ThreadZone {
     slab.finishSignal()
   }
 
-  /// A local free left the slab empty, or gave a full slab a free chunk.
+  /// A local free ran the slab's countdown out (Slab.setList): a full slab got a chunk
+  /// back, another slab emptied, or the current slab's countdown merely wrapped.
   @inline(never) static func localFreeEvent(_ zone: ZonePointer, _ slab: SlabPointer) {
     let c = Int(slab.pointee.sizeClass)
-    let list = slab.pointee.list
-    if slab.pointee.used == 0 {
-      if list == SlabList.current { return } // keep the current slab: hysteresis
-      if slab.pointee.capacity == 1 { zone.pointee.spanBytesFreed &+= UInt(slab.pointee.chunkSize) }
-      unlink(zone, c, slab)
-      park(zone, slab)
-    } else if list == SlabList.full {
+    switch slab.pointee.list {
+    case SlabList.current:
+      slab.setList(SlabList.current) // the countdown wrapped; keep the current slab, even empty
+    case SlabList.full:
       unlink(zone, c, slab)
       SlabChain.push(&zone.pointee.partial[c], slab)
-      slab.setList(SlabList.partial)
+      slab.setList(SlabList.partial, used: UInt(slab.pointee.capacity) - 1)
+    default:
+      unlink(zone, c, slab)
+      park(zone, slab)
     }
   }
 
@@ -278,8 +290,7 @@ enum ThreadZone {
     }
     maintain(zone)
     guard let slab = slabWithFreeChunk(zone, c) else { return nil }
-    let chunk = slab.takeLocal()
-    return handOut(zone, slab, c, chunk)
+    return handOut(zone, slab, slab.takeLocal())
   }
 
   /// Per-slow-path housekeeping: take back signalled slabs, answer a reclaim request.
@@ -303,23 +314,25 @@ enum ThreadZone {
       let c = Int(slab.pointee.sizeClass)
       SlabChain.remove(&zone.pointee.full[c], slab)
       SlabChain.push(&zone.pointee.partial[c], slab)
-      slab.setList(SlabList.partial)
+      slab.setList(SlabList.partial, used: UInt(slab.pointee.capacity))
     }
   }
 
   /// Makes the current slab of class c one that has a free chunk, or returns nil (ENOMEM).
+  /// Makes the current slab of class c one that has a free chunk, or returns nil (ENOMEM).
+  /// The current slab first carves never-used chunks, then takes back what other threads
+  /// freed; a slab with neither is retired and the next candidate tried.
   static func slabWithFreeChunk(_ zone: ZonePointer, _ c: Int) -> SlabPointer? {
     let current = slabAt(zone.pointee.current[c])
     if current.address != sentinel {
-      if current.drainRemote() > 0 { return current }
-      zone.pointee.current[c] = sentinel
-      current.setList(SlabList.none)
+      if current.pointee.free != 0 || current.carve() || current.drainRemote() > 0 { return current }
+      setCurrent(zone, c, sentinel)
       retireExhausted(zone, c, current)
     }
     while let slab = nextCandidate(zone, c) {
-      if slab.pointee.free != 0 || slab.pointee.bump < slab.pointee.bumpEnd || slab.drainRemote() > 0 {
-        slab.setList(SlabList.current)
-        zone.pointee.current[c] = slab.address
+      slab.setList(SlabList.current)
+      if slab.pointee.free != 0 || slab.carve() || slab.drainRemote() > 0 {
+        setCurrent(zone, c, slab.address)
         return slab
       }
       retireExhausted(zone, c, slab)
@@ -327,15 +340,16 @@ enum ThreadZone {
     return nil
   }
 
-  /// An exhausted slab goes to the full list and asks for a signal; if chunks arrived in
-  /// the meantime it goes to the partial list instead.
+  /// An exhausted slab (every chunk handed out, in the owner's view) goes to the full
+  /// list and asks for a signal; if chunks arrived in the meantime it goes to the partial
+  /// list instead.
   static func retireExhausted(_ zone: ZonePointer, _ c: Int, _ slab: SlabPointer) {
     if slab.requestNotify() {
       SlabChain.push(&zone.pointee.full[c], slab)
       slab.setList(SlabList.full)
     } else {
       SlabChain.push(&zone.pointee.partial[c], slab)
-      slab.setList(SlabList.partial)
+      slab.setList(SlabList.partial, used: UInt(slab.pointee.capacity))
     }
   }
 
@@ -423,9 +437,9 @@ enum ThreadZone {
     let c = SizeClass.spanClass(granules: SizeClass.granules(for: Int(size)))
     guard let span = formatEmpty(zone, c, charge: spanCharge(size)) else { return nil }
     let fresh = span.pointee.fresh != 0
-    zone.pointee.spanBytesAllocated &+= UInt(span.pointee.chunkSize)
-    let p = handOut(zone, span, c, span.takeLocal())
-    if zeroed && !fresh { memset(p, 0, Int(size)) }
+    _ = span.carve()
+    let p = handOut(zone, span, span.takeLocal())
+    if zeroed { memset(p, 0, fresh && UInt(bitPattern: p) == span.pointee.base ? 16 : Int(size)) }
     return p
   }
 }
@@ -472,4 +486,28 @@ struct SlabChain {
     slab.pointee.next = 0
     slab.pointee.prev = 0
   }
+}
+
+// The fast paths' slow paths, in the C calling convention so that the fast paths reach
+// them with a jump (the version script keeps these names local).
+
+/// The bucket table's slow path, with what a failure needs (ENOMEM, or a page-granular
+/// block when address space for arenas ran out).
+@c(zmcore_refill_direct) @inline(never)
+func zmcore_refill_direct(_ zone: UnsafeMutableRawPointer, _ size: UInt) -> UnsafeMutableRawPointer? {
+  ThreadZone.refill(zone.assumingMemoryBound(to: Zone.self), SizeClass.index(for: Int(size)))
+    ?? Allocator.noSlabMemory(size, zeroed: false)
+}
+
+/// A broken free list found by the fast path.
+@c(zmcore_corrupt_list) @inline(never)
+func zmcore_corrupt_list(_ slab: UnsafeMutableRawPointer, _ chunk: UInt) -> UnsafeMutableRawPointer? {
+  slab.assumingMemoryBound(to: Slab.self).brokenList(chunk)
+}
+
+/// The sampling tick ran out on a chunk handed out (Sampling.expired).
+@c(zmcore_tick_expired) @inline(never)
+func zmcore_tick_expired(_ zone: UnsafeMutableRawPointer, _ slab: UnsafeMutableRawPointer,
+                         _ chunk: UInt) -> UnsafeMutableRawPointer {
+  Sampling.expired(zone.assumingMemoryBound(to: Zone.self), slab.assumingMemoryBound(to: Slab.self), chunk)
 }

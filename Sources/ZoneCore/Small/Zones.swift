@@ -68,21 +68,20 @@ enum Zones {
 
   private static func initialize(_ zone: ZonePointer) {
     let sentinel = ThreadZone.sentinel
+    for b in 0..<65 { zone.pointee.direct[b] = sentinel }
     for c in 0..<SizeClass.count {
       zone.pointee.current[c] = sentinel
       zone.pointee.partial[c] = 0
       zone.pointee.full[c] = 0
     }
-    for c in 0..<SizeClass.totalCount {
-      zone.pointee.allocs[c] = 0
-      zone.pointee.frees[c] = 0
-    }
     for q in 0..<ChargeClass.count { zone.pointee.cache[q] = 0 }
+    zone.pointee.mallocs = 0
+    zone.pointee.frees = 0
+    zone.pointee.allocatedBytes = 0
+    zone.pointee.freedBytes = 0
     zone.pointee.cachedGranules = 0
     zone.pointee.remoteFrees = 0
     zone.pointee.signals = 0
-    zone.pointee.spanBytesAllocated = 0
-    zone.pointee.spanBytesFreed = 0
     zone.pointee.node = UInt(Numa.nodeOfCurrentCPU())
     zone.pointee.reclaimEpoch = Limit.epoch.load(ordering: .relaxed)
     Sampling.arm(zone)

@@ -50,6 +50,9 @@
 
 #define ZMS_EMPTY_ZONE_WORDS 1024 /* 8 KiB: at least sizeof(Zone), checked at boot */
 #define ZMS_CLASS_COUNT 64
+/* A zone's first words, which point at the sentinel slab in the static zones: 65 buckets
+ * of the bucket table (sizes 0 to 1 KiB in 16-byte steps) and 64 class slots. */
+#define ZMS_SENTINEL_WORDS (65 + ZMS_CLASS_COUNT)
 
 extern __thread void *zms_zone_slot __attribute__((tls_model("initial-exec"), visibility("hidden")));
 extern void *zms_empty_zone[ZMS_EMPTY_ZONE_WORDS];
@@ -83,6 +86,14 @@ extern uint8_t zms_regions[ZMS_REGION_COUNT];
 static inline __attribute__((always_inline)) unsigned zms_region_of(uintptr_t address) {
   uintptr_t index = address >> ZMS_REGION_SHIFT;
   return index < ZMS_REGION_COUNT ? __atomic_load_n(&zms_regions[index], __ATOMIC_RELAXED) : 0;
+}
+/* free()'s form of the same: the index from address bits 26 to 46 (an address above
+ * user space aliases a window; free's slow path tells it apart), and the entry. Hot. */
+static inline __attribute__((always_inline)) uintptr_t zms_region_index(uintptr_t address) {
+  return (address << 17) >> 43;
+}
+static inline __attribute__((always_inline)) unsigned zms_region_at(uintptr_t index) {
+  return __atomic_load_n(&zms_regions[index], __ATOMIC_RELAXED);
 }
 static inline void zms_region_set(uintptr_t index, unsigned value) {
   __atomic_store_n(&zms_regions[index], (uint8_t)value, __ATOMIC_RELEASE);
