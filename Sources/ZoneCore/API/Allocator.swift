@@ -140,7 +140,7 @@ func zmcore_malloc_above_direct(_ size: UInt) -> UnsafeMutableRawPointer? {
 public func zm_free(_ pointer: UnsafeMutableRawPointer?) {
   let address = UInt(bitPattern: pointer)
   let window = zms_region_index(address)
-  if _fastPath(zms_region_at(window) != 0) {
+  if _fastPath(zms_region_is_arena(window)) {
     ThreadZone.free(address, slabOf(address, window: window))
     return
   }

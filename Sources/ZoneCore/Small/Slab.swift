@@ -291,11 +291,14 @@ extension UnsafeMutablePointer where Pointee == Slab {
   }
 
   /// Links a chunk onto the local free list and marks it freed.
-  @inline(__always) func putLocal(_ chunk: UInt) {
-    ChunkLink.word(chunk, 0).pointee = pointee.free ^ pointee.key
-    ChunkLink.word(chunk, 1).pointee = pointee.tag
+  @inline(__always) func putLocal(_ chunk: UInt, tag: UInt) {
+    let link = pointee.free ^ pointee.key
+    ChunkLink.word(chunk, 0).pointee = link
+    ChunkLink.word(chunk, 1).pointee = tag
     pointee.free = chunk
   }
+
+  @inline(__always) func putLocal(_ chunk: UInt) { putLocal(chunk, tag: pointee.tag) }
 
   /// Puts never-used chunks on the empty local list, in address order, up to the end of
   /// the page the first one starts in (at least one). False when none are left.

@@ -130,16 +130,15 @@ enum ThreadZone {
   /// free of an address inside a slab arena. Hot.
   @inline(__always) static func free(_ address: UInt, _ slab: SlabPointer) {
     if _slowPath(!slab.isChunkStart(address)) { return Allocator.freeNotAChunk(address) }
-    if _slowPath(ChunkLink.word(address, 1).pointee == slab.pointee.tag) {
-      return freeTagged(slab, address)
-    }
-    freeChunk(slab, address)
+    let tag = slab.pointee.tag
+    if _slowPath(ChunkLink.word(address, 1).pointee == tag) { return freeTagged(slab, address) }
+    freeChunk(slab, address, tag: tag)
   }
 
-  @inline(__always) static func freeChunk(_ slab: SlabPointer, _ address: UInt) {
+  @inline(__always) static func freeChunk(_ slab: SlabPointer, _ address: UInt, tag: UInt) {
     let zone = current
     if _fastPath(slab.pointee.owner.load(ordering: .relaxed) == UInt(bitPattern: zone)) {
-      slab.putLocal(address)
+      slab.putLocal(address, tag: tag)
       zone.pointee.frees &+= 1
       zone.pointee.freedBytes &+= UInt(slab.pointee.chunkSize)
       let countdown = slab.pointee.countdown &- 1
@@ -161,7 +160,7 @@ enum ThreadZone {
   @inline(never) static func freeTagged(_ slab: SlabPointer, _ address: UInt) {
     let mine = slab.pointee.owner.load(ordering: .relaxed) == UInt(bitPattern: current)
     if !mine || slab.holdsFreeChunk(address) { Diagnostics.doubleFree(address) }
-    freeChunk(slab, address)
+    freeChunk(slab, address, tag: slab.pointee.tag)
   }
 
   /// A chunk freed by a thread that does not own its slab: one CAS onto the remote list.

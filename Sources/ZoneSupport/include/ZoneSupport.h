@@ -92,8 +92,8 @@ static inline __attribute__((always_inline)) unsigned zms_region_of(uintptr_t ad
 static inline __attribute__((always_inline)) uintptr_t zms_region_index(uintptr_t address) {
   return (address << 17) >> 43;
 }
-static inline __attribute__((always_inline)) unsigned zms_region_at(uintptr_t index) {
-  return __atomic_load_n(&zms_regions[index], __ATOMIC_RELAXED);
+static inline __attribute__((always_inline)) bool zms_region_is_arena(uintptr_t index) {
+  return __atomic_load_n(&zms_regions[index], __ATOMIC_RELAXED) != 0;
 }
 static inline void zms_region_set(uintptr_t index, unsigned value) {
   __atomic_store_n(&zms_regions[index], (uint8_t)value, __ATOMIC_RELEASE);
