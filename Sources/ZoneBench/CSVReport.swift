@@ -5,8 +5,8 @@
 //   summary.csv   per workload and allocator: runs, failures, medians, ratios to the
 //                 baseline (wall time, peak RSS, CPU time); then one "geomean" row per
 //                 allocator
-//   fastpath.csv  callgrind instruction totals and instructions per malloc(32)+free
-//                 (only the header when the fast path was not measured)
+//   fastpath.csv  callgrind instruction totals and instructions per malloc+free pair
+//                 for each variant (only the header when the fast path was not measured)
 
 import Foundation
 
@@ -60,11 +60,13 @@ enum CSVReport {
   /// The fast-path rows; nil (not measured in this run) leaves only the header, so no
   /// stale figures from an earlier run remain.
   static func fast(_ rows: [FastPathResult]?) -> String {
-    var out = [line(["allocator", "instructions_100k", "instructions_200k", "instructions_per_pair", "status"])]
+    var out = [line(["allocator", "variant", "size", "instructions_100k", "instructions_200k",
+                     "instructions_per_pair", "status"])]
+    let sizes = Dictionary(uniqueKeysWithValues: FastPath.variants.map { ($0.key, $0.size) })
     for x in rows ?? [] {
-      out.append(line([x.allocator, x.instructionsSmall.map(String.init) ?? "",
-                       x.instructionsLarge.map(String.init) ?? "", num(x.perPair, "%.2f"),
-                       x.failure ?? "ok"]))
+      out.append(line([x.allocator, x.variant, sizes[x.variant].map(String.init) ?? "",
+                       x.instructionsSmall.map(String.init) ?? "", x.instructionsLarge.map(String.init) ?? "",
+                       num(x.perPair, "%.2f"), x.failure ?? "ok"]))
     }
     return out.joined(separator: "\n") + "\n"
   }

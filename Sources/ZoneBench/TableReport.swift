@@ -2,7 +2,7 @@
 // as table.txt): wall time, peak RSS and CPU time per workload as ratios to the
 // baseline allocator with the baseline's medians, geometric means of the ratios, the
 // workloads' own figures (medians of their ok-line values), and the fast-path
-// instruction counts. CPU time (user+sys) is shown because, on a small shared
+// instruction counts (with live neighbours and with an empty slab). CPU time (user+sys) is shown because, on a small shared
 // machine, it is less disturbed than wall time when other work takes a core away.
 
 import Foundation
@@ -11,9 +11,13 @@ struct TableReport {
   let results: SuiteResults
   let fastPath: [FastPathResult]?
   let headlines: [String: [String]]   // workload -> keys to show
+  /// The peer whose figures the issues' targets are stated against.
+  static let reference = "mimalloc"
 
   private var peers: [String] { results.allocators.filter { $0 != results.baseline } }
-  private var nameWidth: Int { max(16, (results.workloads.map(\.count).max() ?? 0) + 2) }
+  private var nameWidth: Int {
+    max(16, (["\(results.baseline)/\(TableReport.reference)"] + results.workloads).map(\.count).max()! + 2)
+  }
 
   func render() -> String {
     var out: [String] = []
@@ -82,13 +86,26 @@ struct TableReport {
     return lines.count > 2 ? lines.joined(separator: "\n") : ""
   }
 
+  private func times(_ v: Double) -> String { String(format: "%.2fx", v) }
+
   private func fastPathTable(_ rows: [FastPathResult]) -> String {
-    var lines = ["Fast path: instructions per malloc(32)+free pair (callgrind, (I(200k) - I(100k)) / 100k)",
-                 row(["allocator", "instr/pair"])]
-    for r in rows {
-      let v = r.perPair.map { String(format: "%.1f", $0) } ?? "FAILED"
-      lines.append(row([r.allocator, v]))
+    let variants = FastPath.variants
+    var lines = ["Fast path: instructions per malloc+free pair (callgrind, (I(200k) - I(100k)) / 100k)",
+                 row(["allocator"] + variants.map(\.label))]
+    func perPair(_ a: String, _ v: FastPathVariant) -> Double? {
+      rows.first { $0.allocator == a && $0.variant == v.key }?.perPair
     }
+    for a in results.allocators where rows.contains(where: { $0.allocator == a }) {
+      lines.append(row([a] + variants.map { v in perPair(a, v).map { String(format: "%.1f", $0) } ?? "FAILED" }))
+    }
+    let ref = TableReport.reference, base = results.baseline
+    if base != ref, rows.contains(where: { $0.allocator == ref }) {
+      lines.append(row(["\(base)/\(ref)"] + variants.map { v -> String in
+        guard let b = perPair(base, v), let r = perPair(ref, v), r > 0 else { return "-" }
+        return times(b / r)
+      }))
+    }
+    lines += variants.map { "\($0.label): \($0.meaning)" }
     return lines.joined(separator: "\n")
   }
 }
