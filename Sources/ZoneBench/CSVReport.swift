@@ -5,6 +5,8 @@
 //   summary.csv   per workload and allocator: runs, failures, medians, ratios to the
 //                 baseline (wall time, peak RSS, CPU time); then one "geomean" row per
 //                 allocator
+//   syscalls.csv  munmap and madvise calls counted under strace, per workload and
+//                 allocator, and per free when the workload reports its frees
 //   fastpath.csv  callgrind instruction totals and instructions per malloc+free pair
 //                 for each variant (only the header when the fast path was not measured)
 
@@ -14,6 +16,7 @@ enum CSVReport {
   static func write(_ results: SuiteResults, fastPath: [FastPathResult]?, to dir: String) throws {
     try runs(results).write(toFile: dir + "/runs.csv", atomically: true, encoding: .utf8)
     try summary(results).write(toFile: dir + "/summary.csv", atomically: true, encoding: .utf8)
+    try syscalls(results).write(toFile: dir + "/syscalls.csv", atomically: true, encoding: .utf8)
     try fast(fastPath).write(toFile: dir + "/fastpath.csv", atomically: true, encoding: .utf8)
   }
 
@@ -53,6 +56,20 @@ enum CSVReport {
     for a in r.allocators {
       rows.append(line(["geomean", a, "", "", "", "", "", num(r.geomean(a, r.timeRatio).0),
                         num(r.geomean(a, r.rssRatio).0), num(r.geomean(a, r.cpuRatio).0), r.baseline]))
+    }
+    return rows.joined(separator: "\n") + "\n"
+  }
+
+  /// The strace counts; only the header when none were taken.
+  static func syscalls(_ r: SuiteResults) -> String {
+    var rows = [line(["workload", "allocator", "status", "reason", "munmap_calls", "madvise_calls", "frees",
+                      "munmap_per_free", "madvise_per_free"])]
+    for x in r.syscalls {
+      let m = x.metrics
+      rows.append(line([x.workload, x.allocator, x.failure == nil ? "ok" : "FAILED", x.failure ?? "",
+                        m["sys_munmap"].map { String(Int($0)) } ?? "", m["sys_madvise"].map { String(Int($0)) } ?? "",
+                        x.frees.map(String.init) ?? "", num(m["sys_munmap_per_free"], "%.6f"),
+                        num(m["sys_madvise_per_free"], "%.6f")]))
     }
     return rows.joined(separator: "\n") + "\n"
   }

@@ -29,7 +29,8 @@ struct Summary {
   let wall: Double?
   let cpu: Double?
   let maxRSSKiB: Double?
-  let metrics: [String: Double]
+  /// Medians of the ok-line values, plus the strace counts (sys_*) when taken.
+  var metrics: [String: Double]
 
   var failed: Bool { failures > 0 }
 }
@@ -93,6 +94,7 @@ struct SuiteResults {
   let baseline: String
   let summaries: [String: Summary]   // key: workload + "\u{1}" + allocator
   let records: [RunRecord]
+  let syscalls: [SyscallRecord]
 
   func summary(_ w: String, _ a: String) -> Summary? { summaries[w + "\u{1}" + a] }
 
@@ -113,5 +115,5 @@ struct SuiteResults {
     return (Stats.geometricMean(xs), xs.count)
   }
 
-  var anyFailure: Bool { records.contains { !$0.passed } }
+  var anyFailure: Bool { records.contains { !$0.passed } || syscalls.contains { $0.failure != nil } }
 }
