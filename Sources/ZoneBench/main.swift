@@ -88,8 +88,11 @@ func collect(_ records: [RunRecord], syscalls: [SyscallRecord], workloads: [Work
   }
   let names = allocators.map(\.name)
   let baseline = names.contains("zonemalloc") ? "zonemalloc" : names[0]
+  let twins = ran.compactMap { w in w.uncappedTwin.map { (w.name, $0) } }
   return SuiteResults(workloads: ran.map(\.name), allocators: names, baseline: baseline,
-                      summaries: summaries, records: records, syscalls: syscalls)
+                      summaries: summaries, records: records, syscalls: syscalls,
+                      uncappedTwins: Dictionary(uniqueKeysWithValues: twins),
+                      fixedWall: Set(ran.filter(\.fixedWall).map(\.name)))
 }
 
 func save(_ results: SuiteResults, fast: [FastPathResult]?, table: String, to dir: String) {
