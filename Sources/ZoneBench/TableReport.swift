@@ -104,8 +104,9 @@ struct TableReport {
                  + " faster or smaller; the inverse of the \(ref) columns above)",
                  row(["workload"] + metrics.map(\.0))]
     for w in results.workloads {
+      let baseFailed = results.summary(w, base)?.failed ?? false
       lines.append(row([w] + metrics.map { _, m in
-        cell(w, ref) { _ in results.ratio(w, ref, m).map { times(1 / $0) } }
+        baseFailed ? "FAILED" : cell(w, ref) { _ in results.ratio(w, ref, m).map { times(1 / $0) } }
       }))
     }
     let means = metrics.map { _, m in meanRows({ results.geomean($0, m, withCapped: $1) }, invert: true) }
