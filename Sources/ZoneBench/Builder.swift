@@ -2,7 +2,8 @@
 //
 // Each bench/workloads/NAME.c is compiled with `cc -O2 -pthread` into
 // .build/bench-bin/NAME, again only when the binary is missing or older than the
-// source, common.h or include/zonemalloc.h. python3 and sqlite3 are looked up once.
+// source, common.h or include/zonemalloc.h. python3, sqlite3 and node are looked up
+// once. A workload whose interpreter is optional (node) is skipped where it is missing.
 
 import Foundation
 
@@ -11,8 +12,13 @@ final class Builder {
   private var built: [String: Result<String, BuildError>] = [:]
   private(set) lazy var python: String? = Builder.findTool(preferred: "/usr/bin/python3", name: "python3")
   private(set) lazy var sqlite: String? = Builder.findTool(preferred: "/usr/bin/sqlite3", name: "sqlite3")
+  private(set) lazy var node: String? = Builder.findTool(preferred: "/usr/bin/node", name: "node")
 
-  struct BuildError: Error { let message: String }
+  struct BuildError: Error {
+    let message: String
+    /// The workload is not run here, which is not a failure (an optional tool is missing).
+    var skip = false
+  }
 
   init(paths: Paths) { self.paths = paths }
 
@@ -29,6 +35,9 @@ final class Builder {
       guard let sq = sqlite else { return .failure(BuildError(message: "sqlite3 not found")) }
       return .success([sq, ":memory:", ".parameter set @n \(args.first ?? "1000")",
                        ".read \(paths.programs)/\(script)"])
+    case .node(let script):
+      guard let nd = node else { return .failure(BuildError(message: "node is not installed", skip: true)) }
+      return .success([nd, paths.programs + "/" + script] + args)
     }
   }
 

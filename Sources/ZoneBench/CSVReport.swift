@@ -3,10 +3,16 @@
 //   runs.csv      every run: workload, allocator, rep, status, reason, wall, CPU, maxrss,
 //                 and the workload's final ok line
 //   summary.csv   per workload and allocator: runs, failures, medians, ratios to the
-//                 baseline (wall time, peak RSS, CPU time); then one "geomean" row per
-//                 allocator
-//   fastpath.csv  callgrind instruction totals and instructions per malloc(32)+free
-//                 (only the header when the fast path was not measured)
+//                 baseline (wall time, peak RSS, CPU time), the baseline over this
+//                 allocator (so the mimalloc rows read "zonemalloc / mimalloc"), and
+//                 for a capped workload its medians over its uncapped twin's; then
+//                 per allocator a "geomean" row and, when capped workloads ran, a
+//                 "geomean-without-<capped>" row (wall-time means leave out the
+//                 fixed-wall workloads)
+//   syscalls.csv  munmap and madvise calls counted under strace, per workload and
+//                 allocator, and per free when the workload reports its frees
+//   fastpath.csv  callgrind instruction totals and instructions per malloc+free pair
+//                 for each variant (only the header when the fast path was not measured)
 
 import Foundation
 
@@ -14,6 +20,7 @@ enum CSVReport {
   static func write(_ results: SuiteResults, fastPath: [FastPathResult]?, to dir: String) throws {
     try runs(results).write(toFile: dir + "/runs.csv", atomically: true, encoding: .utf8)
     try summary(results).write(toFile: dir + "/summary.csv", atomically: true, encoding: .utf8)
+    try syscalls(results).write(toFile: dir + "/syscalls.csv", atomically: true, encoding: .utf8)
     try fast(fastPath).write(toFile: dir + "/fastpath.csv", atomically: true, encoding: .utf8)
   }
 
@@ -41,18 +48,42 @@ enum CSVReport {
   static func summary(_ r: SuiteResults) -> String {
     var rows = [line(["workload", "allocator", "runs", "failures", "wall_s_median", "cpu_s_median",
                       "maxrss_kib_median", "time_ratio_to_baseline", "rss_ratio_to_baseline",
-                      "cpu_ratio_to_baseline", "baseline"])]
+                      "cpu_ratio_to_baseline", "baseline", "baseline_over_this_wall", "baseline_over_this_cpu",
+                      "baseline_over_this_rss", "capped_over_uncapped_wall", "capped_over_uncapped_cpu",
+                      "capped_over_uncapped_rss"])]
+    let inverse: (Double?) -> Double? = { $0.map { 1 / $0 } }
     for w in r.workloads {
       for a in r.allocators {
         guard let s = r.summary(w, a) else { continue }
         rows.append(line([w, a, String(s.runs), String(s.failures), num(s.wall), num(s.cpu),
                           num(s.maxRSSKiB, "%.0f"), num(r.timeRatio(w, a)), num(r.rssRatio(w, a)),
-                          num(r.cpuRatio(w, a)), r.baseline]))
+                          num(r.cpuRatio(w, a)), r.baseline, num(inverse(r.timeRatio(w, a))),
+                          num(inverse(r.cpuRatio(w, a))), num(inverse(r.rssRatio(w, a))),
+                          num(r.capRatio(w, a, .wall)), num(r.capRatio(w, a, .cpu)), num(r.capRatio(w, a, .rss))]))
       }
     }
-    for a in r.allocators {
-      rows.append(line(["geomean", a, "", "", "", "", "", num(r.geomean(a, r.timeRatio).0),
-                        num(r.geomean(a, r.rssRatio).0), num(r.geomean(a, r.cpuRatio).0), r.baseline]))
+    let means = [("geomean", true)]
+      + (r.capped.isEmpty ? [] : [("geomean-without-" + r.capped.joined(separator: "+"), false)])
+    for (label, withCapped) in means {
+      for a in r.allocators {
+        let g = [Metric.wall, .rss, .cpu].map { r.geomean(a, $0, withCapped: withCapped).value }
+        rows.append(line([label, a, "", "", "", "", "", num(g[0]), num(g[1]), num(g[2]), r.baseline,
+                          num(inverse(g[0])), num(inverse(g[2])), num(inverse(g[1])), "", "", ""]))
+      }
+    }
+    return rows.joined(separator: "\n") + "\n"
+  }
+
+  /// The strace counts; only the header when none were taken.
+  static func syscalls(_ r: SuiteResults) -> String {
+    var rows = [line(["workload", "allocator", "status", "reason", "munmap_calls", "madvise_calls", "frees",
+                      "munmap_per_free", "madvise_per_free"])]
+    for x in r.syscalls {
+      let m = x.metrics
+      rows.append(line([x.workload, x.allocator, x.failure == nil ? "ok" : "FAILED", x.failure ?? "",
+                        m["sys_munmap"].map { String(Int($0)) } ?? "", m["sys_madvise"].map { String(Int($0)) } ?? "",
+                        x.frees.map(String.init) ?? "", num(m["sys_munmap_per_free"], "%.6f"),
+                        num(m["sys_madvise_per_free"], "%.6f")]))
     }
     return rows.joined(separator: "\n") + "\n"
   }
@@ -60,11 +91,13 @@ enum CSVReport {
   /// The fast-path rows; nil (not measured in this run) leaves only the header, so no
   /// stale figures from an earlier run remain.
   static func fast(_ rows: [FastPathResult]?) -> String {
-    var out = [line(["allocator", "instructions_100k", "instructions_200k", "instructions_per_pair", "status"])]
+    var out = [line(["allocator", "variant", "size", "instructions_100k", "instructions_200k",
+                     "instructions_per_pair", "status"])]
+    let sizes = Dictionary(uniqueKeysWithValues: FastPath.variants.map { ($0.key, $0.size) })
     for x in rows ?? [] {
-      out.append(line([x.allocator, x.instructionsSmall.map(String.init) ?? "",
-                       x.instructionsLarge.map(String.init) ?? "", num(x.perPair, "%.2f"),
-                       x.failure ?? "ok"]))
+      out.append(line([x.allocator, x.variant, sizes[x.variant].map(String.init) ?? "",
+                       x.instructionsSmall.map(String.init) ?? "", x.instructionsLarge.map(String.init) ?? "",
+                       num(x.perPair, "%.2f"), x.failure ?? "ok"]))
     }
     return out.joined(separator: "\n") + "\n"
   }

@@ -8,6 +8,7 @@
 //   --out DIR             where CSV, SVG and table go (default <package>/bench/results)
 //   --timeout SEC         a run that takes longer is killed and reported FAILED (default 60)
 //   --no-fastpath         skip the callgrind fast-path measurement
+//   --no-strace           skip the munmap/madvise counts (the extra runs under strace)
 //   --list                print the workloads and allocators, then exit
 //   --help                usage
 
@@ -22,6 +23,7 @@ struct Options {
   var out: String?
   var timeout: Double = 60
   var fastPath = true
+  var strace = true
   var list = false
 
   /// Repetitions to run: the explicit --reps, else 1 for --quick, else 5 (this machine is
@@ -30,7 +32,8 @@ struct Options {
 
   static let usage = """
     usage: zonemalloc-bench [--lib PATH] [--reps N] [--only w1,w2] [--allocators a,b]
-                            [--quick] [--out DIR] [--timeout SEC] [--no-fastpath] [--list]
+                            [--quick] [--out DIR] [--timeout SEC] [--no-fastpath] [--no-strace]
+                            [--list]
     Runs every benchmark workload under zonemalloc, glibc, jemalloc, mimalloc and tcmalloc,
     prints time and peak-RSS ratios to zonemalloc, and writes CSV and SVG to bench/results/.
     """
@@ -75,6 +78,7 @@ extension Options {
         guard let s = Double(v), s > 0 else { throw OptionError.badValue(flag, v) }
         o.timeout = s
       case "--no-fastpath": o.fastPath = false
+      case "--no-strace": o.strace = false
       case "--list": o.list = true
       case "--help", "-h":
         print(usage)

@@ -1,5 +1,6 @@
 // Results.swift: what one run produced, and the per-workload, per-allocator summary
-// (medians over repetitions, ratios to the baseline allocator, geometric means).
+// (medians over repetitions, ratios to the baseline allocator, geometric means with
+// and without the capped workloads, capped against uncapped).
 //
 // A run counts only when the program exited 0 AND its last stdout line starts with
 // "ok"; anything else is a failure with a one-line reason, never a timing.
@@ -29,9 +30,23 @@ struct Summary {
   let wall: Double?
   let cpu: Double?
   let maxRSSKiB: Double?
-  let metrics: [String: Double]
+  /// Medians of the ok-line values, plus the strace counts (sys_*) when taken.
+  var metrics: [String: Double]
 
   var failed: Bool { failures > 0 }
+}
+
+/// The three measures of a run that the report compares.
+enum Metric: CaseIterable {
+  case wall, cpu, rss
+
+  func value(_ s: Summary) -> Double? {
+    switch self {
+    case .wall: return s.wall
+    case .cpu: return s.cpu
+    case .rss: return s.maxRSSKiB
+    }
+  }
 }
 
 enum Stats {
@@ -93,6 +108,11 @@ struct SuiteResults {
   let baseline: String
   let summaries: [String: Summary]   // key: workload + "\u{1}" + allocator
   let records: [RunRecord]
+  let syscalls: [SyscallRecord]
+  /// Workloads run under a cap only zonemalloc honours, each with its uncapped twin.
+  let uncappedTwins: [String: String]
+  /// Workloads whose wall time is mostly a fixed idle period.
+  let fixedWall: Set<String>
 
   func summary(_ w: String, _ a: String) -> Summary? { summaries[w + "\u{1}" + a] }
 
@@ -103,15 +123,34 @@ struct SuiteResults {
     return v / bv
   }
 
-  func timeRatio(_ w: String, _ a: String) -> Double? { ratio(w, a) { $0.wall } }
-  func rssRatio(_ w: String, _ a: String) -> Double? { ratio(w, a) { $0.maxRSSKiB } }
-  func cpuRatio(_ w: String, _ a: String) -> Double? { ratio(w, a) { $0.cpu } }
+  func ratio(_ w: String, _ a: String, _ m: Metric) -> Double? { ratio(w, a, m.value) }
+  func timeRatio(_ w: String, _ a: String) -> Double? { ratio(w, a, .wall) }
+  func rssRatio(_ w: String, _ a: String) -> Double? { ratio(w, a, .rss) }
+  func cpuRatio(_ w: String, _ a: String) -> Double? { ratio(w, a, .cpu) }
 
-  /// Geometric mean over workloads of a peer's ratio, and how many workloads it covers.
-  func geomean(_ a: String, _ r: (String, String) -> Double?) -> (Double?, Int) {
-    let xs = workloads.compactMap { r($0, a) }
-    return (Stats.geometricMean(xs), xs.count)
+  /// The capped workloads of this run, in catalogue order.
+  var capped: [String] { workloads.filter { uncappedTwins[$0] != nil } }
+
+  /// The workloads a mean of m is taken over: all but the fixed-wall ones for wall
+  /// time, and without the capped ones unless withCapped.
+  func meanWorkloads(_ m: Metric, withCapped: Bool) -> [String] {
+    workloads.filter { (m != .wall || !fixedWall.contains($0)) && (withCapped || uncappedTwins[$0] == nil) }
   }
 
-  var anyFailure: Bool { records.contains { !$0.passed } }
+  /// Geometric mean of a peer's ratios over meanWorkloads, the number of workloads it
+  /// covers (both allocators passed) and the number it could cover.
+  func geomean(_ a: String, _ m: Metric, withCapped: Bool = true) -> (value: Double?, covered: Int, of: Int) {
+    let ws = meanWorkloads(m, withCapped: withCapped)
+    let xs = ws.compactMap { ratio($0, a, m) }
+    return (Stats.geometricMean(xs), xs.count, ws.count)
+  }
+
+  /// A capped workload's median over its uncapped twin's, under one allocator.
+  func capRatio(_ w: String, _ a: String, _ m: Metric) -> Double? {
+    guard let twin = uncappedTwins[w], let c = summary(w, a), !c.failed, let cv = m.value(c),
+          let u = summary(twin, a), !u.failed, let uv = m.value(u), uv > 0 else { return nil }
+    return cv / uv
+  }
+
+  var anyFailure: Bool { records.contains { !$0.passed } || syscalls.contains { $0.failure != nil } }
 }

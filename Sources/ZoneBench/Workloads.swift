@@ -1,10 +1,14 @@
 // Workloads.swift: the catalogue of benchmark workloads and their arguments.
 //
 // A workload is a C program from bench/workloads (compiled by the driver), the
-// dict/string Python script or the sqlite3 SQL script from bench/programs. Each entry
-// gives the arguments for the normal suite (about 1-4 s under glibc on a 2-core
-// machine) and for --quick, any environment it needs, and the keys of its final
-// `ok key=value ...` line that the report shows next to time and memory.
+// dict/string Python script, the node.js script or the sqlite3 SQL script from
+// bench/programs. Each entry gives the arguments for the normal suite (about 1-4 s
+// under glibc on a 2-core machine) and for --quick, any environment it needs, and the
+// keys of its final `ok key=value ...` line that the report shows next to time and
+// memory (sys_* keys come from the strace run of SyscallCount.swift). A few flags say
+// how the report treats it: a capped workload has an uncapped twin and is left out of
+// the "w/o" geometric means; a fixed-wall workload idles for a fixed time, so its
+// wall time is left out of the wall-time means.
 
 import Foundation
 
@@ -16,6 +20,8 @@ enum Program {
   /// A SQL script in bench/programs, run by the sqlite3 shell on an in-memory database;
   /// the argument is passed as the @n parameter.
   case sqlite(String)
+  /// A JavaScript file in bench/programs, run by node; skipped where node is missing.
+  case node(String)
 }
 
 struct Workload {
@@ -27,6 +33,15 @@ struct Workload {
   var env: [String: String] = [:]
   /// Keys of the ok line worth showing in the report (medians over repetitions).
   var headline: [String] = []
+  /// Variables taken out of the driver's environment for this workload.
+  var unsetEnv: [String] = []
+  /// Set on a workload run under a cap that only zonemalloc honours: the catalogue
+  /// name of the same workload without the cap, reported beside it.
+  var uncappedTwin: String? = nil
+  /// Most of the wall time is a fixed idle period, the same under every allocator.
+  var fixedWall = false
+  /// Run once more per allocator under strace to count munmap and madvise calls.
+  var countSyscalls = false
 
   func arguments(quick: Bool) -> [String] { quick ? quickArgs : args }
 }
@@ -40,6 +55,18 @@ enum Workloads {
              program: .c("xmalloc"), args: ["4", "10000000", "--consumers", "4"],
              quickArgs: ["4", "1000000", "--consumers", "4"],
              headline: ["objs_per_s", "zm_remote_frees", "zm_owner_signals"]),
+    Workload(name: "thread-pool", summary: "4 workers pass tasks of 16 B-64 KiB blocks to each other",
+             program: .c("thread_pool"), args: ["4", "1000000"], quickArgs: ["4", "100000"],
+             headline: ["tasks_per_s", "zm_remote_frees", "zm_owner_signals"]),
+    Workload(name: "mixed-lifetime", summary: "1 thread, 16 B-8 KiB, sliding window of live blocks",
+             program: .c("mixed_lifetime"), args: ["1", "20000000"], quickArgs: ["1", "2000000"],
+             headline: ["ops_per_s"]),
+    Workload(name: "tight-loop-1t", summary: "malloc+free of 16..1000 B in a tight loop, 1 thread",
+             program: .c("tight_loop"), args: ["1", "100000000"], quickArgs: ["1", "10000000"],
+             headline: ["pairs_per_s"]),
+    Workload(name: "tight-loop-2t", summary: "the same loop in 2 threads at once",
+             program: .c("tight_loop"), args: ["2", "60000000"], quickArgs: ["2", "6000000"],
+             headline: ["pairs_per_s"]),
     Workload(name: "cache-thrash", summary: "threads allocate, write and free tiny objects",
              program: .c("false_sharing"), args: ["thrash", "2", "160000"],
              quickArgs: ["thrash", "2", "20000"]),
@@ -54,7 +81,14 @@ enum Workloads {
     Workload(name: "big-churn", summary: "2 threads, 32 KiB-4 MiB blocks, latency of every call",
              program: .c("big_churn"), args: ["2", "40000"], quickArgs: ["2", "4000"],
              headline: ["malloc_p99_ns", "malloc_max_ns", "free_p99_ns", "free_max_ns",
-                        "munmaps_per_free", "zm_purge_max_step_ns"]),
+                        "munmaps_per_free", "zm_purge_max_step_ns", "sys_munmap_per_free", "sys_madvise"],
+             countSyscalls: true),
+    Workload(name: "big-churn-32", summary: "big-churn with 32 live blocks per thread (~80 MiB live)",
+             program: .c("big_churn"), args: ["2", "200000", "--slots", "32"],
+             quickArgs: ["2", "20000", "--slots", "32"],
+             headline: ["malloc_p99_ns", "malloc_p999_ns", "free_p99_ns", "free_p999_ns", "munmaps_per_free",
+                        "zm_purge_max_step_ns", "sys_munmap", "sys_munmap_per_free", "sys_madvise"],
+             countSyscalls: true),
     Workload(name: "big-churn-pile", summary: "big-churn while a third thread frees 320 MiB",
              program: .c("big_churn"), args: ["2", "40000", "--pile", "320"],
              quickArgs: ["2", "4000", "--pile", "300"],
@@ -70,13 +104,32 @@ enum Workloads {
     Workload(name: "mem-limit", summary: "live set at 80% of ZONEMALLOC_LIMIT=256M",
              program: .c("mem_limit"), args: ["2", "10000000"], quickArgs: ["2", "1000000"],
              env: ["ZONEMALLOC_LIMIT": "256M"],
-             headline: ["refusals", "peak_live_mib", "zm_limit_reclaims", "zm_limit_refusals"]),
+             headline: ["refusals", "peak_live_mib", "zm_limit_reclaims", "zm_limit_refusals"],
+             uncappedTwin: "mem-limit-uncapped"),
+    Workload(name: "mem-limit-uncapped", summary: "mem-limit's live set (205 MiB) with no cap",
+             program: .c("mem_limit"), args: ["2", "10000000"], quickArgs: ["2", "1000000"],
+             headline: ["peak_live_mib"], unsetEnv: ["ZONEMALLOC_LIMIT"]),
+    Workload(name: "remote-release", summary: "256 MiB freed by another thread, then RSS for 3 s",
+             program: .c("release"), args: ["remote", "2", "256"],
+             quickArgs: ["remote", "2", "64", "--idle-ms", "1000"],
+             headline: Workloads.releaseKeys, fixedWall: true, countSyscalls: true),
+    Workload(name: "idle-release", summary: "256 MiB freed by its own thread, then RSS for 3 s",
+             program: .c("release"), args: ["own", "2", "256"],
+             quickArgs: ["own", "2", "64", "--idle-ms", "1000"],
+             headline: Workloads.releaseKeys, fixedWall: true, countSyscalls: true),
     Workload(name: "python-dict", summary: "python3 dict/string script, PYTHONMALLOC=malloc",
              program: .python("dict_strings.py"), args: ["2"], quickArgs: ["1"],
              env: ["PYTHONMALLOC": "malloc", "PYTHONHASHSEED": "0", "PYTHONDONTWRITEBYTECODE": "1"]),
+    Workload(name: "node-app", summary: "node: Maps, JSON, Buffers of 64 B-64 KiB, zlib",
+             program: .node("node_app.js"), args: ["12"], quickArgs: ["3"],
+             headline: ["sys_madvise", "sys_munmap"], countSyscalls: true),
     Workload(name: "sqlite-insert", summary: "sqlite3 in memory: insert, index, update, delete",
              program: .sqlite("rows.sql"), args: ["250000"], quickArgs: ["30000"]),
   ]
+
+  /// The figures of the two release workloads.
+  static let releaseKeys = ["baseline_mib", "peak_mib", "rss_500ms_mib", "rss_1s_mib", "rss_2s_mib",
+                            "rss_3s_mib", "release_ms", "release90_ms", "sys_munmap", "sys_madvise"]
 
   /// The workloads named by --only (all when nil), in catalogue order.
   static func select(_ names: [String]?) throws -> [Workload] {

@@ -2,7 +2,8 @@
 //
 // `swift build -c release && .build/release/zonemalloc-bench` compiles the C workloads
 // of bench/workloads, measures the single-thread fast path with callgrind, runs every
-// workload under every installed allocator (interleaved, 3 repetitions by default),
+// workload under every installed allocator (interleaved, 5 repetitions by default),
+// counts munmap and madvise calls under strace for the workloads that ask for it,
 // prints the report, and writes CSV and SVG files into bench/results/. The exit
 // status is 1 when any run failed (or an argument was wrong), else 0.
 
@@ -48,9 +49,11 @@ func runSuite(options: Options, paths: Paths, workloads: [Workload], allocators:
     fast = FastPath.measure(allocators, builder: builder, paths: paths, progress: progress.show)
     progress.finish()
   }
-  let suite = Suite(workloads: workloads, allocators: allocators, options: options, builder: builder, paths: paths)
+  let tracer = options.strace && workloads.contains { $0.countSyscalls } ? SyscallCount.tracer(paths: paths) : nil
+  let suite = Suite(workloads: workloads, allocators: allocators, options: options, builder: builder, paths: paths,
+                    tracer: tracer)
   let records = suite.run()
-  let results = collect(records, workloads: workloads, allocators: allocators)
+  let results = collect(records, syscalls: suite.syscalls, workloads: workloads, allocators: allocators)
 
   let headlines = Dictionary(uniqueKeysWithValues: workloads.map { ($0.name, $0.headline) })
   let table = TableReport(results: results, fastPath: fast, headlines: headlines).render()
@@ -67,19 +70,29 @@ func runSuite(options: Options, paths: Paths, workloads: [Workload], allocators:
   return 0
 }
 
-func collect(_ records: [RunRecord], workloads: [Workload], allocators: [Allocator]) -> SuiteResults {
+/// The suite's summaries, over the workloads that ran (a skipped one has no records),
+/// with the strace counts merged into the figures.
+func collect(_ records: [RunRecord], syscalls: [SyscallRecord], workloads: [Workload],
+             allocators: [Allocator]) -> SuiteResults {
+  let ran = workloads.filter { w in records.contains { $0.workload == w.name } }
   var summaries: [String: Summary] = [:]
-  for w in workloads {
+  for w in ran {
     for a in allocators {
       let mine = records.filter { $0.workload == w.name && $0.allocator == a.name }
       if mine.isEmpty { continue }
       summaries[w.name + "\u{1}" + a.name] = Stats.summarize(mine, workload: w.name, allocator: a.name)
     }
   }
+  for c in syscalls {
+    summaries[c.workload + "\u{1}" + c.allocator]?.metrics.merge(c.metrics) { _, counted in counted }
+  }
   let names = allocators.map(\.name)
   let baseline = names.contains("zonemalloc") ? "zonemalloc" : names[0]
-  return SuiteResults(workloads: workloads.map(\.name), allocators: names, baseline: baseline,
-                      summaries: summaries, records: records)
+  let twins = ran.compactMap { w in w.uncappedTwin.map { (w.name, $0) } }
+  return SuiteResults(workloads: ran.map(\.name), allocators: names, baseline: baseline,
+                      summaries: summaries, records: records, syscalls: syscalls,
+                      uncappedTwins: Dictionary(uniqueKeysWithValues: twins),
+                      fixedWall: Set(ran.filter(\.fixedWall).map(\.name)))
 }
 
 func save(_ results: SuiteResults, fast: [FastPathResult]?, table: String, to dir: String) {
@@ -88,7 +101,8 @@ func save(_ results: SuiteResults, fast: [FastPathResult]?, table: String, to di
     try CSVReport.write(results, fastPath: fast, to: dir)
     try Charts.write(results, to: dir)
     try table.write(toFile: dir + "/table.txt", atomically: true, encoding: .utf8)
-    print("results written to \(dir): runs.csv, summary.csv, fastpath.csv, time_ratio.svg, rss_ratio.svg, table.txt")
+    print("results written to \(dir): runs.csv, summary.csv, syscalls.csv, fastpath.csv, time_ratio.svg,"
+          + " rss_ratio.svg, table.txt")
   } catch {
     print("could not write results to \(dir): \(error)")
   }
@@ -96,7 +110,7 @@ func save(_ results: SuiteResults, fast: [FastPathResult]?, table: String, to di
 
 func listAll(_ lib: String) -> Int32 {
   print("workloads:")
-  for w in Workloads.all { print("  " + w.name.padding(toLength: 16, withPad: " ", startingAt: 0) + w.summary) }
+  for w in Workloads.all { print("  " + w.name.padding(toLength: 20, withPad: " ", startingAt: 0) + w.summary) }
   print("allocators:")
   for a in Allocators.all(zonemallocLib: lib) {
     print("  " + a.name.padding(toLength: 12, withPad: " ", startingAt: 0)
