@@ -25,7 +25,8 @@ let package = Package(
   targets: [
     .target(
       name: "ZoneSupport",
-      cSettings: [.unsafeFlags(["-fno-builtin-malloc", "-fno-builtin-free"])],
+      // Frame pointers: the profiler walks the allocator's own frames by rbp (Backtrace.c).
+      cSettings: [.unsafeFlags(["-fno-builtin-malloc", "-fno-builtin-free", "-fno-omit-frame-pointer"])],
       linkerSettings: [.linkedLibrary("pthread")]),
     .target(
       name: "ZoneCore",
@@ -38,7 +39,7 @@ let package = Package(
     .target(
       name: "ZoneExports",
       dependencies: ["ZoneCore", "ZoneSupport"],
-      cSettings: [.unsafeFlags(["-fno-builtin"])],
+      cSettings: [.unsafeFlags(["-fno-builtin", "-fno-omit-frame-pointer"])],
       linkerSettings: [
         .unsafeFlags([
           "-Xlinker", "--version-script=\(Context.packageDirectory)/Sources/ZoneExports/exports.map",

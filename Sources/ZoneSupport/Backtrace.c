@@ -2,59 +2,71 @@
  * Backtrace.c: stacks of return addresses, without allocating, for the sampled features
  * (the heap profiler and the guarded slots).
  *
- * It walks the stack with libgcc's DWARF unwinder (_Unwind_Backtrace), which needs no
- * frame pointers, so it works in host programs built without them. libgcc_s is loaded
- * with dlopen by zms_backtrace_setup, which the library constructor calls only when a
- * sampled feature is on: dlopen allocates, and a host program that samples nothing never
- * loads it. Unwinding itself allocates nothing in the usual case (it reads .eh_frame_hdr
- * through dl_iterate_phdr); the caller keeps its own allocations from being sampled
- * while it walks, so a rare allocation inside the unwinder cannot recurse.
+ * A stack has two parts, walked two ways:
+ *  - the allocator's own frames, from here up to the exported function the program
+ *    called. Embedded Swift emits no unwind tables, but every function of this library
+ *    that makes a call keeps a frame pointer (built with -fno-omit-frame-pointer, and
+ *    ExportTests checks the disassembly), so they are followed by rbp. They are not
+ *    recorded: the stack starts at the program's call into the allocator.
+ *  - the program's frames, which need no frame pointers: each step uses a rule read
+ *    from the program's DWARF call frame information and cached per return address
+ *    (FrameRules.c), so after the first sample from a place a step is a table lookup
+ *    and two loads. libgcc's _Unwind_Backtrace costs far more per frame (it decodes
+ *    the FDE again each time), which at one sample per 512 KiB showed in the benchmarks.
+ * libgcc_s is loaded with dlopen by zms_backtrace_setup, only for its FDE lookup
+ * (_Unwind_Find_FDE), and only when a sampled feature is on: dlopen allocates, and a
+ * host program that samples nothing never loads it. The walk itself allocates nothing
+ * in the usual case; the caller keeps its own allocations from being sampled while it
+ * walks, so a rare allocation inside the FDE lookup cannot recurse.
+ * x86-64 only: elsewhere there are no stacks.
  */
-#include "ZoneSupport.h"
+#include "FrameRules.h"
 #include <dlfcn.h>
-#include <unwind.h>
+#include <link.h>
 
-typedef _Unwind_Reason_Code (*zms_unwind_backtrace_fn)(_Unwind_Trace_Fn, void *);
-typedef _Unwind_Ptr (*zms_unwind_getip_fn)(struct _Unwind_Context *);
+static uintptr_t own_start, own_end; /* this library's executable segment */
 
-static zms_unwind_backtrace_fn unwind_backtrace;
-static zms_unwind_getip_fn unwind_getip;
-
-int zms_backtrace_setup(void) {
-  if (unwind_backtrace) return 0;
-  void *lib = dlopen("libgcc_s.so.1", RTLD_NOW | RTLD_LOCAL);
-  if (!lib) return -1;
-  zms_unwind_getip_fn getip = (zms_unwind_getip_fn)dlsym(lib, "_Unwind_GetIP");
-  zms_unwind_backtrace_fn walk = (zms_unwind_backtrace_fn)dlsym(lib, "_Unwind_Backtrace");
-  if (!getip || !walk) return -1;
-  unwind_getip = getip;
-  __atomic_store_n(&unwind_backtrace, walk, __ATOMIC_RELEASE);
+static int find_own_text(struct dl_phdr_info *info, size_t size, void *argument) {
+  (void)size;
+  (void)argument;
+  uintptr_t here = (uintptr_t)&zms_backtrace;
+  for (int i = 0; i < info->dlpi_phnum; i++) {
+    const ElfW(Phdr) *h = &info->dlpi_phdr[i];
+    uintptr_t start = info->dlpi_addr + h->p_vaddr;
+    if (h->p_type == PT_LOAD && (h->p_flags & PF_X) && here >= start && here < start + h->p_memsz) {
+      own_start = start;
+      own_end = start + h->p_memsz;
+      return 1;
+    }
+  }
   return 0;
 }
 
-struct zms_walk {
-  uintptr_t *out;
-  int max;
-  int skip;
-  int count;
-};
-
-static _Unwind_Reason_Code zms_walk_step(struct _Unwind_Context *context, void *argument) {
-  struct zms_walk *walk = argument;
-  uintptr_t ip = (uintptr_t)unwind_getip(context);
-  if (ip == 0) return _URC_END_OF_STACK;
-  if (walk->skip > 0) {
-    walk->skip--;
-    return _URC_NO_REASON;
-  }
-  walk->out[walk->count++] = ip;
-  return walk->count < walk->max ? _URC_NO_REASON : _URC_END_OF_STACK;
+int zms_backtrace_setup(void) {
+  if (__atomic_load_n(&own_end, __ATOMIC_ACQUIRE)) return 0;
+  void *lib = dlopen("libgcc_s.so.1", RTLD_NOW | RTLD_LOCAL);
+  void *find = lib ? dlsym(lib, "_Unwind_Find_FDE") : NULL;
+  if (!find || !dl_iterate_phdr(find_own_text, NULL)) return -1;
+  zms_frame_rules_setup(find);
+  __atomic_thread_fence(__ATOMIC_RELEASE);
+  return 0;
 }
+
+static int is_own(uintptr_t pc) { return pc >= own_start && pc < own_end; }
 
 int zms_backtrace(uintptr_t *out, int max, int skip) {
-  zms_unwind_backtrace_fn walk_fn = __atomic_load_n(&unwind_backtrace, __ATOMIC_ACQUIRE);
-  if (!walk_fn || max <= 0) return 0;
-  struct zms_walk walk = {out, max, skip + 1, 0}; /* +1: this function's own frame */
-  walk_fn(zms_walk_step, &walk);
-  return walk.count;
+  if (!__atomic_load_n(&own_end, __ATOMIC_ACQUIRE) || max <= 0) return 0;
+  /* The allocator's frames: rbp points at (caller's rbp, return address). */
+  const uintptr_t *fp = __builtin_frame_address(0);
+  while (is_own(fp[1])) fp = (const uintptr_t *)fp[0];
+  struct zms_frame frame = {fp[1], (uintptr_t)(fp + 2), fp[0]};
+  int count = 0;
+  while (count < max && frame.pc > 4096) {
+    if (skip > 0) skip--;
+    else out[count++] = frame.pc;
+    if (!zms_frame_step(&frame)) break;
+  }
+  return count;
 }
+
+uintptr_t zms_text_address(void) { return (uintptr_t)&zms_backtrace; }

@@ -1,7 +1,8 @@
 /*
  * Locks.c: every global lock, statically initialised, and their re-creation after fork.
  * Lock order (outer first): reclaim, teardown slots, zones, orphans, depots, arenas,
- * purge, big, background. Fork.swift takes them all in this order.
+ * purge, big, background, profile. Fork.swift takes them all in this order. The profile
+ * lock is a leaf: it is taken with no other lock held and nothing is taken under it.
  *
  * All are plain glibc mutexes, which sleep in the kernel when contended and wake one
  * waiter at a time. Adaptive (spin-first) mutexes were measured on the big lock and lost:

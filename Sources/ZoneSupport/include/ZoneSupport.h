@@ -12,9 +12,9 @@
  *    window is a zonemalloc slab arena (and of which NUMA node). free() consults it before
  *    it touches anything, which is how foreign pointers are recognised safely.
  *  - Wrappers for what is variadic or macro-only in libc (mremap, open, errno,
- *    MAP_FAILED), the background thread's wake-up (Wakeup.c), stack walks through
- *    libgcc's unwinder (Backtrace.c) and the libnuma bridge (Numa.c), both loaded with
- *    dlopen.
+ *    MAP_FAILED), the background thread's wake-up (Wakeup.c), stack walks with cached
+ *    rules from the program's unwind tables (Backtrace.c, FrameRules.c; libgcc's FDE
+ *    lookup is loaded with dlopen) and the libnuma bridge (Numa.c, loaded with dlopen).
  */
 #ifndef ZONE_SUPPORT_H
 #define ZONE_SUPPORT_H
@@ -83,6 +83,7 @@ enum {
   ZMS_LOCK_PURGE,      /* the lazy-unmap purger: a sleeping mutex, held across munmap */
   ZMS_LOCK_BIG,        /* big-block registry and lazy cache: short holds, no syscalls */
   ZMS_LOCK_BACKGROUND, /* starting the background thread */
+  ZMS_LOCK_PROFILE,    /* the heap profiler's tables: a leaf, held across write(2) only */
   ZMS_GLOBAL_LOCKS
 };
 #define ZMS_MAX_NODES 64
@@ -110,6 +111,10 @@ static inline void zms_set_errno(int value) { errno = value; }
 void *zms_mmap(void *hint, size_t length, int prot, int flags);
 /* open(path, O_RDONLY | O_CLOEXEC): open is variadic. */
 int zms_open_readonly(const char *path);
+/* open(path, flags | O_CLOEXEC, mode), for files the library creates. */
+int zms_open_create(const char *path, int flags, int mode);
+/* sigaction(signal) with SA_RESTART and every other signal blocked in the handler. */
+int zms_catch_signal(int signal, void (*handler)(int));
 /* mremap(MREMAP_MAYMOVE); NULL on failure. */
 void *zms_mremap(void *old_address, size_t old_length, size_t new_length);
 
@@ -131,11 +136,15 @@ extern void __libc_free(void *);
 
 /* ---- Stacks (Backtrace.c) --------------------------------------------------------- */
 
-/* Loads libgcc_s's unwinder (dlopen: call it where allocating is allowed); 0 or -1. */
+/* Loads libgcc_s's FDE lookup (dlopen: call it where allocating is allowed); 0 or -1. */
 int zms_backtrace_setup(void);
-/* Up to max return addresses of the calling thread, innermost first, skipping `skip`
- * frames above the caller; 0 when the unwinder is not loaded. Allocates nothing. */
+/* Up to max return addresses of the program's stack, innermost first: from its call
+ * into the allocator (the allocator's own frames are left out), skipping `skip` more.
+ * 0 when the setup has not run. Allocates nothing. */
 int zms_backtrace(uintptr_t *out, int max, int skip);
+/* An address inside libzonemalloc's own code, so a reader of a profile can tell the
+ * allocator's frames from the program's. */
+uintptr_t zms_text_address(void);
 
 /* ---- libnuma bridge (Numa.c) ----------------------------------------------------- */
 
