@@ -6,31 +6,22 @@
 
 import ZoneSupport
 
-/// A fixed-size line buffer on the stack. Appending never allocates; text past the end is cut.
-struct LineBuffer: ~Copyable {
-  private var bytes: (UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64,
-                      UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64) =
-    (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
-  private var count = 0
-  private static let capacity = 128
+/// Somewhere text can be appended without allocating: a line for stderr (LineBuffer), a
+/// path (PathBuffer), a file being written (FileWriter). The formatting lives here, once.
+protocol TextSink: ~Copyable {
+  mutating func append(_ byte: UInt8)
+}
 
-  init() {}
-
-  mutating func append(_ byte: UInt8) {
-    guard count < LineBuffer.capacity else { return }
-    withUnsafeMutableBytes(of: &bytes) { $0[count] = byte }
-    count += 1
-  }
-
+extension TextSink where Self: ~Copyable {
   mutating func append(_ text: StaticString) {
     let start = text.utf8Start
     for i in 0..<text.utf8CodeUnitCount { append(start[i]) }
   }
 
-  /// Appends a NUL-terminated C string (at most 64 bytes of it).
-  mutating func append(cString: UnsafePointer<CChar>) {
+  /// Appends a NUL-terminated C string (at most `limit` bytes of it).
+  mutating func append(cString: UnsafePointer<CChar>, limit: Int = 64) {
     var i = 0
-    while i < 64, cString[i] != 0 {
+    while i < limit, cString[i] != 0 {
       append(UInt8(bitPattern: cString[i]))
       i += 1
     }
@@ -50,6 +41,33 @@ struct LineBuffer: ~Copyable {
       append(digit < 10 ? 48 + digit : 87 + digit)
       shift -= 4
     }
+  }
+
+  /// A byte count with one decimal in the largest binary unit it reaches: "57.6 MiB".
+  mutating func append(bytes value: UInt) {
+    var unit: StaticString = "KiB"
+    var tenths = (value >> 10) * 10 + (value & 1023) * 10 / 1024
+    if value >= 1 << 30 { unit = "GiB"; tenths = (value >> 20) * 10 / 1024 }
+    else if value >= 1 << 20 { unit = "MiB"; tenths = (value >> 10) * 10 / 1024 }
+    append(decimal: tenths / 10)
+    append(".")
+    append(decimal: tenths % 10)
+    append(" ")
+    append(unit)
+  }
+}
+
+/// A fixed-size line buffer on the stack. Appending never allocates; text past the end is cut.
+struct LineBuffer: TextSink, ~Copyable {
+  private var bytes = InlineArray<256, UInt8>(repeating: 0)
+  private var count = 0
+
+  init() {}
+
+  mutating func append(_ byte: UInt8) {
+    guard count < bytes.count else { return }
+    bytes[count] = byte
+    count += 1
   }
 
   /// Writes the buffer followed by a newline to stderr.

@@ -160,65 +160,52 @@ enum Stats {
     header.append("zonemalloc: statistics for pid ")
     header.append(decimal: UInt(getpid()))
     header.writeLine()
-    bytes("allocated", s.allocated)
-    bytes("active", s.active)
-    bytes("mapped", s.mapped)
-    bytes("lazy_cached", s.lazy_cached)
-    bytes("slab_cached", s.slab_cached)
-    count("malloc_count", s.malloc_count)
-    count("free_count", s.free_count)
-    count("remote_frees", s.remote_frees)
-    count("owner_signals", s.owner_signals)
-    count("big_allocs", s.big_allocs)
-    count("big_reuses", s.big_reuses)
-    count("mmap_calls", s.mmap_calls)
-    count("munmap_calls", s.munmap_calls)
-    count("mremap_calls", s.mremap_calls)
-    count("purges", s.purges)
-    count("purge_max_step_ns", s.purge_max_step_ns)
-    bytes("realloc_copied_bytes", s.realloc_copied_bytes)
-    count("threads_live", s.threads_live)
-    count("zones_created", s.zones_created)
-    count("zone_teardowns", s.zone_teardowns)
-    count("orphan_slabs", s.orphan_slabs)
-    count("slabs_adopted", s.slabs_adopted)
-    count("slabs_released", s.slabs_released)
-    bytes("limit", s.limit)
-    count("limit_reclaims", s.limit_reclaims)
-    count("limit_refusals", s.limit_refusals)
-    count("numa_nodes", s.numa_nodes)
-    count("numa_enabled", s.numa_enabled)
-  }
-
-  private static func count(_ name: StaticString, _ value: UInt64) {
-    var line = LineBuffer()
-    line.append("zonemalloc: ")
-    line.append(name)
-    line.append(" ")
-    line.append(decimal: UInt(value))
-    line.writeLine()
-  }
-
-  private static func bytes(_ name: StaticString, _ value: UInt64) {
-    var line = LineBuffer()
-    line.append("zonemalloc: ")
-    line.append(name)
-    line.append(" ")
-    line.append(decimal: UInt(value))
-    if value >= 1024 {
-      var unit: StaticString = "KiB"
-      var scaled = UInt(value) * 10 / 1024
-      if value >= 1 << 30 { unit = "GiB"; scaled = UInt(value >> 20) * 10 / 1024 }
-      else if value >= 1 << 20 { unit = "MiB"; scaled = UInt(value >> 10) * 10 / 1024 }
-      line.append(" (")
-      line.append(decimal: scaled / 10)
-      line.append(".")
-      line.append(decimal: scaled % 10)
+    forEachField(s) { name, value, isBytes in
+      var line = LineBuffer()
+      line.append("zonemalloc: ")
+      line.append(name)
       line.append(" ")
-      line.append(unit)
-      line.append(")")
+      line.append(decimal: UInt(value))
+      if isBytes && value >= 1024 {
+        line.append(" (")
+        line.append(bytes: UInt(value))
+        line.append(")")
+      }
+      line.writeLine()
     }
-    line.writeLine()
+  }
+
+  /// Every counter of a snapshot, in the printed order: its name (the zm_stats_t field),
+  /// its value, and whether it counts bytes. The summary and the stats page use it.
+  static func forEachField(_ s: zm_stats_t, _ body: (StaticString, UInt64, Bool) -> Void) {
+    body("allocated", s.allocated, true)
+    body("active", s.active, true)
+    body("mapped", s.mapped, true)
+    body("lazy_cached", s.lazy_cached, true)
+    body("slab_cached", s.slab_cached, true)
+    body("malloc_count", s.malloc_count, false)
+    body("free_count", s.free_count, false)
+    body("remote_frees", s.remote_frees, false)
+    body("owner_signals", s.owner_signals, false)
+    body("big_allocs", s.big_allocs, false)
+    body("big_reuses", s.big_reuses, false)
+    body("mmap_calls", s.mmap_calls, false)
+    body("munmap_calls", s.munmap_calls, false)
+    body("mremap_calls", s.mremap_calls, false)
+    body("purges", s.purges, false)
+    body("purge_max_step_ns", s.purge_max_step_ns, false)
+    body("realloc_copied_bytes", s.realloc_copied_bytes, true)
+    body("threads_live", s.threads_live, false)
+    body("zones_created", s.zones_created, false)
+    body("zone_teardowns", s.zone_teardowns, false)
+    body("orphan_slabs", s.orphan_slabs, false)
+    body("slabs_adopted", s.slabs_adopted, false)
+    body("slabs_released", s.slabs_released, false)
+    body("limit", s.limit, true)
+    body("limit_reclaims", s.limit_reclaims, false)
+    body("limit_refusals", s.limit_refusals, false)
+    body("numa_nodes", s.numa_nodes, false)
+    body("numa_enabled", s.numa_enabled, false)
   }
 
   // MARK: - glibc's mallinfo2
