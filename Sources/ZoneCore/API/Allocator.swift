@@ -17,7 +17,8 @@
 //
 // Owns: the zm_* entry points and glibc's semantics for each: errno values, realloc(p, 0)
 // freeing, alignment rules, usable sizes. ZoneExports aliases the libc names to these.
-// Touches: ThreadZone (small), BigBlocks (big), Foreign (glibc's pointers), Stats, Limit.
+// Touches: ThreadZone (small), BigBlocks (big), Foreign (glibc's pointers), Stats, Limit,
+// ProfileDump (zm_prof_dump).
 
 import ZoneSupport
 import Synchronization
@@ -256,6 +257,13 @@ public func zm_purge() -> UInt {
 public func zm_set_limit(_ bytes: UInt) -> Int32 {
   guard Boot.ensure() else { return ENOMEM }
   return Limit.set(bytes)
+}
+
+/// Writes the heap profile now (ZONEMALLOC_PROF=1): 0, ENOTSUP when profiling is off,
+/// or the errno of open/write.
+@c(zm_prof_dump)
+public func zm_prof_dump(_ path: UnsafePointer<CChar>?) -> Int32 {
+  ProfileDump.onRequest(path)
 }
 
 @c(zm_owns)

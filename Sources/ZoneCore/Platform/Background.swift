@@ -6,11 +6,12 @@
 // that crosses either only wakes the thread), and each tick
 // it unmaps lazily cached big blocks and releases depot slabs idle longer than the delay,
 // and parks orphans that came back empty and were not adopted within the delay either.
-// It never allocates.
+// It never allocates. Each round also refreshes the stats page and writes a heap
+// profile a signal left pending.
 // ZONEMALLOC_BACKGROUND=0 turns it off (for example for programs that must stay
 // single-threaded, such as those that call unshare(CLONE_NEWUSER)); the thresholds still
 // apply then, only idle memory stays until the next purge.
-// Touches: LazyUnmap, Depot, Orphans.
+// Touches: LazyUnmap, Depot, Orphans, StatsPage, ProfileDump.
 
 import ZoneSupport
 import Synchronization
@@ -52,6 +53,8 @@ enum Background {
       LazyUnmap.purgeIfOverThreshold(steps: Int.max)
       Depot.trimOverflowing()
       releaseIdle(olderThan: delay)
+      StatsPage.refreshIfDue()
+      ProfileDump.servePending()
     }
   }
 

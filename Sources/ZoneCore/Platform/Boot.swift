@@ -6,9 +6,12 @@
 //    maps the globals, creates the thread-exit key. It calls nothing that allocates, so a
 //    malloc arriving during boot from the same thread cannot happen, and one from another
 //    thread waits for it to finish.
+//    When ZONEMALLOC_PROF=1 it maps the heap profiler's tables too.
 //  - the constructor (ZoneExports calls it): sets up NUMA through libnuma (which is
-//    initialised by then) and registers the fork handlers.
-//  - the destructor: prints the statistics when ZONEMALLOC_STATS=1.
+//    initialised by then), registers the fork handlers, publishes the stats page and
+//    starts the heap profiler (its unwinder is loaded with dlopen, which allocates).
+//  - the destructor: writes the heap profile, prints the statistics when
+//    ZONEMALLOC_STATS=1, and removes the stats page.
 // Touches: every subsystem's start-up values.
 
 import ZoneSupport
@@ -42,23 +45,27 @@ enum Boot {
     Config.load(cpus: cpus)
     drawSecrets()
     guard Global.map() else { return false }
+    Profiler.prepare()
     _ = Limit.set(Config.limit)
     Depot.minimumKeep = Config.depotSlabsPerCPU * UInt(cpus)
     Teardown.slots = min(cpus, Int(ZMS_MAX_TEARDOWN_SLOTS))
     return pthread_key_create(&Zones.key, Zones.destructor) == 0
   }
 
-  /// The free-list secret and the freed-chunk tag, from getrandom (with a fallback that
-  /// mixes addresses and the clock if the kernel has none to give).
+  /// The free-list secret, the freed-chunk tag and the profiler's random seed, from
+  /// getrandom (with a fallback that mixes addresses and the clock if the kernel has
+  /// none to give).
   private static func drawSecrets() {
-    var words: (UInt, UInt) = (0, 0)
-    let got = withUnsafeMutableBytes(of: &words) { getrandom($0.baseAddress, 16, UInt32(GRND_NONBLOCK)) }
-    if got != 16 {
+    var words: (UInt, UInt, UInt) = (0, 0, 0)
+    let got = withUnsafeMutableBytes(of: &words) { getrandom($0.baseAddress, 24, UInt32(GRND_NONBLOCK)) }
+    if got != 24 {
       let seed = OS.nowNanoseconds() ^ UInt(bitPattern: zms_empty_zone_address())
-      words = (seed &* 0x9E37_79B9_7F4A_7C15, (seed ^ 0x5851_F42D_4C95_7F2D) &* 0xBF58_476D_1CE4_E5B9)
+      words = (seed &* 0x9E37_79B9_7F4A_7C15, (seed ^ 0x5851_F42D_4C95_7F2D) &* 0xBF58_476D_1CE4_E5B9,
+               ProfileMath.mix(seed))
     }
     ChunkLink.secret = words.0 | 1
     ChunkLink.freedTag = words.1 | 1
+    ProfileMath.seed = words.2
   }
 
   /// The library constructor.
@@ -66,12 +73,17 @@ enum Boot {
     guard ensure() else { return }
     Numa.setUp()
     Fork.register()
+    StatsPage.publish()
+    Profiler.start()
     constructed = true
   }
 
   /// The library destructor (process exit).
   static func destruct() {
-    if Config.printStats && state.load(ordering: .acquiring) == 2 { Stats.print() }
+    guard state.load(ordering: .acquiring) == 2 else { return }
+    if Profiler.enabled { ProfileDump.atExit() }
+    if Config.printStats { Stats.print() }
+    StatsPage.atExit()
   }
 }
 

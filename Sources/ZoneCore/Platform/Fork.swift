@@ -4,7 +4,7 @@
 // lock is held by a thread that will not exist in the child; parent releases them; child
 // re-creates them and then makes the other threads' zones dead in O(1) (Zones.swift).
 // After fork the child walks none of the parent's memory and writes none of it: no
-// copy-on-write storm, however large the heap.
+// copy-on-write storm, however large the heap. It drops its parent's stats page.
 
 import ZoneSupport
 
@@ -26,5 +26,6 @@ enum Fork {
     guard Global.state != nil else { return }
     Zones.afterForkInChild()
     Background.afterForkInChild()
+    StatsPage.afterForkInChild()
   }
 }

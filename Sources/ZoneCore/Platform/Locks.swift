@@ -14,6 +14,7 @@ struct Lock {
   static var purge: Lock { Lock(mutex: zms_global_lock(Int32(ZMS_LOCK_PURGE))) }
   static var big: Lock { Lock(mutex: zms_global_lock(Int32(ZMS_LOCK_BIG))) }
   static var background: Lock { Lock(mutex: zms_global_lock(Int32(ZMS_LOCK_BACKGROUND))) }
+  static var profile: Lock { Lock(mutex: zms_global_lock(Int32(ZMS_LOCK_PROFILE))) }
   static func depot(_ node: Int) -> Lock { Lock(mutex: zms_depot_lock(Int32(node))) }
   static func arena(_ node: Int) -> Lock { Lock(mutex: zms_arena_lock(Int32(node))) }
   static func teardown(_ slot: Int) -> Lock { Lock(mutex: zms_teardown_lock(Int32(slot))) }
@@ -33,5 +34,6 @@ struct Lock {
     body(.purge)
     body(.big)
     body(.background)
+    body(.profile)
   }
 }

@@ -9,12 +9,12 @@
 //  - the bytes of the period just ended are taken off each feature's own countdown;
 //  - a feature whose countdown ran out gets the allocation: it may serve it from memory
 //    of its own (a guarded slot, a sampled page), and the chunk goes back to its slab;
-//  - the thread does its housekeeping;
+//  - the thread does its housekeeping (the stats page, StatsPage.swift);
 //  - the tick is re-armed with the shortest countdown left (or the housekeeping period).
 // A feature that is off never fires and costs nothing on the fast path: it only decides
 // how long the next period is.
 // Touches: the zone's tick and countdowns, ThreadZone (to hand the chunk out, or back),
-// Profiler and GuardedSlots.
+// Profiler, GuardedSlots and StatsPage.
 
 import ZoneSupport
 
@@ -27,7 +27,7 @@ enum Sampling {
 
   /// Arms a new zone's tick and countdowns.
   static func arm(_ zone: ZonePointer) {
-    zone.pointee.profileLeft = Profiler.nextInterval()
+    zone.pointee.profileLeft = Profiler.nextInterval(zone)
     zone.pointee.guardLeft = GuardedSlots.nextInterval()
     rearm(zone)
   }
@@ -57,10 +57,11 @@ enum Sampling {
       served = GuardedSlots.allocate(size)
     }
     if zone.pointee.profileLeft < 0 {
-      zone.pointee.profileLeft = Profiler.nextInterval()
-      served = Profiler.sample(size, servedAt: served)
+      zone.pointee.profileLeft = Profiler.nextInterval(zone)
+      served = Profiler.sample(slab, chunk, servedAt: served)
     }
     rearm(zone)
+    StatsPage.refreshIfDue()
     guard let served else { return ThreadZone.give(zone, slab, c, chunk) }
     ThreadZone.giveBack(zone, slab, chunk)
     return served
@@ -76,9 +77,10 @@ enum Sampling {
     settle(zone)
     if zone.pointee.guardLeft < 0 { zone.pointee.guardLeft = GuardedSlots.nextInterval() }
     if zone.pointee.profileLeft < 0 {
-      zone.pointee.profileLeft = Profiler.nextInterval()
+      zone.pointee.profileLeft = Profiler.nextInterval(zone)
       Profiler.sampleInPlace(address, length)
     }
     rearm(zone)
+    StatsPage.refreshIfDue()
   }
 }

@@ -37,7 +37,8 @@ struct Zone: ~Copyable {
   var guardLeft: Int                   // bytes until the next guarded allocation
   var linkNext: UInt                   // live/dead/free zone lists          [zones lock]
   var linkPrev: UInt
-  var padding: (UInt, UInt)
+  var profileRandom: UInt              // the heap profiler's random state (ProfileMath)
+  var padding: UInt
   let relink: Atomic<UInt>             // slabs signalled back by other threads (own line)
 }
 
@@ -154,6 +155,7 @@ enum ThreadZone {
     var signalled = false
     if slab.pointee.capacity == 1 {
       if !slab.claimFreedSpan() { Diagnostics.doubleFree(address) }
+      if slab.pointee.sampled != 0 { Profiler.noteSpanFreed(slab) }
       slab.pointee.used = 0
       if Zones.isPlaceholder(zone) {
         Depot.prepareForParking(slab)
@@ -196,7 +198,10 @@ enum ThreadZone {
     let list = slab.pointee.list
     if slab.pointee.used == 0 {
       if list == SlabList.current { return } // keep the current slab: hysteresis
-      if slab.pointee.capacity == 1 { zone.pointee.spanBytesFreed &+= UInt(slab.pointee.chunkSize) }
+      if slab.pointee.capacity == 1 {
+        zone.pointee.spanBytesFreed &+= UInt(slab.pointee.chunkSize)
+        if slab.pointee.sampled != 0 { Profiler.noteSpanFreed(slab) }
+      }
       unlink(zone, c, slab)
       park(zone, slab)
     } else if list == SlabList.full {

@@ -2,7 +2,8 @@
 //
 // Owns: one table mapped from the OS, linear probing, backward-shift deletion (no
 // tombstones), growth by doubling at half load. Not thread-safe: BigBlocks and LazyUnmap
-// use it under the big lock. Keys are non-zero page-aligned addresses.
+// use it under the big lock, the heap profiler (ProfileTables) under the profile lock.
+// Keys are non-zero addresses, spread best when they are page-aligned.
 
 struct AddressMap {
   private var slots: UInt = 0      // address of 2 x capacity words: key, value
