@@ -6,6 +6,8 @@
 //       --stats sets ZONEMALLOC_STATS=1, --limit sets ZONEMALLOC_LIMIT=SIZE. The launcher
 //       replaces itself with CMD (execvp), so CMD's exit status and signals are its own.
 //   zm lib       prints the path of the library that `run` would preload.
+//   zm prof, zm stats PID, zm top PID: the heap profiler and the live counters
+//                (ProfCommand.swift, StatsCommand.swift).
 //   zm --help    prints the usage.
 //
 // The library is $ZONEMALLOC_LIB if set, else libzonemalloc.so next to this executable,
@@ -17,12 +19,20 @@ import Glibc
 
 let usage = """
   usage: zm run [--stats] [--limit SIZE] [--] CMD [ARGS...]
+         zm prof [--rate SIZE] [--out PREFIX] [--top N] [--] CMD [ARGS...]
+         zm stats PID
+         zm top [-n COUNT] [-d SECONDS] PID
          zm lib
          zm --help
 
     run      run CMD with libzonemalloc.so preloaded (LD_PRELOAD)
       --stats        print allocator statistics to stderr when CMD exits (ZONEMALLOC_STATS=1)
       --limit SIZE   cap the memory held from the OS, e.g. 512M or 2G (ZONEMALLOC_LIMIT)
+    prof     run CMD with the heap profiler on; print the top allocation sites, write
+             a flame graph and collapsed stacks (zm prof --help)
+    stats    print the allocator counters of a running process that loaded zonemalloc
+    top      show them every second: bytes allocated, active, mapped, cached; malloc
+             and free rates; remote frees
     lib      print the path of the library that `run` preloads
 
   The library is $ZONEMALLOC_LIB, else libzonemalloc.so next to the zm command,
@@ -143,6 +153,12 @@ let args = CommandLine.arguments
 switch args.count > 1 ? args[1] : nil {
 case "run":
   run(parseRun(args.dropFirst(2)))
+case "prof":
+  ProfCommand.main(args.dropFirst(2))
+case "stats":
+  StatsCommand.stats(args.dropFirst(2))
+case "top":
+  StatsCommand.top(args.dropFirst(2))
 case "lib":
   print(resolveLibrary())
 case "--help", "-h", "help":
