@@ -2,10 +2,12 @@
 //
 // Owns: the drawing. Two panels, one above the other: the bytes allocated over the
 // whole run, and the bytes live at the peak. In each, a frame's width is its share of
-// the panel's bytes, callers below callees (the root "all" at the bottom), siblings in
-// name order, as flamegraph.pl draws them. A frame narrower than 0.1 px is left out;
-// its label is cut to fit; every frame has a tooltip (<title>) with its name, bytes
-// and share. No script: any browser, or an image viewer, shows it.
+// the panel's bytes and siblings are in name order, as flamegraph.pl draws them; the
+// root "all" is at the top and callees hang below their callers (flamegraph.pl's
+// --inverted "icicle" layout), so the wide frames are in view first even when a few
+// deep stacks make a panel tall. A frame narrower than 0.1 px is left out; its label is
+// cut to fit; every frame has a tooltip (<title>) with its name, bytes and share. No
+// script: any browser, or an image viewer, shows it.
 
 struct FlameGraph {
   static let width = 1200.0
@@ -35,7 +37,7 @@ struct FlameGraph {
     var y = 0.0
     for (metric, id, heading) in panels {
       let tree = self.tree(metric)
-      let height = Double(tree.depth) * Self.frameHeight + 50
+      let height = Double(tree.depth) * Self.frameHeight + 40
       body += panel(tree, id: id, heading: heading, top: y, height: height)
       y += height
     }
@@ -72,15 +74,15 @@ struct FlameGraph {
     var out = "<g id=\"\(id)\" transform=\"translate(0,\(Int(top)))\">\n"
     out += "<text x=\"\(Int(Self.margin))\" y=\"16\" font-size=\"14\">\(escape(heading)): \(Bytes.text(root.bytes))</text>\n"
     let scale = root.bytes == 0 ? 0 : (Self.width - 2 * Self.margin) / Double(root.bytes)
-    draw(root, x: Self.margin, level: 0, bottom: height - 10, scale: scale, whole: root.bytes, into: &out)
+    draw(root, x: Self.margin, level: 0, top: 26, scale: scale, whole: root.bytes, into: &out)
     return out + "</g>\n"
   }
 
-  private func draw(_ node: Node, x: Double, level: Int, bottom: Double, scale: Double, whole: UInt64,
+  private func draw(_ node: Node, x: Double, level: Int, top: Double, scale: Double, whole: UInt64,
                     into out: inout String) {
     let w = Double(node.bytes) * scale
     guard w >= 0.1 else { return }
-    let y = bottom - Double(level + 1) * Self.frameHeight
+    let y = top + Double(level) * Self.frameHeight
     let share = Double(node.bytes) * 100 / Double(max(whole, 1))
     out += "<g class=\"frame\"><title>\(escape(node.name)) — \(node.bytes) bytes (\(Bytes.text(node.bytes)), "
       + "\(formatted(share))%)</title>"
@@ -94,7 +96,7 @@ struct FlameGraph {
     out += "</g>\n"
     var childX = x
     for child in node.children.values.sorted(by: { $0.name < $1.name }) {
-      draw(child, x: childX, level: level + 1, bottom: bottom, scale: scale, whole: whole, into: &out)
+      draw(child, x: childX, level: level + 1, top: top, scale: scale, whole: whole, into: &out)
       childX += Double(child.bytes) * scale
     }
   }

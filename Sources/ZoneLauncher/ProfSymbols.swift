@@ -119,7 +119,8 @@ final class Symbolizer {
         i += 1
         continue
       }
-      if let address = current, line != "??", !line.isEmpty {
+      // A function inlined into a copy of itself shows twice in a row: once is enough.
+      if let address = current, line != "??", !line.isEmpty, result[address]!.last?.name != String(line) {
         let location = i + 1 < lines.count ? String(lines[i + 1]) : ""
         result[address]!.append(SymbolFrame(name: String(line), location: location.hasPrefix("??") ? "" : shortLocation(location)))
       }

@@ -28,11 +28,11 @@ import ZoneSupport
 
 enum Profiler {
   nonisolated(unsafe) static var enabled = false
-  static let maxDepth = 64
+  static let maxDepth = 128
 
   /// Frames of one stack, innermost first.
   struct Stack: ~Copyable {
-    var frames = InlineArray<64, UInt>(repeating: 0)
+    var frames = InlineArray<128, UInt>(repeating: 0)
     var depth = 0
   }
 
