@@ -1,7 +1,8 @@
 // ProfFile.swift: reading a heap profile written by libzonemalloc (ZONEMALLOC_PROF=1).
 //
 // Owns: the parser of the format documented in docs/DESIGN.md ("The heap profile
-// file"): a header of `name value` lines, one line per stack
+// file"): a header of `name value` lines (the `library` address is not needed: the
+// stacks start at the program's call into the allocator), one line per stack
 // (`total_bytes total_samples live_bytes live_samples peak_bytes : addr addr ...`,
 // innermost first), then `maps` and a copy of the process's /proc/self/maps.
 #if canImport(Glibc)
@@ -23,14 +24,13 @@ struct RawStack {
   let liveBytes: UInt64
   let liveSamples: UInt64
   let peakBytes: UInt64
-  /// Return addresses, innermost first, the allocator's own frames removed.
-  var frames: [UInt]
+  /// Return addresses, innermost first, from the program's call into the allocator.
+  let frames: [UInt]
 }
 
 struct RawProfile {
   let path: String
   var header: [String: UInt64] = [:]
-  var library: UInt = 0
   var stacks: [RawStack] = []
   var mappings: [Mapping] = []
 
@@ -51,29 +51,15 @@ struct RawProfile {
       } else {
         let words = line.split(separator: " ")
         guard words.count == 2 else { continue }
-        if words[0] == "library" { profile.library = hex(words[1]) ?? 0 }
-        else if let value = UInt64(words[1]) { profile.header[String(words[0])] = value }
+        if let value = UInt64(words[1]) { profile.header[String(words[0])] = value }
       }
     }
-    profile.dropAllocatorFrames()
     return (profile, "")
   }
 
   /// The mapping holding an address.
   func mapping(of address: UInt) -> Mapping? {
     mappings.first { address >= $0.start && address < $0.end }
-  }
-
-  /// The leading (innermost) frames inside libzonemalloc are the allocator's, not the
-  /// program's: the header names an address inside the library, whose mappings say
-  /// which frames those are.
-  private mutating func dropAllocatorFrames() {
-    guard let path = mapping(of: library)?.path else { return }
-    let own = mappings.filter { $0.path == path }
-    for i in stacks.indices {
-      let inside = stacks[i].frames.prefix { f in own.contains { f >= $0.start && f < $0.end } }.count
-      stacks[i].frames.removeFirst(inside)
-    }
   }
 
   private static func stack(_ line: Substring) -> RawStack? {

@@ -26,14 +26,14 @@ struct NamedStack {
 
 struct HeapProfile {
   var stacks: [NamedStack] = []
-  var processes = 0
+  var processes = 0   // those that took samples
   var samples: UInt64 = 0
   var rate: UInt64 = 0
   var dropped: UInt64 = 0
 
   init(_ profiles: [RawProfile], _ symbols: Symbolizer) {
     var index: [[SymbolFrame]: Int] = [:]
-    for profile in profiles {
+    for profile in profiles where !profile.stacks.isEmpty {
       processes += 1
       rate = profile.header["rate"] ?? rate
       dropped += profile.header["dropped_samples"] ?? 0

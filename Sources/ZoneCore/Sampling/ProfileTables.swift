@@ -187,8 +187,8 @@ enum ProfileTables {
 
   private static func hashOf(_ frames: UnsafePointer<UInt>, _ depth: Int) -> UInt {
     var h = UInt(depth)
-    for i in 0..<depth { h = ProfileMath.mix(h ^ frames[i]) }
-    return h
+    for i in 0..<depth { h = (h ^ frames[i]) &* 0x9E37_79B9_7F4A_7C15 }
+    return ProfileMath.mix(h)
   }
 
   private static func sameFrames(_ s: UnsafeMutablePointer<ProfileStack>, _ frames: UnsafePointer<UInt>,

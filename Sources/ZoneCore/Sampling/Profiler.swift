@@ -28,13 +28,8 @@ import ZoneSupport
 
 enum Profiler {
   nonisolated(unsafe) static var enabled = false
+  /// Frames a stack keeps (its buffer, 1 KiB, lives on the sampling thread's stack).
   static let maxDepth = 128
-
-  /// Frames of one stack, innermost first.
-  struct Stack: ~Copyable {
-    var frames = InlineArray<128, UInt>(repeating: 0)
-    var depth = 0
-  }
 
   /// At boot, when ZONEMALLOC_PROF=1: maps the tables. Nothing here allocates.
   static func prepare() {
@@ -65,29 +60,29 @@ enum Profiler {
     -> UnsafeMutableRawPointer?
   {
     let size = UInt(slab.pointee.chunkSize)
-    var stack = Stack()
-    capture(&stack)
-    if let served {
-      record(UInt(bitPattern: served), size, &stack)
-      return served
+    return withStack { frames in
+      if let served {
+        record(UInt(bitPattern: served), size, frames)
+        return served
+      }
+      if slab.pointee.capacity == 1 {
+        slab.pointee.sampled = 1
+        record(chunk, size, frames)
+        return nil
+      }
+      guard let span = ThreadZone.mallocMedium(size, zeroed: false) else { return nil }
+      slabOf(UInt(bitPattern: span)).pointee.sampled = 1
+      record(UInt(bitPattern: span), size, frames)
+      return span
     }
-    if slab.pointee.capacity == 1 {
-      slab.pointee.sampled = 1
-      record(chunk, size, &stack)
-      return nil
-    }
-    guard let span = ThreadZone.mallocMedium(size, zeroed: false) else { return nil }
-    slabOf(UInt(bitPattern: span)).pointee.sampled = 1
-    record(UInt(bitPattern: span), size, &stack)
-    return span
   }
 
   /// The tick chose a big block, which stays where it is.
   static func sampleInPlace(_ address: UInt, _ length: UInt) {
-    var stack = Stack()
-    capture(&stack)
-    BigBlocks.markSampled(address)
-    record(address, length, &stack)
+    withStack { frames in
+      BigBlocks.markSampled(address)
+      record(address, length, frames)
+    }
   }
 
   /// A recorded block was freed. The free paths of spans and big blocks call this, and
@@ -113,23 +108,22 @@ enum Profiler {
     Lock.profile.unlock()
   }
 
-  private static func record(_ address: UInt, _ size: UInt, _ stack: inout Stack) {
+  private static func record(_ address: UInt, _ size: UInt, _ frames: UnsafeBufferPointer<UInt>) {
     let weight = ProfileMath.weight(size, rate: Config.profileRate)
-    let depth = stack.depth
     Lock.profile.lock()
-    withUnsafeBytes(of: &stack.frames) {
-      ProfileTables.record(address, $0.baseAddress!.assumingMemoryBound(to: UInt.self), depth, weight: weight)
-    }
+    ProfileTables.record(address, frames.baseAddress!, frames.count, weight: weight)
     Lock.profile.unlock()
     ProfileDump.servePending()
   }
 
-  /// The calling thread's return addresses. Its tick is "never" from here on, so an
-  /// allocation the unwinder makes is not sampled; the caller (Sampling) re-arms it.
-  private static func capture(_ stack: inout Stack) {
+  /// Runs body with the calling thread's return addresses, innermost first, in a buffer
+  /// on its stack. The thread's tick is "never" from here on, so an allocation the
+  /// walk makes is not sampled; the caller (Sampling) re-arms it.
+  private static func withStack<R>(_ body: (UnsafeBufferPointer<UInt>) -> R) -> R {
     ThreadZone.current.pointee.tick = Sampling.never
-    stack.depth = Int(withUnsafeMutableBytes(of: &stack.frames) {
-      zms_backtrace($0.baseAddress!.assumingMemoryBound(to: UInt.self), Int32(maxDepth), 0)
-    })
+    return withUnsafeTemporaryAllocation(of: UInt.self, capacity: maxDepth) { buffer in
+      let depth = Int(zms_backtrace(buffer.baseAddress!, Int32(maxDepth), 0))
+      return body(UnsafeBufferPointer(rebasing: buffer[0..<depth]))
+    }
   }
 }

@@ -8,7 +8,7 @@
 // `expired`:
 //  - the bytes of the period just ended are taken off each feature's own countdown;
 //  - a feature whose countdown ran out gets the allocation: it may serve it from memory
-//    of its own (a guarded slot, a sampled page), and the chunk goes back to its slab;
+//    of its own (a guarded slot, a sampled span), and the chunk goes back to its slab;
 //  - the thread does its housekeeping (the stats page, StatsPage.swift);
 //  - the tick is re-armed with the shortest countdown left (or the housekeeping period).
 // A feature that is off never fires and costs nothing on the fast path: it only decides
