@@ -7,6 +7,7 @@
 //   holds most of the live bytes.
 // - python3 running a dict-heavy script: the top sites of the table are CPython
 //   functions (names the python binary or libpython defines).
+// - `zm prof --help` explains the command and its outputs.
 // - The SVG opens in headless Chromium (skipped, saying so, where it is not installed):
 //   its DOM has labelled frames, and a screenshot is produced.
 // - prof_dump.c: a profile is written by zm_prof_dump, on ZONEMALLOC_PROF_SIGNAL and at
@@ -85,6 +86,16 @@ struct ProfilerTests {
     #expect(outcome.stdout.contains("hot_a (prof_sites.c:"), "the table names hot_a with its line:\n\(outcome.stdout)")
     print("measured: shares of bytes allocated, collapsed \(fromCollapsed), SVG \(fromSVG), truth \(truthLine); "
           + "peak \(peak)")
+  }
+
+  @Test func zmProfHelpExplainsIt() throws {
+    let outcome = try Subprocess.run([try Paths.launcher(), "prof", "--help"])
+    expectSuccess(outcome)
+    for words in ["usage: zm prof", "--rate SIZE", ".svg", ".collapsed", "--from", "addr2line"] {
+      #expect(outcome.stdout.contains(words), "zm prof --help does not mention \(words):\n\(outcome)")
+    }
+    let bad = try Subprocess.run([try Paths.launcher(), "prof"])
+    #expect(bad.exitCode == 2 && bad.stderr.contains("prof needs a command"), "\(bad)")
   }
 
   @Test func pythonTopSitesAreCPythonFunctions() throws {
