@@ -2,10 +2,12 @@
 // zonemalloc: a drop-in malloc written in Embedded Swift.
 //
 // Layout (see README.md, "How it is built"):
-//   ZoneSupport  C: the initial-exec TLS slot, locks, atomics Swift cannot spell, libnuma bridge.
+//   ZoneSupport  C: the initial-exec TLS slot, locks, atomics Swift cannot spell, the profiler's stack
+//                walker, libnuma bridge.
 //   ZoneCore     Embedded Swift: the allocator. Depends on libc and libnuma only.
 //   ZoneExports  C: the library constructor, libc-name aliases, and the version script.
-//   ZoneLauncher the `zm` launcher (ordinary Swift): `zm run [--stats] -- CMD`. It is not named
+//   ZoneLauncher the `zm` launcher (ordinary Swift): `zm run [--stats] -- CMD`, `zm prof -- CMD`,
+//                `zm stats PID`, `zm top PID`. It is not named
 //                `zonemalloc` because SwiftPM drops one of two products that share a name.
 //   ZoneBench    the `zonemalloc-bench` driver for bench/.
 //   ZoneHost     a small threaded Swift program that the preload tests run.

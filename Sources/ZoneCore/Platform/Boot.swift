@@ -9,7 +9,7 @@
 //    When ZONEMALLOC_PROF=1 it maps the heap profiler's tables too.
 //  - the constructor (ZoneExports calls it): sets up NUMA through libnuma (which is
 //    initialised by then), registers the fork handlers, publishes the stats page and
-//    starts the heap profiler (its unwinder is loaded with dlopen, which allocates).
+//    starts the heap profiler (libgcc's FDE lookup is loaded with dlopen, which allocates).
 //  - the destructor: writes the heap profile, prints the statistics when
 //    ZONEMALLOC_STATS=1, and removes the stats page.
 // Touches: every subsystem's start-up values.

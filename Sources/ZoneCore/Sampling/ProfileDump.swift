@@ -95,10 +95,14 @@ enum ProfileDump {
   /// Writes the profile to path: 0, EBUSY (the lock was busy and `wait` was false), or
   /// the errno of open or write.
   private static func write(to path: UnsafePointer<CChar>, wait: Bool) -> Int32 {
-    let fd = zms_open_create(path, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
-    guard fd >= 0 else { return zms_errno() }
-    defer { close(fd) }
     if wait { Lock.profile.lock() } else if !Lock.profile.tryLock() { return EBUSY }
+    let fd = zms_open_create(path, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+    guard fd >= 0 else {
+      let error = zms_errno()
+      Lock.profile.unlock()
+      return error
+    }
+    defer { close(fd) }
     var out = FileWriter(fd: fd)
     ProfileTables.settlePeak()
     writeHeader(&out)

@@ -15,14 +15,14 @@
 //    registry entry carries the flag (BigBlocks), and BigBlocks.free and realloc tell
 //    the profiler. A block another feature served (`servedAt`, the guarded slots) is
 //    recorded at its address; that feature calls `noteFreed` when it is freed.
-//  - The stack is taken with libgcc's unwinder (ZoneSupport/Backtrace.c), with no
+//  - The stack is taken by ZoneSupport's walker (Backtrace.c, FrameRules.c), with no
 //    allocator lock held. While it runs, the thread's tick is "never", so an allocation
-//    inside the unwinder is not sampled again; Sampling re-arms the tick afterwards.
+//    inside the walk is not sampled again; Sampling re-arms the tick afterwards.
 //  - The samples go to ProfileTables under the profile lock; a signal's pending dump is
 //    served after the lock is dropped (ProfileDump).
 // Touches: the zone's tick and random state, span headers' `sampled` flag, BigBlocks
 // (the registry flag), ThreadZone (a span for a sampled small block), ProfileTables,
-// ProfileDump, the unwinder.
+// ProfileDump, the stack walker.
 
 import ZoneSupport
 
@@ -38,9 +38,9 @@ enum Profiler {
     enabled = true
   }
 
-  /// The library constructor: loads the unwinder (dlopen allocates; here that is
-  /// allowed) and installs the dump signal's handler. Samples taken before this have no
-  /// frames.
+  /// The library constructor: loads the stack walker's FDE lookup (dlopen allocates;
+  /// here that is allowed) and installs the dump signal's handler. Samples taken before
+  /// this have no frames.
   static func start() {
     guard enabled else { return }
     if zms_backtrace_setup() != 0 { Diagnostics.warn("heap profile without stacks: libgcc_s.so.1 cannot be loaded") }
