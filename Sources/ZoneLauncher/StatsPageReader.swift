@@ -59,10 +59,15 @@ enum StatsPageReader {
 
   /// Removes the pages of processes that are gone, or whose pid now names a process
   /// that does not map its page (the page's owner was killed before it could remove it).
+  /// A page younger than two seconds is left alone: its process may be between creating
+  /// the file and mapping it.
   static func removeStale() {
     for name in TextFile.list(folder) ?? [] where name.hasPrefix(prefix) {
       guard let pid = Int32(name.dropFirst(prefix.count)) else { continue }
-      if !processExists(pid) || !mapsOwnPage(pid) { unlink(folder + "/" + name) }
+      let path = folder + "/" + name
+      var info = stat()
+      guard stat(path, &info) == 0, time(nil) - info.st_ctim.tv_sec >= 2 else { continue }
+      if !processExists(pid) || !mapsOwnPage(pid) { unlink(path) }
     }
   }
 

@@ -7,7 +7,8 @@
 //   or stopped). Once it is quiet (SIGUSR1), zm stats matches the summary it prints
 //   at exit, which can differ only by the few blocks the exit path allocates.
 // - A process without zonemalloc, and a pid with no process, get one line on stderr.
-// - Pages left behind by killed processes are removed by the next zm stats.
+// - Pages left behind by killed processes are removed by the next zm stats (once they
+//   are 2 s old: a younger one may belong to a process that has not mapped it yet).
 // - stats_fork.c: a forked child publishes a page of its own; both pages go at exit.
 import Foundation
 import Testing
@@ -103,6 +104,7 @@ struct StatsPageTests {
     let gone = try Subprocess.run(["true"]).pid
     let stale = ["/dev/shm/zonemalloc.\(gone)", "/dev/shm/zonemalloc.\(sleeper.pid)"]
     for path in stale { #expect(FileManager.default.createFile(atPath: path, contents: Data(count: 4096))) }
+    sleep(2) // zm leaves pages younger than 2 s alone (their process may not have mapped them yet)
     let outcome = try Subprocess.run([try Paths.launcher(), "stats", String(sleeper.pid)])
     #expect(outcome.stderr.contains("did not load zonemalloc"), "\(outcome)")
     for path in stale { #expect(!FileManager.default.fileExists(atPath: path), "\(path) is still there") }
