@@ -18,7 +18,7 @@
 // Owns: the zm_* entry points and glibc's semantics for each: errno values, realloc(p, 0)
 // freeing, alignment rules, usable sizes. ZoneExports aliases the libc names to these.
 // Touches: ThreadZone (small), GuardedSlots (sampled blocks), BigBlocks (big), Foreign
-// (glibc's pointers), Stats, Limit.
+// (glibc's pointers), Stats, Limit, ProfileDump (zm_prof_dump).
 
 import ZoneSupport
 import Synchronization
@@ -99,7 +99,7 @@ enum Allocator {
   /// larger alignments are never guarded.
   static func aligned(_ alignment: UInt, _ size: UInt) -> UnsafeMutableRawPointer? {
     if alignment <= 16 { return zm_malloc(size) }
-    if alignment > OS.pageSize { return GuardedSlots.holdingOff { alignedChunk(alignment, size) } }
+    if alignment > OS.pageSize { return Sampling.holdingOff { alignedChunk(alignment, size) } }
     return alignedChunk(alignment, size)
   }
 
@@ -308,6 +308,13 @@ public func zm_purge() -> UInt {
 public func zm_set_limit(_ bytes: UInt) -> Int32 {
   guard Boot.ensure() else { return ENOMEM }
   return Limit.set(bytes)
+}
+
+/// Writes the heap profile now (ZONEMALLOC_PROF=1): 0, ENOTSUP when profiling is off,
+/// or the errno of open/write.
+@c(zm_prof_dump)
+public func zm_prof_dump(_ path: UnsafePointer<CChar>?) -> Int32 {
+  ProfileDump.onRequest(path)
 }
 
 @c(zm_owns)

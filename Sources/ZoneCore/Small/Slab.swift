@@ -81,7 +81,7 @@ struct Slab: ~Copyable {
   var watch: UInt32         // a local free leaving used-1 > watch is an event (see setList)
   var chunkSize: UInt32
   var reciprocal: UInt32    // ceil(2^32 / chunkSize): chunk index by multiplication
-  var spare: UInt32         // unused (chunk 0 is at the start of the unit)
+  var sampled: UInt32       // 1 while a span's chunk is a heap profiler sample (Profiler.swift)
   var capacity: UInt32
   let owner: Atomic<UInt>   // owning zone, 0 when parked or orphaned
   var sizeClass: UInt8
@@ -171,6 +171,7 @@ extension UnsafeMutablePointer where Pointee == Slab {
     pointee.next = 0
     pointee.prev = 0
     pointee.relinkNext = 0
+    pointee.sampled = 0
     pointee.remote.store(RemoteState.normal, ordering: .relaxed)
     pointee.owner.store(zone, ordering: .releasing)
   }

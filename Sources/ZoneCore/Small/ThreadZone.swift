@@ -163,6 +163,7 @@ enum ThreadZone {
     var signalled = false
     if slab.pointee.capacity == 1 {
       if !slab.claimFreedSpan() { Diagnostics.doubleFree(address) }
+      if slab.pointee.sampled != 0 { Profiler.noteSpanFreed(slab) }
       slab.pointee.used = 0
       if Zones.isPlaceholder(zone) {
         Depot.prepareForParking(slab)
@@ -205,7 +206,10 @@ enum ThreadZone {
     let list = slab.pointee.list
     if slab.pointee.used == 0 {
       if list == SlabList.current { return } // keep the current slab: hysteresis
-      if slab.pointee.capacity == 1 { zone.pointee.spanBytesFreed &+= UInt(slab.pointee.chunkSize) }
+      if slab.pointee.capacity == 1 {
+        zone.pointee.spanBytesFreed &+= UInt(slab.pointee.chunkSize)
+        if slab.pointee.sampled != 0 { Profiler.noteSpanFreed(slab) }
+      }
       unlink(zone, c, slab)
       park(zone, slab)
     } else if list == SlabList.full {
