@@ -10,6 +10,9 @@
 // - Pages left behind by killed processes are removed by the next zm stats (once they
 //   are 2 s old: a younger one may belong to a process that has not mapped it yet).
 // - stats_fork.c: a forked child publishes a page of its own; both pages go at exit.
+// - stats_idle.c, idle after a few allocations: with a second thread the background
+//   thread keeps the page fresh (a snapshot well under a second old); a single-threaded
+//   program keeps the snapshot of its last refresh, and zm stats says how old it is.
 import Foundation
 import Testing
 
@@ -108,6 +111,25 @@ struct StatsPageTests {
     let outcome = try Subprocess.run([try Paths.launcher(), "stats", String(sleeper.pid)])
     #expect(outcome.stderr.contains("did not load zonemalloc"), "\(outcome)")
     for path in stale { #expect(!FileManager.default.fileExists(atPath: path), "\(path) is still there") }
+  }
+
+  @Test(arguments: [1, 2])
+  func anIdleProgramShowsHowOldItsSnapshotIs(threads: Int) throws {
+    let program = try TestProgram.build("stats_idle.c", linkage: .plain)
+    let running = try RunningProcess([program, String(threads)], env: try preloadEnvironment())
+    let pid = pid_t(try #require(reportFields(try running.waitForLine("ready "))["pid"]))
+    usleep(2_000_000)
+    let (fields, outcome) = try zmStats(pid)
+    expectSuccess(outcome)
+    let header = outcome.stdoutLines.first ?? ""
+    let age = header.components(separatedBy: "taken ").last.flatMap { Int($0.prefix { $0.isNumber }) }
+    let ms = try #require(age, "no age in \(header)")
+    #expect(fields["threads_live"] == UInt64(threads), "\(outcome)")
+    if threads > 1 {
+      #expect(ms < 1_200, "the background thread keeps a threaded program's page fresh: \(header)")
+    } else {
+      #expect(ms >= 1_500, "an idle single-threaded program keeps its last snapshot: \(header)")
+    }
   }
 
   @Test func aForkedChildPublishesItsOwnPage() throws {
