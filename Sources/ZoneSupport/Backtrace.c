@@ -57,7 +57,7 @@ int zms_backtrace_setup(void) {
 
 static int is_own(uintptr_t pc) { return pc - own_start < own_end - own_start; }
 
-int zms_backtrace(uintptr_t *out, int max, int skip) {
+int zms_backtrace(uintptr_t *out, int max) {
   if (!__atomic_load_n(&own_end, __ATOMIC_ACQUIRE) || max <= 0) return 0;
   /* The allocator's frames: rbp points at (caller's rbp, return address). A chain that
    * does not climb the stack, or runs longer than the allocator ever nests, is no chain. */
@@ -70,8 +70,7 @@ int zms_backtrace(uintptr_t *out, int max, int skip) {
   struct zms_frame frame = {fp[1], (uintptr_t)(fp + 2), fp[0]};
   int count = 0;
   while (count < max && frame.pc > 4096) {
-    if (skip > 0) skip--;
-    else out[count++] = frame.pc;
+    out[count++] = frame.pc;
     if (!zms_frame_step(&frame)) break;
   }
   return count;

@@ -28,7 +28,7 @@ struct CallStack: ~Copyable {
     thread = UInt(gettid())
     let n = withUnsafeMutableBytes(of: &frames) { raw in
       zms_backtrace(raw.baseAddress.unsafelyUnwrapped.assumingMemoryBound(to: UInt.self),
-                    Int32(CallStack.capacity), 0)
+                    Int32(CallStack.capacity))
     }
     depth = UInt(max(n, 0))
   }

@@ -120,7 +120,7 @@ enum Profiler {
   private static func withStack<R>(_ body: (UnsafeBufferPointer<UInt>) -> R) -> R {
     Sampling.holdingOff {
       withUnsafeTemporaryAllocation(of: UInt.self, capacity: maxDepth) { buffer in
-        let depth = Int(zms_backtrace(buffer.baseAddress!, Int32(maxDepth), 0))
+        let depth = Int(zms_backtrace(buffer.baseAddress!, Int32(maxDepth)))
         return body(UnsafeBufferPointer(rebasing: buffer[0..<depth]))
       }
     }

@@ -231,9 +231,9 @@ extern void __libc_free(void *);
 /* Loads libgcc_s's FDE lookup (dlopen: call it where allocating is allowed); 0 or -1. */
 int zms_backtrace_setup(void);
 /* Up to max return addresses of the program's stack, innermost first: from its call
- * into the allocator (the allocator's own frames are left out), skipping `skip` more.
- * 0 when the setup has not run. Allocates nothing. */
-int zms_backtrace(uintptr_t *out, int max, int skip);
+ * into the allocator (the allocator's own frames are left out). 0 when the setup has not
+ * run. Allocates nothing. */
+int zms_backtrace(uintptr_t *out, int max);
 /* An address inside libzonemalloc's own code, so a reader of a profile can tell the
  * allocator's frames from the program's. */
 uintptr_t zms_text_address(void);
