@@ -26,8 +26,9 @@ enum TestProgram {
     let key = "\(source)-\(linkage.rawValue)\(optimize)" + flags.joined()
     return try cache.withLock { built in
       if let path = built[key] { return path }
+      let name = key.map { $0 == "/" ? "_" : $0 } // flags may name files
       let path = try compile(source, linkage: linkage, optimize: optimize, flags: flags,
-                             output: Paths.scratch + "/bin-" + key)
+                             output: Paths.scratch + "/bin-" + String(name.prefix(200)))
       built[key] = path
       return path
     }
@@ -37,8 +38,8 @@ enum TestProgram {
                               output: String) throws -> String {
     let isCxx = source.hasSuffix(".cpp")
     var argv = [isCxx ? "c++" : "cc", optimize, "-g", "-Wall", "-pthread", "-I", Paths.include, "-I", Paths.programs]
-    argv += flags
     argv += noBuiltins + [Paths.programs + "/" + source, "-o", output]
+    argv += flags // after the source, so that libraries named here resolve its symbols
     if linkage == .linked { argv += try linkFlags() }
     argv.append("-ldl")
     let outcome = try Subprocess.run(argv, timeout: 120)

@@ -62,6 +62,32 @@ enum Subprocess {
       timedOut: timedOut, stdout: read(out), stderr: read(err), seconds: Date().timeIntervalSince(start))
   }
 
+  /// How a signalled run ended.
+  enum End: Equatable {
+    case exited(Int32)
+    case signal(Int32)
+    case timedOut
+  }
+
+  /// Starts argv (with `env` added), sends it `signal` after `after` seconds, and waits
+  /// for it (killing it past the timeout). Returns how it ended and the seconds from the
+  /// signal to its end.
+  static func runSignalled(_ argv: [String], env: [String: String], after: Double, signal: Int32,
+                           timeout: Double) throws -> (End, Double) {
+    let dir = try Paths.makeTempDir("signalled")
+    defer { try? FileManager.default.removeItem(atPath: dir) }
+    let pid = try spawn(argv, environment: environment(adding: env, removing: []),
+                        stdout: dir + "/stdout", stderr: dir + "/stderr")
+    usleep(useconds_t(after * 1_000_000))
+    kill(pid, signal)
+    let sent = Date()
+    let (status, timedOut) = try wait(pid, timeout: timeout)
+    let seconds = Date().timeIntervalSince(sent)
+    if timedOut { return (.timedOut, seconds) }
+    if let code = exitCode(status) { return (.exited(code), seconds) }
+    return (.signal(termSignal(status) ?? 0), seconds)
+  }
+
   /// `sh -c script` with the same options.
   static func shell(_ script: String, env: [String: String] = [:], timeout: Double = 60) throws -> Outcome {
     try run(["/bin/sh", "-c", script], env: env, timeout: timeout)

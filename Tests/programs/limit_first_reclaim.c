@@ -6,8 +6,12 @@
  * full; an allocator that starts a thread from inside reclaim (pthread_create allocates)
  * re-enters reclaim and waits for the lock its own thread holds, with every signal blocked.
  *
- * Usage: limit_first_reclaim [hold MS]. With "hold MS" it sleeps MS milliseconds after the
- * NULL before it frees (the test sends SIGTERM meanwhile or at any other moment).
+ * Usage: limit_first_reclaim [one] [big] [hold MS]. With "one" it frees only the 100 KB
+ * block (which stays in the thread's own cache until reclaim flushes it). With "big" it
+ * first frees a 1 MiB block, so that with ZONEMALLOC_BACKGROUND=1 the background thread
+ * runs before the limit is reached. With "hold MS" it
+ * sleeps MS milliseconds after the NULL before it frees (the test sends SIGTERM
+ * meanwhile or at any other moment).
  * Prints "reclaim ok blocks=N errno_enomem=0|1 threads=N" and exits 0, where threads is
  * the process's thread count when malloc returned NULL.
  */
@@ -19,10 +23,17 @@
 static void *blocks[MAX_BLOCKS];
 
 int main(int argc, char **argv) {
-  long hold = argc > 2 && strcmp(argv[1], "hold") == 0 ? atol(argv[2]) : 0;
-  free(malloc(20000));
+  int one = 0;
+  long hold = 0;
+  for (int i = 1; i < argc; i++) {
+    if (strcmp(argv[i], "one") == 0) one = 1;
+    else if (strcmp(argv[i], "big") == 0) free(malloc(1 << 20));
+    else if (strcmp(argv[i], "hold") == 0 && i + 1 < argc) hold = atol(argv[++i]);
+    else ZT_FAIL("usage: limit_first_reclaim [one] [big] [hold MS]");
+  }
+  if (!one) free(malloc(20000));
   free(malloc(100000));
-  free(malloc(400000));
+  if (!one) free(malloc(400000));
   long n = 0;
   errno = 0;
   while (n < MAX_BLOCKS) {

@@ -98,9 +98,12 @@ enum Background {
   /// Milliseconds of the last idle pass a program thread made itself.
   static let lastInlinePass = Atomic<UInt>(0)
 
-  /// Without the thread, the program's own slow paths make the idle pass, at most once per
-  /// half release delay (any thread: the first to see it due does it). Callers hold no lock.
+  /// The program's slow paths call this where they hold no lock: it starts the thread if
+  /// one was asked for meanwhile (for example by a reclaim, which holds its lock), and
+  /// without the thread makes the idle pass, at most once per half release delay (any
+  /// thread: the first to see it due does it).
   static func runInlineIfDue() {
+    startIfWanted()
     guard !isRunning, Lock.noneHeld else { return }
     let now = OS.nowMilliseconds()
     let last = lastInlinePass.load(ordering: .relaxed)
