@@ -2,13 +2,15 @@
 // zonemalloc: a drop-in malloc written in Embedded Swift.
 //
 // Layout (see README.md, "How it is built"):
-//   ZoneSupport  C: the initial-exec TLS slot, locks, atomics Swift cannot spell, libnuma bridge.
+//   ZoneSupport  C: the initial-exec TLS slot, locks, atomics Swift cannot spell, the sampled
+//                features' stack walker, libnuma bridge.
 //   ZoneCore     Embedded Swift: the allocator. Depends on libc and libnuma only.
 //   ZoneExports  C: the library constructor, _exit, the C++ operators, libc-name aliases,
 //                the version script and the SONAME libzonemalloc.so.0.
 //   ZoneLauncher the `zm` launcher (ordinary Swift, the runtime linked in statically):
-//                `zm run [--stats] -- CMD`, `zm install`. It is not named `zonemalloc`
-//                because SwiftPM drops one of two products that share a name.
+//                `zm run [--stats] -- CMD`, `zm install`, `zm prof -- CMD`, `zm stats PID`,
+//                `zm top PID`. It is not named `zonemalloc` because SwiftPM drops one of two
+//                products that share a name.
 //   ZoneBench    the `zonemalloc-bench` driver for bench/.
 //   ZoneHost     a small threaded Swift program that the preload tests run.
 //
@@ -47,7 +49,7 @@ let package = Package(
     .target(
       name: "ZoneExports",
       dependencies: ["ZoneCore", "ZoneSupport"],
-      cSettings: [.unsafeFlags(["-fno-builtin"])],
+      cSettings: [.unsafeFlags(["-fno-builtin", "-fno-omit-frame-pointer"])],
       linkerSettings: [
         .unsafeFlags([
           "-Xlinker", "--version-script=\(Context.packageDirectory)/Sources/ZoneExports/exports.map",

@@ -15,7 +15,7 @@
  *   ZONEMALLOC_STATS=/tmp/%p.txt  append the summary to a file instead (%p: the pid)
  *   ZONEMALLOC_STATS_FORMAT=json  the summary as one JSON object (default: text)
  *   ZONEMALLOC_STATS_PID=1234     only that process prints its summary at exit
- *   ZONEMALLOC_LIMIT=512M         cap on the bytes held from the OS
+ *   ZONEMALLOC_LIMIT=512M|auto    cap on the bytes held from the OS (auto: 90% of the cgroup's limit)
  *   ZONEMALLOC_LAZY_MAX=64M       lazily held big-block bytes before a purge
  *   ZONEMALLOC_RELEASE_DELAY=1000 ms after which idle cached memory is returned
  *   ZONEMALLOC_NUMA=auto|0|1      NUMA placement through libnuma
@@ -23,6 +23,11 @@
  *   ZONEMALLOC_GUARD_RATE=100000  guard about one allocation in N (0: off)
  *   ZONEMALLOC_GUARD_UNDERFLOW=0  guarded blocks after their guard page, not before it
  *   ZONEMALLOC_GUARD_SLOTS=256    guarded blocks alive at once (the quarantine's length)
+ *   ZONEMALLOC_PROF=1             sampled heap profiler; profile written at exit
+ *   ZONEMALLOC_PROF_RATE=512K     mean bytes allocated between two samples
+ *   ZONEMALLOC_PROF_SIGNAL=USR2   a signal that writes a profile (file name plus .1, .2, ...)
+ *   ZONEMALLOC_PROF_FILE=zonemalloc.%p.prof   where profiles go (%p: the pid)
+ *   ZONEMALLOC_STATS_PAGE=1       publish the counters in /dev/shm/zonemalloc.<pid> for zm stats/top
  */
 #ifndef ZONEMALLOC_H
 #define ZONEMALLOC_H
@@ -151,6 +156,10 @@ size_t zm_purge(void);
  *  non-zero cap below 1 MiB. A cap below the current use is allowed: allocation fails
  *  until enough is freed. */
 int zm_set_limit(size_t bytes);
+/** Writes the heap profile (ZONEMALLOC_PROF=1) to path, or to ZONEMALLOC_PROF_FILE's
+ *  path when path is NULL. Returns 0, ENOTSUP when profiling is off, or the errno of
+ *  open or write. `zm prof` reads the file (format: docs/DESIGN.md). */
+int zm_prof_dump(const char *path);
 /** 1 if ptr is the start of a live block that zonemalloc handed out, else 0. */
 int zm_owns(const void *ptr);
 /** The NUMA node that ptr's memory was placed on by zonemalloc's policy, or -1 when

@@ -3,6 +3,8 @@
 // Every allocator but glibc is a shared library placed in front of libc with
 // LD_PRELOAD; glibc is the program with no preload. An allocator whose library is
 // missing is skipped (with a line saying so) rather than failing the suite.
+// `zonemalloc-prof` is zonemalloc with the heap profiler on (profiles go to /dev/null);
+// it runs only when named in --allocators, to measure what profiling costs.
 
 import Foundation
 
@@ -10,12 +12,16 @@ struct Allocator: Hashable {
   let name: String
   /// The library to preload; nil for glibc's own malloc.
   let library: String?
+  /// Variables the allocator runs with.
+  var env: [String: String] = [:]
 
   var isAvailable: Bool { library.map { FileManager.default.fileExists(atPath: $0) } ?? true }
 }
 
 enum Allocators {
-  static let order = ["zonemalloc", "glibc", "jemalloc", "mimalloc", "tcmalloc"]
+  static let order = ["zonemalloc", "glibc", "jemalloc", "mimalloc", "tcmalloc", "zonemalloc-prof"]
+  /// Run only when named.
+  static let optIn: Set<String> = ["zonemalloc-prof"]
 
   /// All allocators in the fixed interleaving order, zonemalloc first.
   static func all(zonemallocLib: String) -> [Allocator] {
@@ -26,6 +32,8 @@ enum Allocators {
       Allocator(name: "jemalloc", library: sys + "/libjemalloc.so.2"),
       Allocator(name: "mimalloc", library: sys + "/libmimalloc.so.2"),
       Allocator(name: "tcmalloc", library: sys + "/libtcmalloc_minimal.so.4"),
+      Allocator(name: "zonemalloc-prof", library: zonemallocLib,
+                env: ["ZONEMALLOC_PROF": "1", "ZONEMALLOC_PROF_FILE": "/dev/null"]),
     ]
   }
 
@@ -37,7 +45,7 @@ enum Allocators {
         throw OptionError.badValue("--allocators", n)
       }
     }
-    let wanted = every.filter { names?.contains($0.name) ?? true }
+    let wanted = every.filter { names?.contains($0.name) ?? !optIn.contains($0.name) }
     var usable: [Allocator] = []
     for a in wanted {
       if a.isAvailable {

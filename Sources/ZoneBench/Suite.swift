@@ -139,12 +139,13 @@ final class Suite {
   }
 
   /// The driver's environment without any preload and the workload's unset variables,
-  /// plus the workload's variables and the allocator's LD_PRELOAD.
+  /// plus the workload's variables, the allocator's own and its LD_PRELOAD.
   private func environment(for w: Workload, under a: Allocator) -> [String: String] {
     var env = ProcessInfo.processInfo.environment
     env["LD_PRELOAD"] = nil
     for k in w.unsetEnv { env[k] = nil }
     for (k, v) in w.env { env[k] = v }
+    for (k, v) in a.env { env[k] = v }
     if let lib = a.library { env["LD_PRELOAD"] = lib }
     return env
   }

@@ -1,9 +1,11 @@
 // Console.swift: what zm prints, and how it ends.
 //
-// Owns: lines on stdout and stderr (every error and warning starts "zm: "), and the exit
-// statuses: 0 success; 1 an install or uninstall that failed; 2 a usage error, a bad
+// Owns: lines on stdout and stderr (every error and warning starts "zm: "), right-aligned
+// columns, and the exit statuses: 0 success; 1 an install or uninstall that failed, or a
+// zm prof, stats or top that cannot read or write what it needs; 2 a usage error, a bad
 // option value or a library that cannot be preloaded; 126 a command that cannot be run;
-// 127 a library or command that cannot be found.
+// 127 a library or command that cannot be found. zm prof exits with its command's
+// status.
 // Touches: file descriptors 1 and 2 only.
 #if canImport(Glibc)
 import Glibc
@@ -38,6 +40,13 @@ enum Console {
         done += n
       }
     }
+  }
+}
+
+extension String {
+  /// The string right-aligned in a column of `width` characters (tables on stdout).
+  func leftPadded(_ width: Int) -> String {
+    count >= width ? self : String(repeating: " ", count: width - count) + self
   }
 }
 

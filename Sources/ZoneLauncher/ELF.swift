@@ -5,8 +5,9 @@
 // zm itself is), from its program headers whether it asks for a program interpreter
 // (PT_INTERP: the dynamic loader, which is what honours LD_PRELOAD), and from its dynamic
 // section whether it has a SONAME and whether it is marked a position-independent
-// program (DF_1_PIE), which the dynamic loader refuses to preload. Also the names of the
-// common machines, for messages.
+// program (DF_1_PIE), which the dynamic loader refuses to preload; and its loadable
+// segments, which `zm prof` needs to turn a file offset into an address. Also the names
+// of the common machines, for messages.
 // Touches: FileSystem (reads at most a few KiB of the file).
 
 struct ELFFile {
@@ -20,6 +21,8 @@ struct ELFFile {
   let hasInterpreter: Bool?
   /// The dynamic section's entries by tag (the first of each); empty without one.
   private let dynamic: [UInt64: UInt64]
+  /// The PT_LOAD segments (empty when the program headers were not read).
+  let loadSegments: [Segment]
 
   /// The headers of path; nil if it cannot be read or is not an ELF file.
   init?(path: String) {
@@ -33,6 +36,7 @@ struct ELFFile {
       ? ELFFile.segments(path, header) : nil
     hasInterpreter = segments.map { $0.contains { $0.type == 3 } }  // PT_INTERP
     dynamic = segments?.first { $0.type == 2 }.map { ELFFile.entries(path, $0) } ?? [:]  // PT_DYNAMIC
+    loadSegments = segments?.filter { $0.type == 1 } ?? []  // PT_LOAD
   }
 
   /// A shared object with a SONAME: a library, even when it can also be run (ld.so).
@@ -54,9 +58,12 @@ struct ELFFile {
     return (names[machine] ?? "machine \(machine)") + (elfClass == 1 ? " (32-bit)" : "")
   }
 
-  private struct Segment {
+  /// A program header: its type, where it is in the file, its address, and its size in
+  /// the file.
+  struct Segment {
     let type: UInt32
     let offset: Int
+    let address: UInt
     let size: Int
   }
 
@@ -70,7 +77,7 @@ struct ELFFile {
     return (0..<count).map { i in
       let at = i * entrySize
       return Segment(type: UInt32(little: table, at: at), offset: Int(UInt64(little: table, at: at + 8)),
-                     size: Int(UInt64(little: table, at: at + 32)))
+                     address: UInt(UInt64(little: table, at: at + 16)), size: Int(UInt64(little: table, at: at + 32)))
     }
   }
 

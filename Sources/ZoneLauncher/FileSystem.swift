@@ -1,10 +1,11 @@
 // FileSystem.swift: the file operations zm needs, over Glibc (zm links no Foundation).
 //
-// Owns: paths (canonical, absolute, parent, this executable's folder, lookup in PATH),
-// tests (is a file, a folder, an executable), reading, and writing that replaces a file
-// atomically (a new file beside the old one, renamed over it: a program running the old
-// copy keeps it), symbolic links, folders and removal. Failures throw FileError with the
-// path and the system's reason.
+// Owns: paths (canonical, absolute, parent, last component, this executable's folder,
+// lookup in PATH), tests (is a file, a folder, an executable), reading (whole files,
+// lines, parts), and writing that replaces a file atomically (a new file beside the old
+// one, renamed over it: a program running the old copy keeps it), symbolic links,
+// folders (listing, private scratch folders) and removal. Failures throw FileError with
+// the path and the system's reason.
 // Touches: the file system only.
 #if canImport(Glibc)
 import Glibc
@@ -41,6 +42,11 @@ enum FileSystem {
   static func parent(_ path: String) -> String {
     guard let slash = path.lastIndex(of: "/") else { return "." }
     return slash == path.startIndex ? "/" : String(path[..<slash])
+  }
+
+  /// The last component of a path: "c.so" for "/a/b/c.so".
+  static func lastComponent(_ path: String) -> String {
+    path.split(separator: "/").last.map(String.init) ?? path
   }
 
   /// The folder this executable is in, from /proc/self/exe.
@@ -85,6 +91,12 @@ enum FileSystem {
     }
   }
 
+  /// The file's lines (without their newlines), or nil when it cannot be read.
+  static func lines(_ path: String) -> [Substring]? {
+    guard let bytes = try? read(path) else { return nil }
+    return String(decoding: bytes, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: false)
+  }
+
   /// Up to `count` bytes at `offset`, fewer at the end of the file; nil if unreadable.
   static func read(_ path: String, offset: Int, count: Int) -> [UInt8]? {
     let fd = open(path, O_RDONLY | O_CLOEXEC)
@@ -97,7 +109,7 @@ enum FileSystem {
 
   /// Replaces path with bytes and the mode: written beside it, then renamed over it.
   static func replace(_ path: String, with bytes: [UInt8], mode: mode_t) throws(FileError) {
-    let temporary = parent(path) + "/.zm-install-" + String(getpid())
+    let temporary = parent(path) + "/.zm-new-" + String(getpid())
     let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode)
     guard fd >= 0 else { throw FileError("cannot write", temporary) }
     var done = 0
@@ -123,7 +135,7 @@ enum FileSystem {
 
   /// Replaces path with a symbolic link to target.
   static func replaceWithLink(_ path: String, to target: String) throws(FileError) {
-    let temporary = parent(path) + "/.zm-install-" + String(getpid())
+    let temporary = parent(path) + "/.zm-new-" + String(getpid())
     unlink(temporary)
     guard symlink(target, temporary) == 0 else { throw FileError("cannot create link", temporary) }
     guard rename(temporary, path) == 0 else {
@@ -138,6 +150,34 @@ enum FileSystem {
     guard mkdir(path, 0o755) == 0 || (errno == EEXIST && isDirectory(path)) else {
       throw FileError("cannot create folder", path)
     }
+  }
+
+  /// The names in a folder (without . and ..), or nil.
+  static func list(_ folder: String) -> [String]? {
+    guard let dir = opendir(folder) else { return nil }
+    defer { closedir(dir) }
+    var names: [String] = []
+    while let entry = readdir(dir) {
+      let name = withUnsafeBytes(of: entry.pointee.d_name) { String(cString: $0.bindMemory(to: CChar.self).baseAddress!) }
+      if name != "." && name != ".." { names.append(name) }
+    }
+    return names
+  }
+
+  /// A new private folder under $TMPDIR (or /tmp).
+  static func makeScratchFolder(_ label: String) throws(FileError) -> String {
+    let base = getenv("TMPDIR").map { String(cString: $0) }.flatMap { $0.isEmpty ? nil : $0 } ?? "/tmp"
+    var template = Array((base + "/" + label + ".XXXXXX").utf8CString)
+    guard let made = template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }) else {
+      throw FileError("cannot create folder", base + "/" + label + ".XXXXXX")
+    }
+    return String(cString: made)
+  }
+
+  /// Removes a scratch folder and the files in it (not recursive: scratch folders are flat).
+  static func removeScratchFolder(_ folder: String) {
+    for name in list(folder) ?? [] { unlink(folder + "/" + name) }
+    rmdir(folder)
   }
 
   /// Removes a file or link, if it is there.

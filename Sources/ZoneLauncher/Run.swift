@@ -12,6 +12,7 @@
 //    this run's summary only).
 //  - --limit SIZE sets ZONEMALLOC_LIMIT after checking SIZE exactly as the library will
 //    (Size.swift): a value the library would ignore is an error here, with the reason.
+//    --limit auto is passed on: the library reads the cgroup's limit.
 //  - A command that is an ELF file without a program interpreter (statically linked, or
 //    static-pie) cannot be preloaded: zm warns, then runs it anyway. So it does for an
 //    ELF file built for another machine.
@@ -34,7 +35,8 @@ enum Run {
       --stats=FILE   write CMD's statistics to FILE instead (%p in FILE is the pid)
       --stats=all    every process prints its own statistics on stderr
       --limit SIZE   cap the memory zonemalloc holds from the OS (ZONEMALLOC_LIMIT): 0 for
-                     none, or at least 1M; units K, M, G, T are binary, e.g. 512M, 2G
+                     none, or at least 1M; units K, M, G, T are binary, e.g. 512M, 2G;
+                     auto: 90% of the memory limit of CMD's cgroup
     """
 
   static func main(_ args: ArraySlice<String>) -> Int32 {
@@ -83,8 +85,9 @@ enum Run {
     }
   }
 
-  /// LD_PRELOAD with the library first (kept as is when it already comes first).
-  private static func preloadValue(library: String, existing: String) -> String {
+  /// LD_PRELOAD with the library first (kept as is when it already comes first); zm prof
+  /// preloads the same way.
+  static func preloadValue(library: String, existing: String) -> String {
     let entries = existing.split { $0 == ":" || $0 == " " }
     if entries.first.map(String.init) == library { return existing }
     return entries.isEmpty ? library : library + ":" + existing

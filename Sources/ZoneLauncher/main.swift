@@ -5,7 +5,7 @@
 // `zm --version`. Each subcommand lives in its own file and takes the arguments after its
 // name; a new one is a file and a line in `commands`. `zm COMMAND --help` prints that
 // command's usage. Exit statuses are listed in Console.swift.
-// Touches: the subcommands (Run, Library, Install), Console.
+// Touches: the subcommands (Run, Library, Install, ProfCommand, StatsCommand), Console.
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -30,6 +30,15 @@ let commands = [
           run: Install.install),
   Command(name: "uninstall", synopsis: "uninstall [--prefix DIR]", summary: "remove what install installed",
           run: Install.uninstall),
+  Command(name: "prof", synopsis: "prof [--rate SIZE] [--out PREFIX] [--top N] [--] CMD [ARGS...]",
+          summary: "run CMD with the heap profiler on: top allocation sites, a flame graph, collapsed stacks",
+          run: ProfCommand.main),
+  Command(name: "stats", synopsis: "stats PID",
+          summary: "print the allocator counters of a running process that loaded zonemalloc",
+          run: StatsCommand.stats),
+  Command(name: "top", synopsis: "top [-n COUNT] [-d SECONDS] PID",
+          summary: "show them every second: bytes allocated, active, mapped, cached; malloc and free rates",
+          run: StatsCommand.top),
 ]
 
 let usage = """

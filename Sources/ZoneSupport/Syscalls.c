@@ -1,7 +1,8 @@
 /*
  * Syscalls.c: the region table, the end of the executable, the libc calls Swift cannot
  * make directly (mremap, open, fcntl and prctl are variadic; mmap reports failure with
- * the macro MAP_FAILED), and the static copy of the statistics file's path.
+ * the macro MAP_FAILED; struct sigaction holds a union), and the static copies of the
+ * paths the configuration names.
  */
 #include "ZoneSupport.h"
 #include <link.h>
@@ -36,24 +37,35 @@ uintptr_t zms_executable_end(void) {
   return end;
 }
 
+int zms_open_readonly(const char *path) { return open(path, O_RDONLY | O_CLOEXEC); }
 
-int zms_open_append(const char *path) {
-  return open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-}
+int zms_open_create(const char *path, int flags, int mode) { return open(path, flags | O_CLOEXEC, mode); }
 
 int zms_dup_cloexec(int fd) { return fcntl(fd, F_DUPFD_CLOEXEC, 3); }
 
 const char *zms_keep_path(const char *path) {
-  static char copy[4096];
+  static char pool[2 * 4096];
+  static size_t used;
   size_t length = strlen(path);
-  if (length >= sizeof copy) return NULL;
+  if (length >= 4096 || length >= sizeof pool - used) return NULL;
+  char *copy = pool + used;
   memcpy(copy, path, length + 1);
+  used += length + 1;
   return copy;
 }
 
 void zms_thread_name(char name[16]) {
   if (prctl(PR_GET_NAME, name) != 0) name[0] = 0;
   name[15] = 0;
+}
+
+int zms_catch_signal(int signal, void (*handler)(int)) {
+  struct sigaction action;
+  memset(&action, 0, sizeof action);
+  action.sa_handler = handler;
+  action.sa_flags = SA_RESTART;
+  sigfillset(&action.sa_mask);
+  return sigaction(signal, &action, NULL);
 }
 
 void *zms_mremap(void *old_address, size_t old_length, size_t new_length) {

@@ -1,8 +1,9 @@
 /*
  * Wakeup.c: how the background thread sleeps and is woken: a condition variable with a
  * timeout (its tick), plus a pending flag so that a wake-up sent while it works is not
- * lost. Its mutex is of the innermost lock class, so a wake-up may be sent with other
- * allocator locks held. Re-created when a forked child is repaired.
+ * lost. Its mutex is of an inner lock class (only the heap profiler's leaf lock is
+ * inner to it), so a wake-up may be sent with other allocator locks held. Re-created when
+ * a forked child is repaired.
  */
 #include "ZoneSupport.h"
 

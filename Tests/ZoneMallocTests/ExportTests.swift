@@ -5,6 +5,8 @@
 // swift_retain/swift_once and similar names, which would break a Swift program that
 // preloads the library if they leaked. No Swift runtime library may be a dependency,
 // and nothing in the allocator may call an allocation entry point of its own runtime.
+// Every function that makes a call keeps a frame pointer: the heap profiler walks the
+// allocator's own frames by rbp (ZoneSupport/Backtrace.c).
 import Testing
 
 @Suite("exported surface of libzonemalloc.so")
@@ -71,5 +73,28 @@ struct ExportTests {
       if forbidden.contains(where: { line.contains($0) }) { calls.append("\(function) \(line)") }
     }
     #expect(calls.isEmpty, "allocating calls in the allocator:\n\(calls.prefix(10).joined(separator: "\n"))")
+  }
+
+  @Test func everyFunctionThatMakesACallKeepsAFramePointer() throws {
+    let outcome = try Subprocess.run(["objdump", "-d", "--no-show-raw-insn", try Paths.library()], timeout: 120)
+    #expect(outcome.succeeded, "\(outcome)")
+    var frameless: [String] = []
+    var function = "", calls = false, framePointer = false
+    func finish() {
+      let startup = ["<_init>", "<_fini>"].contains(function) || function.hasSuffix("@plt>")
+      if calls && !framePointer && !startup { frameless.append(function) }
+    }
+    for line in outcome.stdoutLines {
+      if line.hasSuffix(">:"), let open = line.firstIndex(of: "<") {
+        finish()
+        (function, calls, framePointer) = (String(line[open...].dropLast()), false, false)
+      } else if line.contains("\tcall ") || line.contains("\tcall\t") {
+        calls = true
+      } else if line.contains("mov    %rsp,%rbp") {
+        framePointer = true
+      }
+    }
+    finish()
+    #expect(frameless.isEmpty, "functions that call without a frame pointer: \(frameless.prefix(10))")
   }
 }

@@ -6,6 +6,7 @@
 // less LD_PRELOAD and the ZONEMALLOC_* tuning variables (so every child starts from the
 // same state), plus the additions asked for. Past the timeout the whole process group
 // is killed with SIGKILL and the outcome says so: allocator bugs often show up as hangs.
+// RunningProcess.swift starts a program the same way and leaves it running.
 import Foundation
 
 /// What a finished (or killed) subprocess did.
@@ -42,7 +43,9 @@ enum Subprocess {
   static let scrubbed = ["LD_PRELOAD", "ZONEMALLOC_STATS", "ZONEMALLOC_STATS_FORMAT", "ZONEMALLOC_STATS_PID",
                          "ZONEMALLOC_LIMIT", "ZONEMALLOC_LAZY_MAX", "ZONEMALLOC_RELEASE_DELAY", "ZONEMALLOC_NUMA",
                          "ZONEMALLOC_BACKGROUND", "ZONEMALLOC_DEPOT_SLABS", "ZONEMALLOC_CHECK_LOCKS",
-                         "ZONEMALLOC_GUARD_RATE", "ZONEMALLOC_GUARD_UNDERFLOW", "ZONEMALLOC_GUARD_SLOTS"]
+                         "ZONEMALLOC_GUARD_RATE", "ZONEMALLOC_GUARD_UNDERFLOW", "ZONEMALLOC_GUARD_SLOTS",
+                         "ZONEMALLOC_PROF", "ZONEMALLOC_PROF_RATE", "ZONEMALLOC_PROF_SIGNAL", "ZONEMALLOC_PROF_FILE",
+                         "ZONEMALLOC_STATS_PAGE", "ZONEMALLOC_CGROUP_ROOT"]
 
   /// Runs argv with `env` added to the environment and `unset` removed from it.
   static func run(_ argv: [String], env: [String: String] = [:], unset: [String] = [],
@@ -90,14 +93,14 @@ enum Subprocess {
     try run(["/bin/sh", "-c", script], env: env, timeout: timeout)
   }
 
-  private static func environment(adding extra: [String: String], removing unset: [String]) -> [String] {
+  static func environment(adding extra: [String: String], removing unset: [String]) -> [String] {
     var env = ProcessInfo.processInfo.environment
     for key in scrubbed + unset { env.removeValue(forKey: key) }
     env.merge(extra) { _, new in new }
     return env.map { "\($0.key)=\($0.value)" }
   }
 
-  private static func spawn(_ argv: [String], environment: [String], stdout: String, stderr: String) throws -> pid_t {
+  static func spawn(_ argv: [String], environment: [String], stdout: String, stderr: String) throws -> pid_t {
     var actions = posix_spawn_file_actions_t()
     posix_spawn_file_actions_init(&actions)
     defer { posix_spawn_file_actions_destroy(&actions) }
@@ -144,13 +147,13 @@ enum Subprocess {
     }
   }
 
-  private static func exitCode(_ status: Int32) -> Int32? { status & 0x7f == 0 ? (status >> 8) & 0xff : nil }
-  private static func termSignal(_ status: Int32) -> Int32? {
+  static func exitCode(_ status: Int32) -> Int32? { status & 0x7f == 0 ? (status >> 8) & 0xff : nil }
+  static func termSignal(_ status: Int32) -> Int32? {
     let sig = status & 0x7f
     return sig != 0 && sig != 0x7f ? sig : nil
   }
 
-  private static func read(_ path: String) -> String {
+  static func read(_ path: String) -> String {
     guard let data = FileManager.default.contents(atPath: path) else { return "" }
     return String(decoding: data, as: UTF8.self)
   }

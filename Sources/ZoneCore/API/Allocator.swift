@@ -18,7 +18,7 @@
 // Owns: the zm_* entry points and glibc's semantics for each: errno values, realloc(p, 0)
 // freeing, alignment rules, usable sizes. ZoneExports aliases the libc names to these.
 // Touches: ThreadZone (small), GuardedSlots (sampled blocks), BigBlocks (big), Foreign
-// (glibc's pointers), Stats, Limit.
+// (glibc's pointers), Stats, Limit, ProfileDump (zm_prof_dump).
 
 import ZoneSupport
 import Synchronization
@@ -100,7 +100,7 @@ enum Allocator {
   /// larger alignments are never guarded.
   static func aligned(_ alignment: UInt, _ size: UInt) -> UnsafeMutableRawPointer? {
     if alignment <= 16 { return zm_malloc(size) }
-    if alignment > OS.pageSize { return GuardedSlots.holdingOff { alignedChunk(alignment, size) } }
+    if alignment > OS.pageSize { return Sampling.holdingOff { alignedChunk(alignment, size) } }
     return alignedChunk(alignment, size)
   }
 
@@ -318,13 +318,20 @@ public func zm_set_limit(_ bytes: UInt) -> Int32 {
   return Limit.set(bytes)
 }
 
+/// Writes the heap profile now (ZONEMALLOC_PROF=1): 0, ENOTSUP when profiling is off,
+/// or the errno of open/write.
+@c(zm_prof_dump)
+public func zm_prof_dump(_ path: UnsafePointer<CChar>?) -> Int32 {
+  ProfileDump.onRequest(path)
+}
+
 @c(zm_owns)
 public func zm_owns(_ pointer: UnsafeRawPointer?) -> Int32 {
   let address = UInt(bitPattern: pointer)
   if address == 0 { return 0 }
   if zms_region_of(address) != 0 && Arena.isReserved(address) {
     let slab = slabOf(address)
-    let live = slab.isChunkStart(address) && slab.remoteState != RemoteState.parked &&
+    let live = slab.isChunkStart(address) && slab.remoteState != RemoteState.parked && !slab.isReaped &&
       ChunkLink.word(address, 1).pointee != slab.pointee.tag
     return live ? 1 : 0
   }

@@ -1,7 +1,8 @@
 // BigBlocks.swift: blocks above the largest span (512 KiB), as page-granular mappings.
 //
-// Owns: the registry of live big blocks (address -> length and NUMA node), and the policy
-// for allocating, freeing, sizing and reallocating them.
+// Owns: the registry of live big blocks (address -> length, NUMA node and whether the heap
+// profiler sampled the block), and the policy for allocating, freeing, sizing and
+// reallocating them.
 //  - allocate: reuse a cached extent (LazyUnmap), else grow the largest cached extent
 //    with mremap, else map fresh memory, bound to the thread's node. Fresh mappings are
 //    zero, so calloc does not clear them again.
@@ -9,7 +10,9 @@
 //  - realloc: shrink in place (the tail goes to the cache); grow into a cached right-hand
 //    neighbour when there is one, else with mremap, which moves page tables and copies
 //    no bytes.
-// Touches: the big lock (registry and lazy cache), OS, Limit, Numa, LazyUnmap.
+//  - a sampled block's entry carries `sampledFlag`; its free and its move by mremap are
+//    told to the profiler, with the big lock dropped.
+// Touches: the big lock (registry and lazy cache), OS, Limit, Numa, LazyUnmap, Profiler.
 
 import ZoneSupport
 import Synchronization
@@ -20,6 +23,10 @@ enum BigBlocks {
   static let reuses = Atomic<UInt>(0)
   static let liveBytes = Atomic<UInt>(0)
   private static let pageMask: UInt = OS.pageSize - 1
+  /// Registry values are length | tag; the tag is the node + 1 (0 when NUMA is off) and
+  /// this flag, set while the heap profiler holds a sample of the block.
+  static let sampledFlag: UInt = 1 << 11
+  private static let nodeMask: UInt = sampledFlag - 1
 
   @inline(__always) private static var registry: UnsafeMutablePointer<AddressMap> {
     withUnsafeMutablePointer(to: &Global.g.pointee.bigBlocks) { $0 }
@@ -144,6 +151,7 @@ enum BigBlocks {
     let length = value & ~pageMask
     let cached = LazyUnmap.enabled && LazyUnmap.insertLocked(address, length, now: now)
     Lock.big.unlock()
+    if value & sampledFlag != 0 { Profiler.noteFreed(address) }
     frees.wrappingAdd(1, ordering: .relaxed)
     liveBytes.wrappingSubtract(length, ordering: .relaxed)
     if !cached {
@@ -191,8 +199,15 @@ enum BigBlocks {
 
   /// The node a fresh block was bound to, or -1.
   static func node(of address: UInt) -> Int {
-    guard let value = lookup(address), value & pageMask != 0 else { return -1 }
-    return Int(value & pageMask) - 1
+    guard let value = lookup(address), value & nodeMask != 0 else { return -1 }
+    return Int(value & nodeMask) - 1
+  }
+
+  /// Flags a live block as sampled by the heap profiler.
+  static func markSampled(_ address: UInt) {
+    Lock.big.lock()
+    if let value = registry.pointee.value(for: address) { _ = registry.pointee.set(address, value | sampledFlag) }
+    Lock.big.unlock()
   }
 
   // MARK: - Realloc
@@ -249,6 +264,7 @@ enum BigBlocks {
       let registered = registry.pointee.set(moved, length | tag)
       Lock.big.unlock()
       if !registered { Diagnostics.fatal("cannot register a remapped block at", moved) }
+      if tag & sampledFlag != 0 && moved != address { Profiler.noteMoved(from: address, to: moved) }
       liveBytes.wrappingAdd(length - old, ordering: .relaxed)
       return UnsafeMutableRawPointer(bitPattern: moved)
     }

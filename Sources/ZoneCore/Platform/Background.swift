@@ -3,8 +3,12 @@
 // Owns: one detached thread and when it exists. It runs the purges that the lazy unmap
 // threshold asks for and trims depots past twice their working set (a free() that
 // crosses either only wakes it), and each tick it unmaps lazily cached big blocks and
-// releases depot slabs idle longer than the delay, and parks orphans that came back
-// empty and were not adopted within the delay either. It never allocates.
+// releases depot slabs idle longer than the delay, parks orphans that came back
+// empty and were not adopted within the delay either, and returns the pages of slabs
+// that other threads' frees emptied and that stayed so for a tick (Reaper). It never allocates. Each round also
+// refreshes the stats page (StatsPage) and writes a heap profile that a signal left
+// pending (ProfileDump); the stats page asks for the thread, so that `zm stats` and
+// `zm top` see a threaded program's counters move even while it caches nothing.
 //
 // When it exists (ZONEMALLOC_BACKGROUND): by default (auto) only once the program runs a
 // second thread of its own that allocates, so a single-threaded program stays
@@ -15,7 +19,7 @@
 // the caller's mask is never touched). It leaves when no thread of the program holds a
 // zone any more, so it never keeps a process alive whose threads have all ended: glibc then
 // exits the process as it would have without it.
-// Touches: LazyUnmap, Depot, Orphans, Zones.liveCount.
+// Touches: LazyUnmap, Depot, Orphans, Reaper, Zones.liveCount, StatsPage, ProfileDump.
 
 import ZoneSupport
 import Synchronization
@@ -39,7 +43,8 @@ enum Background {
     }
   }
 
-  /// Something was cached: asks for the thread, and starts it if the caller may call out.
+  /// Something was cached, or the stats page was published: asks for the thread, and
+  /// starts it if the caller may call out.
   static func want() {
     guard state.load(ordering: .relaxed) == 0 else { return }
     if !wanted.load(ordering: .relaxed) { wanted.store(true, ordering: .relaxed) }
@@ -58,7 +63,7 @@ enum Background {
   private static func start() -> Bool {
     // What glibc allocates for the thread counts as internal through the zone's counters,
     // which do not see guarded blocks: none may be guarded.
-    GuardedSlots.holdingOff {
+    Sampling.holdingOff {
       Stats.countingAsInternal {
         var attributes = pthread_attr_t()
         pthread_attr_init(&attributes)
@@ -75,7 +80,6 @@ enum Background {
     }
   }
 
-
   private static func run() -> UnsafeMutableRawPointer? {
     let delay = Config.releaseDelay
     let tick = min(max(delay / 2, 10), 1000)
@@ -85,6 +89,9 @@ enum Background {
       LazyUnmap.purgeIfOverTarget(steps: Int.max)
       Depot.trimOverflowing()
       releaseIdle(olderThan: delay)
+      Reaper.tick()
+      StatsPage.refreshIfDue()
+      ProfileDump.servePending()
     }
     state.store(0, ordering: .releasing)
     return nil

@@ -2,15 +2,18 @@
 // process (the dynamic loader, libnuma's constructor), on any thread, at any time.
 //
 // Owns: the boot state machine and the library's constructor and destructor hooks.
-//  - boot (lazy, on the first slow path): reads the configuration, draws the secrets,
-//    maps the fork-detection page and the globals, creates the thread-exit key. It calls nothing that allocates, so a
-//    malloc arriving during boot from the same thread cannot happen, and one from another
-//    thread waits for it to finish.
+//  - boot (lazy, on the first slow path): reads the configuration (and, for
+//    ZONEMALLOC_LIMIT=auto, the cgroup's limit), draws the secrets, maps the
+//    fork-detection page and the globals (and the heap profiler's tables when
+//    ZONEMALLOC_PROF=1), creates the thread-exit key. It calls nothing that allocates, so
+//    a malloc arriving during boot from the same thread cannot happen, and one from
+//    another thread waits for it to finish.
 //  - the constructor (ZoneExports calls it): sets up NUMA through libnuma (which is
-//    initialised by then), loads the unwinder and installs the SIGSEGV handler when
-//    guarded sampling is on, and, when the statistics summary is on, keeps a duplicate of
-//    stderr for it (Summary).
-//  - the destructor: prints the statistics summary when ZONEMALLOC_STATS is on.
+//    initialised by then), starts the sampled features (the stack walker, the SIGSEGV
+//    handler, the profile signal: Sampling.construct), keeps a duplicate of stderr for
+//    the statistics summary when it is on (Summary), and publishes the stats page.
+//  - the destructor: writes the heap profile, prints the statistics summary when
+//    ZONEMALLOC_STATS is on, and removes the stats page.
 // Touches: every subsystem's start-up values.
 
 import ZoneSupport
@@ -57,8 +60,8 @@ enum Boot {
     zms_set_check_lock_order(Config.checkLocks)
     zms_background_reinit()
     zms_fork_word_setup()
-    GuardedSlots.boot()
     guard Global.map() else { return false }
+    Sampling.boot()
     Foreign.setUp()
     _ = Limit.set(Config.limit)
     Depot.minimumKeep = Config.depotSlabsPerCPU * UInt(cpus)
@@ -82,13 +85,17 @@ enum Boot {
     guard ensure() else { return }
     Numa.setUp()
     if Config.printStats { Summary.saveStderr() }
-    GuardedSlots.construct()
+    Sampling.construct()
     constructed = true
+    StatsPage.publish()
   }
 
-  /// The library destructor (process exit).
+  /// The library destructor (process exit, and _exit).
   static func destruct() {
-    if Config.printStats && state.load(ordering: .acquiring) == 2 { Summary.printAtExit() }
+    guard state.load(ordering: .acquiring) == 2 else { return }
+    if Profiler.enabled { ProfileDump.atExit() }
+    if Config.printStats { Summary.printAtExit() }
+    StatsPage.atExit()
   }
 }
 

@@ -17,7 +17,11 @@
 //    live blocks);
 //  - a node's arena: its current region is left, and the next slab starts a new one;
 //  - the big-block registry is never abandoned: its updates are single stores that a
-//    fork cannot tear (AddressMap.swift), so the child can free the parent's big blocks.
+//    fork cannot tear (AddressMap.swift), so the child can free the parent's big blocks;
+//  - the heap profiler's tables (the profile lock): the child starts empty ones;
+//  - a slab the background thread was reaping: finished (Reaper.swift).
+// The stats page needs no repair: the child's first refresh sees that the page is its
+// parent's (by pid) and publishes its own (StatsPage.swift).
 // The child walks none of the parent's memory and writes only the records it repairs.
 // Touches: every structure's repair hook, the background thread's state, boot.
 
@@ -33,11 +37,13 @@ enum Fork {
     if wasHeld(Int32(ZMS_LOCK_ZONES)) { Zones.abandonInChild() } else { Zones.afterForkInChild() }
     if wasHeld(Int32(ZMS_LOCK_ORPHANS)) { Orphans.abandonInChild() }
     if wasHeld(Int32(ZMS_LOCK_BIG)) { LazyUnmap.abandonInChild() }
+    if wasHeld(Int32(ZMS_LOCK_PROFILE)) { ProfileTables.abandonInChild() }
     for node in 0..<Int(ZMS_MAX_NODES) {
       if held.depots & (1 << UInt64(node)) != 0 { Depot.abandonInChild(node) }
       if held.arenas & (1 << UInt64(node)) != 0 { Arena.abandonInChild(node) }
     }
     Background.afterForkInChild()
+    Reaper.afterForkInChild()
     ExitZone.afterForkInChild()
   }
 }

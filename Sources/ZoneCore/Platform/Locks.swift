@@ -21,6 +21,7 @@ struct Lock {
   static var orphans: Lock { global(Int32(ZMS_LOCK_ORPHANS), Int32(ZMS_CLASS_ORPHANS)) }
   static var purge: Lock { global(Int32(ZMS_LOCK_PURGE), Int32(ZMS_CLASS_PURGE)) }
   static var big: Lock { global(Int32(ZMS_LOCK_BIG), Int32(ZMS_CLASS_BIG)) }
+  static var profile: Lock { global(Int32(ZMS_LOCK_PROFILE), Int32(ZMS_CLASS_PROFILE)) }
   static func depot(_ node: Int) -> Lock {
     Lock(mutex: zms_depot_lock(Int32(node)), lockClass: UInt32(ZMS_CLASS_DEPOT))
   }

@@ -21,6 +21,14 @@ enum OS {
     return p.map { UInt(bitPattern: $0) }
   }
 
+  /// The first `length` bytes of an open file, mapped shared and read-write, or nil.
+  static func mapShared(_ fd: Int32, _ length: UInt) -> UInt? {
+    mmapCalls.wrappingAdd(1, ordering: .relaxed)
+    let p = mmap(nil, Int(length), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0)
+    guard let p, p != UnsafeMutableRawPointer(bitPattern: -1) else { return nil }
+    return UInt(bitPattern: p)
+  }
+
   /// Address space with no access and no commit charge, or nil.
   static func reserve(_ length: UInt) -> UInt? {
     mmapCalls.wrappingAdd(1, ordering: .relaxed)

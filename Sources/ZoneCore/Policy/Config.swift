@@ -2,7 +2,7 @@
 //
 // Owns: parsing and the tunables' values. Read once at boot; a bad value gets a one-line
 // warning on stderr and the default stays in force. docs/CONFIGURATION.md lists them.
-// Touches: getenv and Diagnostics only.
+// Touches: getenv, Diagnostics, and CgroupLimit (ZONEMALLOC_LIMIT=auto).
 
 import ZoneSupport
 
@@ -37,11 +37,22 @@ enum Config {
   nonisolated(unsafe) static var guardUnderflow = false
   /// Guarded slots reserved when guarding is on.
   nonisolated(unsafe) static var guardSlots: UInt = 256
+  /// ZONEMALLOC_LIMIT=auto: the cap follows the cgroup's memory limit (CgroupLimit.swift).
+  nonisolated(unsafe) static var limitAuto = false
+  /// The heap profiler (Profiler.swift): on, its mean sampling interval in bytes, the
+  /// signal that dumps a profile (0: none), and the profile's path pattern (%p: the pid),
+  /// copied at boot like the statistics file's.
+  nonisolated(unsafe) static var profile = false
+  nonisolated(unsafe) static var profileRate: UInt = 512 << 10
+  nonisolated(unsafe) static var profileSignal: UInt = 0
+  nonisolated(unsafe) static var profileFile: UnsafePointer<CChar>? = nil
+  /// The stats page other processes read (StatsPage.swift).
+  nonisolated(unsafe) static var statsPage = true
 
   static func load(cpus: Int) {
     lazyMax = (32 << 20) * UInt(Int.bitWidth - cpus.leadingZeroBitCount)
     readStats()
-    readSize("ZONEMALLOC_LIMIT", into: &limit, minimum: 1 << 20, allowZero: true)
+    readLimit()
     readSize("ZONEMALLOC_LAZY_MAX", into: &lazyMax, minimum: 0, allowZero: true)
     readNumber("ZONEMALLOC_RELEASE_DELAY", into: &releaseDelay, range: 1...3_600_000,
                expected: "a number of milliseconds from 1 to 3600000")
@@ -55,11 +66,17 @@ enum Config {
     readNumber("ZONEMALLOC_GUARD_SLOTS", into: &guardSlots, range: 1...16384,
                expected: "a number of slots from 1 to 16384")
     readMode("ZONEMALLOC_NUMA", into: &numaMode)
+    readFlag("ZONEMALLOC_PROF", into: &profile)
+    readSize("ZONEMALLOC_PROF_RATE", into: &profileRate, minimum: 1, allowZero: false)
+    readSignal()
+    readProfileFile()
+    readFlag("ZONEMALLOC_STATS_PAGE", into: &statsPage)
   }
 
   // MARK: - Readers
 
-  private static func value(_ name: StaticString) -> UnsafePointer<CChar>? {
+  /// The variable's text, or nil when it is unset or empty.
+  static func value(_ name: StaticString) -> UnsafePointer<CChar>? {
     guard let v = getenv(UnsafeRawPointer(name.utf8Start).assumingMemoryBound(to: CChar.self)),
           v[0] != 0 else { return nil }
     return UnsafePointer(v)
@@ -83,8 +100,37 @@ enum Config {
     if let n = parseSize(text, suffixes: true), n >= minimum || (allowZero && n == 0) {
       size = n
     } else {
-      warnBad(name, text, "a size such as 512M or 2G (at least 1M)")
+      warnBad(name, text, minimum > 1 ? "a size such as 512M or 2G (at least 1M)" : "a size such as 512K")
     }
+  }
+
+  /// A size, or "auto": the cgroup's memory limit decides, once the rest is read.
+  private static func readLimit() {
+    if let text = value("ZONEMALLOC_LIMIT"), equals(text, "auto") {
+      limitAuto = true
+      limit = CgroupLimit.cap()
+      return
+    }
+    readSize("ZONEMALLOC_LIMIT", into: &limit, minimum: 1 << 20, allowZero: true)
+  }
+
+  /// A signal number, or USR1 / USR2 with or without the SIG prefix.
+  private static func readSignal() {
+    guard let text = value("ZONEMALLOC_PROF_SIGNAL") else { return }
+    let name = equals(prefix: text, "SIG") ? text + 3 : text
+    if equals(name, "USR1") { profileSignal = UInt(SIGUSR1) }
+    else if equals(name, "USR2") { profileSignal = UInt(SIGUSR2) }
+    else if let n = parseSize(text, suffixes: false), n >= 1, n <= 64, n != UInt(SIGKILL), n != UInt(SIGSTOP) {
+      profileSignal = n
+    } else {
+      warnBad("ZONEMALLOC_PROF_SIGNAL", text, "a signal number, USR1 or USR2")
+    }
+  }
+
+  private static func readProfileFile() {
+    guard let text = value("ZONEMALLOC_PROF_FILE") else { return }
+    if let path = zms_keep_path(text) { profileFile = path }
+    else { warnBad("ZONEMALLOC_PROF_FILE", text, "a path under 4 KiB") }
   }
 
   /// 0, 1 or auto (2).
@@ -162,11 +208,16 @@ enum Config {
   }
 
   private static func equals(_ text: UnsafePointer<CChar>, _ word: StaticString) -> Bool {
+    equals(prefix: text, word) && text[word.utf8CodeUnitCount] == 0
+  }
+
+  /// True when text starts with word, ignoring case.
+  private static func equals(prefix text: UnsafePointer<CChar>, _ word: StaticString) -> Bool {
     let w = word.utf8Start
     for i in 0..<word.utf8CodeUnitCount where UInt8(bitPattern: text[i]) | 0x20 != w[i] | 0x20 {
       return false
     }
-    return text[word.utf8CodeUnitCount] == 0
+    return true
   }
 
   private static func warnBad(_ name: StaticString, _ text: UnsafePointer<CChar>,

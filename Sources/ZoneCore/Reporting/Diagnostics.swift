@@ -1,13 +1,15 @@
 // Diagnostics.swift: messages to stderr without allocating, and fatal errors.
 //
-// Owns: formatting text and numbers into stack buffers (ByteSink), writing lines with
-// write(2), and the abort paths for invalid frees, double frees and heap corruption.
-// Touches: file descriptor 2 (the statistics summary may name another). Every message is
-// one line starting "zonemalloc: ".
+// Owns: formatting text and numbers into stack buffers (ByteSink, the one formatting
+// abstraction of the core), writing lines with write(2) (FileWriter.writeAll), and the
+// abort paths for invalid frees, double frees and heap corruption.
+// Touches: file descriptor 2 (the statistics summary may name another), Files. Every
+// message is one line starting "zonemalloc: ".
 
 import ZoneSupport
 
-/// Text built byte by byte in a fixed buffer on the stack (LineBuffer, Summary's path).
+/// Somewhere text can be appended without allocating: a line for stderr (LineBuffer), a
+/// path (PathBuffer), a file being written (FileWriter). The formatting lives here, once.
 protocol ByteSink: ~Copyable {
   /// Appends one byte; bytes past the buffer's end are dropped.
   mutating func append(_ byte: UInt8)
@@ -19,10 +21,10 @@ extension ByteSink where Self: ~Copyable {
     for i in 0..<text.utf8CodeUnitCount { append(start[i]) }
   }
 
-  /// Appends a NUL-terminated C string (at most 64 bytes of it).
-  mutating func append(cString: UnsafePointer<CChar>) {
+  /// Appends a NUL-terminated C string (at most `limit` bytes of it).
+  mutating func append(cString: UnsafePointer<CChar>, limit: Int = 64) {
     var i = 0
-    while i < 64, cString[i] != 0 {
+    while i < limit, cString[i] != 0 {
       append(UInt8(bitPattern: cString[i]))
       i += 1
     }
@@ -43,21 +45,33 @@ extension ByteSink where Self: ~Copyable {
       shift -= 4
     }
   }
+
+  /// A byte count with one decimal in the largest binary unit it reaches, rounded down:
+  /// "57.6 MiB".
+  mutating func append(bytes value: UInt) {
+    var unit: StaticString = "KiB"
+    var tenths = (value >> 10) * 10 + (value & 1023) * 10 / 1024
+    if value >= 1 << 30 { unit = "GiB"; tenths = (value >> 20) * 10 / 1024 }
+    else if value >= 1 << 20 { unit = "MiB"; tenths = (value >> 10) * 10 / 1024 }
+    append(decimal: tenths / 10)
+    append(".")
+    append(decimal: tenths % 10)
+    append(" ")
+    append(unit)
+  }
 }
 
 /// A fixed-size line buffer on the stack. Appending never allocates; text past the end is cut.
 struct LineBuffer: ~Copyable, ByteSink {
-  private var bytes: (UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64,
-                      UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64) =
-    (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+  private var bytes = InlineArray<256, UInt8>(repeating: 0)
   private var count = 0
-  private static let capacity = 128
+  private static let capacity = 256
 
   init() {}
 
   mutating func append(_ byte: UInt8) {
     guard count < LineBuffer.capacity else { return }
-    withUnsafeMutableBytes(of: &bytes) { $0[count] = byte }
+    bytes[count] = byte
     count += 1
   }
 
@@ -81,14 +95,7 @@ struct LineBuffer: ~Copyable, ByteSink {
   /// Writes the buffer as it is (no newline added) to fd.
   mutating func flush(to fd: Int32) {
     let n = count
-    withUnsafeBytes(of: &bytes) { raw in
-      var done = 0
-      while done < n {
-        let wrote = write(fd, raw.baseAddress! + done, n - done)
-        if wrote <= 0 { break }
-        done += wrote
-      }
-    }
+    _ = withUnsafeBytes(of: &bytes) { FileWriter.writeAll(fd, $0.baseAddress!, n) }
   }
 }
 

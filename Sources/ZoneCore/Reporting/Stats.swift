@@ -119,8 +119,9 @@ enum Stats {
     let allocated = (small > UInt(Int.max) ? 0 : small) &+ bigLive &+ guardedLive
     notePeak(allocated: allocated)
     out.pointee.allocated = UInt64(allocated)
-    out.pointee.active = UInt64(activeBytes.load(ordering: .relaxed) &+ bigLive &+ guardedPages)
-    out.pointee.mapped = UInt64(Limit.held.load(ordering: .relaxed) &+ guardedPages)
+    let reaped = Reaper.reapedBytes.load(ordering: .relaxed)
+    out.pointee.active = UInt64(activeBytes.load(ordering: .relaxed) &- reaped &+ bigLive &+ guardedPages)
+    out.pointee.mapped = UInt64(Limit.held.load(ordering: .relaxed) &- reaped &+ guardedPages)
     out.pointee.guarded_allocs = UInt64(GuardedSlots.allocs.load(ordering: .relaxed))
     out.pointee.guarded_frees = UInt64(GuardedSlots.frees.load(ordering: .relaxed))
     out.pointee.lazy_cached = UInt64(LazyUnmap.bytes.load(ordering: .relaxed))
@@ -148,7 +149,7 @@ enum Stats {
     out.pointee.zone_teardowns = UInt64(teardowns.load(ordering: .relaxed))
     out.pointee.orphan_slabs = UInt64(Orphans.count.load(ordering: .relaxed))
     out.pointee.slabs_adopted = UInt64(Orphans.adopted.load(ordering: .relaxed))
-    out.pointee.slabs_released = UInt64(Depot.releasedGranules.load(ordering: .relaxed))
+    out.pointee.slabs_released = UInt64(Depot.releasedGranules.load(ordering: .relaxed) &+ Reaper.reapedGranules.load(ordering: .relaxed))
 
     out.pointee.limit = UInt64(Limit.cap.load(ordering: .relaxed))
     out.pointee.limit_reclaims = UInt64(Limit.reclaims.load(ordering: .relaxed))

@@ -2,7 +2,8 @@
 // summary at exit goes.
 //
 // Owns:
-//  - the list of summary fields, every field of zm_stats_t in order (forEachField);
+//  - the list of summary fields, every field of zm_stats_t in order (forEachField), which
+//    the stats page publishes too (StatsPage.swift);
 //  - the formats (ZONEMALLOC_STATS_FORMAT): text, a header naming the pid and the program
 //    (comm, from prctl) and one "zonemalloc: <field> <value>" line per field; or json, one
 //    object holding the pid, the program and every field. Both are written a line or a
@@ -16,8 +17,8 @@
 //    cannot be opened, stderr gets a warning and the summary). It is printed once per
 //    process, at exit or _exit (Exports.c); when ZONEMALLOC_STATS_PID is set, only by
 //    that process.
-// Touches: Stats.snapshot, Config's statistics settings, file descriptors (a dup at load;
-// open, write and close at exit).
+// Touches: Stats.snapshot, Config's statistics settings, PathBuffer (Files.swift), file
+// descriptors (a dup at load; open, write and close at exit).
 
 import ZoneSupport
 import Synchronization
@@ -118,24 +119,13 @@ enum Summary {
       line.append(field)
       line.append(" ")
       line.append(decimal: UInt(value))
-      if isBytes && value >= 1024 { appendReadable(UInt(value), to: &line) }
+      if isBytes && value >= 1024 {
+        line.append(" (")
+        line.append(bytes: UInt(value))
+        line.append(")")
+      }
       line.writeLine(to: fd)
     }
-  }
-
-  /// " (1.5 MiB)": one decimal, rounded down.
-  private static func appendReadable(_ value: UInt, to line: inout LineBuffer) {
-    var unit: StaticString = "KiB"
-    var scaled = value * 10 / 1024
-    if value >= 1 << 30 { unit = "GiB"; scaled = (value >> 20) * 10 / 1024 }
-    else if value >= 1 << 20 { unit = "MiB"; scaled = (value >> 10) * 10 / 1024 }
-    line.append(" (")
-    line.append(decimal: scaled / 10)
-    line.append(".")
-    line.append(decimal: scaled % 10)
-    line.append(" ")
-    line.append(unit)
-    line.append(")")
   }
 
   // MARK: - JSON
@@ -210,17 +200,9 @@ enum Summary {
   /// Opens the path for appending, with every %p replaced by the pid; -1 on failure.
   private static func openExpanded(_ template: UnsafePointer<CChar>) -> Int32 {
     var path = PathBuffer()
-    var i = 0
-    while template[i] != 0 {
-      if template[i] == 37 && template[i + 1] == 112 { // "%p"
-        path.append(decimal: UInt(getpid()))
-        i += 2
-      } else {
-        path.append(UInt8(bitPattern: template[i]))
-        i += 1
-      }
-    }
-    return path.open()
+    path.append(expanding: template)
+    guard !path.overflowed else { return -1 }
+    return path.withCString { zms_open_create($0, O_WRONLY | O_CREAT | O_APPEND, 0o644) }
   }
 
   /// Appends the summary to the file the template names; false, after a warning on
@@ -240,27 +222,5 @@ enum Summary {
       line.writeLine(to: stderr)
     }
     return false
-  }
-}
-
-/// A file path of up to PATH_MAX bytes, built on the stack.
-private struct PathBuffer: ~Copyable, ByteSink {
-  private var bytes = InlineArray<4096, UInt8>(repeating: 0)
-  private var count = 0
-  private var overflowed = false
-
-  mutating func append(_ byte: UInt8) {
-    guard count < bytes.count - 1 else { overflowed = true; return }
-    bytes[count] = byte
-    count += 1
-  }
-
-  /// open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC); -1 when the path was too long.
-  mutating func open() -> Int32 {
-    guard !overflowed else { return -1 }
-    bytes[count] = 0
-    return withUnsafeMutableBytes(of: &bytes) { raw in
-      zms_open_append(raw.baseAddress!.assumingMemoryBound(to: CChar.self))
-    }
   }
 }

@@ -1,13 +1,13 @@
 // CallStack.swift: a recorded call stack, and its printout.
 //
 // Owns: capturing the calling thread's id and return addresses (ZoneSupport's
-// zms_backtrace: libgcc's unwinder, no allocation), and printing them one frame a line,
+// zms_backtrace, the stack walker the heap profiler uses too: it starts at the program's
+// call into the allocator, and allocates nothing), and printing them one frame a line,
 // symbolised by dladdr where it can (function+offset and the object's file name, raw
-// addresses otherwise), leaving out the allocator's own frames at the top. Printing
-// takes no lock of zonemalloc's and allocates nothing (dladdr, write(2), stack buffers),
-// so the fault handler may print.
+// addresses otherwise). Printing takes no lock of zonemalloc's and allocates nothing
+// (dladdr, write(2), stack buffers), so the fault handler may print.
 // Touches: nothing. The caller keeps its own allocations out of the sampler while it
-// captures (GuardedSlots.holdingOff).
+// captures (Sampling.holdingOff).
 
 import ZoneSupport
 
@@ -28,7 +28,7 @@ struct CallStack: ~Copyable {
     thread = UInt(gettid())
     let n = withUnsafeMutableBytes(of: &frames) { raw in
       zms_backtrace(raw.baseAddress.unsafelyUnwrapped.assumingMemoryBound(to: UInt.self),
-                    Int32(CallStack.capacity), 0)
+                    Int32(CallStack.capacity))
     }
     depth = UInt(max(n, 0))
   }
@@ -42,15 +42,12 @@ struct CallStack: ~Copyable {
     line.append(decimal: thread)
     line.append(":")
     line.writeLine()
-    var shown: UInt = 0
     for i in 0..<Int(depth) {
       var symbol = zms_symbol()
       let known = zms_symbolize(frames[i], &symbol) != 0
-      if shown == 0 && known && symbol.own != 0 { continue }
-      CallStack.printFrame(shown, frames[i], known ? symbol : nil)
-      shown += 1
+      CallStack.printFrame(UInt(i), frames[i], known ? symbol : nil)
     }
-    if shown == 0 { Diagnostics.warn("  (no frames: the stack was not walked, or ended in the allocator)") }
+    if depth == 0 { Diagnostics.warn("  (no frames: the stack was not walked)") }
   }
 
   /// "zonemalloc:   #3 0x5555555551a9 make_block+0x1c (program)".

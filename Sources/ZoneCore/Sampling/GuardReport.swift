@@ -43,7 +43,7 @@ enum GuardReport {
     line.writeLine()
     if let index, state != SlotState.unused { describe(address, index) }
     var call = CallStack()
-    GuardedSlots.holdingOff { call.capture() }
+    Sampling.holdingOff { call.capture() }
     call.print("the bad call was made")
     abort()
   }

@@ -18,11 +18,12 @@
 //  - free closes the pages (any later access faults) and records the freeing stack; the
 //    slot goes to the back of the quarantine. A second free, or a free of an address in
 //    the pool that is not a live block's start, is reported with the block's stacks.
-//  - The SIGSEGV handler is installed by the library constructor, which also loads the
-//    unwinder (both allocate nothing at fault time), and re-claimed on each guarded
-//    allocation when the program has installed its own since (GuardFault, FaultSignal.c).
-// Touches: GuardPool, GuardReport, CallStack, SampleRandom, the zone's tick (while
-// holding the sampler off), Config.
+//  - The SIGSEGV handler is installed by the library constructor, after the stack walker
+//    is loaded (Sampling.construct; neither allocates at fault time), and re-claimed on
+//    each guarded allocation when the program has installed its own since (GuardFault,
+//    FaultSignal.c).
+// Touches: GuardPool, GuardReport, CallStack, SampleRandom, Sampling (holding the
+// sampler off while a stack is captured), Profiler (a freed block it sampled), Config.
 
 import ZoneSupport
 import Synchronization
@@ -44,17 +45,10 @@ enum GuardedSlots {
 
   // MARK: - Start-up
 
-  /// At boot: the seed of the per-thread random draws.
-  static func boot() {
-    if enabled { SampleRandom.drawSeed() }
-  }
-
-  /// In the library constructor, where allocating is allowed: load the unwinder (the
-  /// blocks dlopen keeps are the allocator's own, not the program's: counted as internal,
-  /// and so not guarded) and put the SIGSEGV handler in front of the current one.
+  /// In the library constructor, after the stack walker is loaded (Sampling.construct):
+  /// puts the SIGSEGV handler in front of the current one.
   static func construct() {
     guard enabled else { return }
-    _ = holdingOff { Stats.countingAsInternal { zms_backtrace_setup() } }
     _ = zms_fault_install(GuardFault.hook)
   }
 
@@ -74,32 +68,11 @@ enum GuardedSlots {
     Config.guardRate == 1 || SampleRandom.next() % size < acceptedBytes
   }
 
-  /// Runs body with the calling thread's allocations kept out of the sampler: none is
-  /// guarded, and the zone's tick cannot run out meanwhile (nothing re-enters it).
-  static func holdingOff<R>(_ body: () -> R) -> R {
-    let thread = zms_sampler_state().unsafelyUnwrapped
-    thread.pointee.holdoff &+= 1
-    let zone = ThreadZone.current
-    let real = !Zones.isPlaceholder(zone)
-    let (tick, period) = (zone.pointee.tick, zone.pointee.tickPeriod)
-    if real {
-      zone.pointee.tick = Sampling.never
-      zone.pointee.tickPeriod = Sampling.never
-    }
-    let result = body()
-    if real {
-      zone.pointee.tick = tick
-      zone.pointee.tickPeriod = period
-    }
-    thread.pointee.holdoff &-= 1
-    return result
-  }
-
   // MARK: - Allocation
 
   /// A guarded block for a chunk of `size` bytes, or nil (the allocation keeps its chunk).
   static func allocate(_ size: UInt) -> UnsafeMutableRawPointer? {
-    guard size <= GuardPool.slotBytes, zms_sampler_state().unsafelyUnwrapped.pointee.holdoff == 0,
+    guard size <= GuardPool.slotBytes, !Sampling.heldOff,
           accepts(size), GuardPool.ready(), let index = GuardPool.take() else { return nil }
     let block = GuardPool.place(size, in: index)
     guard GuardPool.open(block, size) else {
@@ -110,7 +83,7 @@ enum GuardedSlots {
     let slot = GuardPool.record(index)
     slot.pointee.block = block
     slot.pointee.size = size
-    holdingOff { slot.pointee.allocated.capture() }
+    Sampling.holdingOff { slot.pointee.allocated.capture() }
     slot.pointee.state.store(SlotState.live, ordering: .releasing)
     allocs.wrappingAdd(1, ordering: .relaxed)
     liveBytes.wrappingAdd(size, ordering: .relaxed)
@@ -132,7 +105,8 @@ enum GuardedSlots {
       GuardReport.misuse("free", address, freeing: true)
     }
     let size = slot.pointee.size
-    holdingOff { slot.pointee.freed.capture() }
+    Sampling.holdingOff { slot.pointee.freed.capture() }
+    Profiler.noteFreed(address) // the profiler may have sampled it (Profiler.sample's servedAt)
     GuardPool.close(address, size)
     slot.pointee.state.store(SlotState.freed, ordering: .releasing)
     GuardPool.put(index)

@@ -1,6 +1,7 @@
 // SampleRandom.swift: random numbers for the sampled features, per thread, without locks.
 //
-// Owns: the boot seed (drawn from getrandom when a sampled feature is on) and each
+// Owns: the one random generator of the sampled features (the guarded slots and the heap
+// profiler): the boot seed (drawn from getrandom when a sampled feature is on) and each
 // thread's xorshift64* state (ZoneSupport's zms_sampler_state, an initial-exec thread
 // local), seeded at the thread's first draw from the boot seed and the state's own
 // address; and the exponential distribution that sampling intervals follow.
@@ -35,7 +36,8 @@ enum SampleRandom {
   /// gives every byte the same chance of ending it, whatever came before.
   static func exponential(mean: UInt) -> Int {
     let u = (Double(next() >> 11) + 0.5) * 0x1p-53
-    return Int(-naturalLog(u) * Double(mean))
+    let bytes = -naturalLog(u) * Double(mean)
+    return bytes >= 0x1p62 ? 1 << 62 : Int(bytes)
   }
 
   /// ln(x) for 0 < x < 1, to about 1e-6: x = m 2^e with m in [1, 2), and ln(m) by the

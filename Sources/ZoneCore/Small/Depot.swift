@@ -77,6 +77,7 @@ enum Depot {
   /// Marks an empty slab or span as parked: no owner, and any further free into it is
   /// invalid. Its remote list is dropped: no chunk of an empty slab is live.
   static func prepareForParking(_ slab: SlabPointer) {
+    if slab.isReaped { Reaper.noteReused(slab) }
     slab.pointee.remote.store(RemoteState.parked, ordering: .releasing)
     slab.pointee.owner.store(0, ordering: .relaxed)
     slab.setList(SlabList.parked)

@@ -15,11 +15,13 @@
 // cache line holds what the owning thread touches on every malloc and free; the second
 // holds the remote list, which other threads write, so the two never share a line.
 //
-// The remote word is a lock-free stack of chunks freed by other threads. Its low three
-// bits hold a state (chunks are 16-byte aligned), its top 16 bits how many chunks the
-// stack holds (user addresses fit in 47 bits; a slab has at most 4088 chunks), so one CAS
-// pushes a chunk and counts it, and the owner takes the whole stack with its count in one
-// exchange, without walking it. The states:
+// The remote word is a lock-free stack of chunks freed by other threads, with a state,
+// the stack's length, and how many carved chunks are off the stack (RemoteWord), so one
+// CAS pushes a chunk and counts it, and the owner takes the whole stack with its count in
+// one exchange, without walking it. The owner counts the chunks it carves into the word
+// (one CAS per carve, before it writes them), so "no carved chunk is off the stack", which
+// the reaper needs to know that nothing in the slab is live or on the owner's local list,
+// is one field of one atomic word. The states:
 //   normal      the owner has the slab in its zone array; a remote free just pushes.
 //   notify      the owner found the slab full and took it out of its zone array. The first
 //               remote free moves the state to signalling and tells the owner, once, by
@@ -28,6 +30,12 @@
 //               waits for it to finish, so no freer ever touches a zone that has gone.
 //   orphan      the owner exited; frees still push, and an adopter drains them.
 //   parked      the slab is empty, cached or in a depot. A free into it is invalid.
+//   reaping     every chunk had come back through the remote list and stayed there: the
+//               background thread is returning the slab's pages (Reaper.swift). Owner
+//               and freers wait for it (one madvise).
+// A reaped slab is normal with no head and a count: its chunks are free and their memory
+// is zero pages. The owner's drain makes them never-used chunks again (reuseReaped), and
+// a free into it is invalid.
 
 import ZoneSupport
 import Synchronization
@@ -49,18 +57,35 @@ enum RemoteState {
   static let signalling: UInt = 2
   static let orphan: UInt = 3
   static let parked: UInt = 4
+  static let reaping: UInt = 5
   static let mask: UInt = 7
 }
 
-/// The fields of the remote word: count (16 bits) | head chunk (47 bits) | state (3 bits).
+/// The fields of the remote word, low to high: state (3 bits), the reaper's mark (1 bit),
+/// the head chunk as its 16-byte index in the slab plus one (13 bits; 0: the stack is
+/// empty), how many chunks the stack holds (13 bits), and how many carved chunks are not
+/// on it (13 bits: live, or on the owner's local list). A slab holds at most 4088 chunks.
 enum RemoteWord {
-  static let countShift: UInt = 48
-  static let headMask: UInt = ((1 << 48) - 1) & ~RemoteState.mask
-  static let one: UInt = 1 << countShift
+  /// The reaper saw the slab wholly free at its last tick (Reaper.swift). A push or a
+  /// drain rebuilds the word without it.
+  static let observed: UInt = 8
+  static let headShift: UInt = 4
+  static let countShift: UInt = 17
+  static let outShift: UInt = 30
+  static let field: UInt = (1 << 13) - 1
 
-  @inline(__always) static func head(_ word: UInt) -> UInt { word & headMask }
-  @inline(__always) static func count(_ word: UInt) -> UInt { word >> countShift }
+  @inline(__always) static func headIndex(_ word: UInt) -> UInt { (word >> headShift) & field }
+  @inline(__always) static func count(_ word: UInt) -> UInt { (word >> countShift) & field }
+  @inline(__always) static func out(_ word: UInt) -> UInt { (word >> outShift) & field }
   @inline(__always) static func state(_ word: UInt) -> UInt { word & RemoteState.mask }
+
+  static func make(_ state: UInt, head: UInt = 0, count: UInt = 0, out: UInt = 0) -> UInt {
+    state | head << headShift | count << countShift | out << outShift
+  }
+
+  /// Chunks counted with no stack: the reaper returned them (Reaper.swift).
+  @inline(__always) static func isReaped(_ word: UInt) -> Bool { headIndex(word) == 0 && count(word) != 0 }
+  static func reaped(count: UInt) -> UInt { make(RemoteState.normal, count: count) }
 }
 
 /// Which owner list a slab is on. Owner-only bookkeeping.
@@ -91,15 +116,24 @@ struct Slab: ~Copyable {
   var prev: UInt
   var relinkNext: UInt      // link on the owner's relink stack, written by the signaller
   var parkedAt: UInt        // milliseconds when the slab was parked, or orphaned
-  var charged: UInt         // bytes charged to the limit (Limit.swift) for this unit
-  var carveEnd: UInt        // end of the chunks: carved < carveEnd while never-used ones remain
+  let reapNext: Atomic<UInt> // Reaper.swift: 0, or the link on its lists with bit 0 set
+  var chargedBytes: UInt32  // bytes charged to the limit (Limit.swift) for this unit
+  var carveLimit: UInt32    // end of the chunks: carved < carveLimit while never-used ones remain
   var capacity: UInt16
   var sizeClass: UInt8
   var list: UInt8           // SlabList
   var node: UInt8           // NUMA node of the arena the slab lives in
   var fresh: UInt8          // 1 while never-used chunks are known to be zero (fresh from the OS)
   var granules: UInt8       // 64 KiB units: 1 for a slab, 1...8 for a span
-  var spare: UInt8
+  var sampled: UInt8        // 1 while a span's chunk is a heap profiler sample (Profiler.swift)
+}
+
+extension Slab {
+  /// Bytes charged to the limit for this unit (at most 8 granules: 32 bits hold it).
+  var charged: UInt {
+    get { UInt(chargedBytes) }
+    set { chargedBytes = UInt32(newValue) }
+  }
 }
 
 typealias SlabPointer = UnsafeMutablePointer<Slab>
@@ -188,7 +222,7 @@ extension UnsafeMutablePointer where Pointee == Slab {
     pointee.base = memory
     pointee.carved = 0
     pointee.handed = 0
-    pointee.carveEnd = memory + UInt(capacity * size)
+    pointee.carveLimit = UInt32(capacity * size)
     setChunkSize(size)
     pointee.capacity = UInt16(capacity)
     pointee.sizeClass = UInt8(c)
@@ -197,10 +231,11 @@ extension UnsafeMutablePointer where Pointee == Slab {
     pointee.node = UInt8(node)
     pointee.fresh = fresh ? 1 : 0
     pointee.granules = UInt8(SizeClass.granules(of: c))
+    pointee.sampled = 0
     pointee.next = 0
     pointee.prev = 0
     pointee.relinkNext = 0
-    pointee.remote.store(RemoteState.normal, ordering: .relaxed)
+    pointee.remote.store(RemoteState.normal, ordering: .releasing)
     pointee.owner.store(zone, ordering: .releasing)
   }
 
@@ -212,7 +247,7 @@ extension UnsafeMutablePointer where Pointee == Slab {
   /// Grows a span's chunk in place to the bytes now charged for it (realloc).
   func growSpanToCharge() {
     setChunkSize(Int(pointee.charged))
-    pointee.carveEnd = pointee.base + pointee.charged
+    pointee.carveLimit = UInt32(pointee.charged)
     pointee.carved = UInt32(pointee.charged)
   }
 
@@ -300,13 +335,16 @@ extension UnsafeMutablePointer where Pointee == Slab {
 
   @inline(__always) func putLocal(_ chunk: UInt) { putLocal(chunk, tag: pointee.tag) }
 
-  /// Puts never-used chunks on the empty local list, in address order, up to the end of
-  /// the page the first one starts in (at least one). False when none are left.
+  /// Puts never-used chunks on the empty local list, in address order: up to the end of
+  /// the page the first one starts in, and at least four (a chunk of a page or more would
+  /// otherwise take the slow path at every malloc). False when none are left.
   func carve() -> Bool {
     let first = pointee.base + UInt(pointee.carved)
-    guard first < pointee.carveEnd else { return false }
+    let end = pointee.base + UInt(pointee.carveLimit)
+    guard first < end else { return false }
     let size = UInt(pointee.chunkSize)
-    let limit = min(pointee.carveEnd, (first | (OS.pageSize - 1)) + 1)
+    let limit = min(end, max((first | (OS.pageSize - 1)) + 1, first + 4 * size))
+    guard countCarved((limit - first + size - 1) / size) else { return drainRemote() > 0 }
     var chunk = first
     while chunk + size < limit {
       ChunkLink.word(chunk, 0).pointee = (chunk + size) ^ pointee.key
@@ -322,38 +360,76 @@ extension UnsafeMutablePointer where Pointee == Slab {
 
   // MARK: - Remote list
 
-  /// Pushes a chunk freed by another thread with one compare-and-swap. Returns the state
-  /// the slab was in; `notify` means this caller must signal the owner.
+  /// Pushes a chunk freed by another thread with one compare-and-swap. Returns the word it
+  /// replaced: its state `notify` means this caller must signal the owner, and one chunk
+  /// out that this push brought every carved chunk back. A free when no chunk is out (a
+  /// reaped slab's included) is a double free.
   func pushRemote(_ chunk: UInt) -> UInt {
     var old = pointee.remote.load(ordering: .relaxed)
     while true {
       let state = RemoteWord.state(old)
-      if _slowPath(state == RemoteState.parked) { Diagnostics.doubleFree(chunk) }
-      ChunkLink.word(chunk, 0).pointee = RemoteWord.head(old) ^ pointee.key
+      if _slowPath(state == RemoteState.reaping) { old = waitWhileReaping(); continue }
+      let out = RemoteWord.out(old)
+      if _slowPath(state == RemoteState.parked || out == 0) { Diagnostics.doubleFree(chunk) }
+      ChunkLink.word(chunk, 0).pointee = remoteChunk(old) ^ pointee.key
       ChunkLink.word(chunk, 1).pointee = pointee.tag
       let newState = state == RemoteState.notify ? RemoteState.signalling : state
-      let counted = (old & ~RemoteWord.headMask & ~RemoteState.mask) &+ RemoteWord.one
+      let desired = RemoteWord.make(newState, head: remoteIndex(chunk), count: RemoteWord.count(old) &+ 1, out: out &- 1)
       let (done, seen) = pointee.remote.compareExchange(
-        expected: old, desired: counted | chunk | newState,
-        successOrdering: .releasing, failureOrdering: .relaxed)
-      if done { return state }
+        expected: old, desired: desired,
+        successOrdering: .sequentiallyConsistent, failureOrdering: .relaxed)
+      if done { return old }
       old = seen
     }
   }
 
-  /// Moves every remotely freed chunk onto the local free list. Owner (or adopter) only.
-  /// Returns how many chunks came back.
+  /// Moves every remotely freed chunk onto the local list, or makes the chunks of a
+  /// reaped slab never-used again. Owner (or adopter) only. Returns how many came back.
   @discardableResult
   func drainRemote() -> Int {
     var old = pointee.remote.load(ordering: .relaxed)
-    while RemoteWord.head(old) != 0 {
+    while true {
+      if RemoteWord.state(old) == RemoteState.reaping { old = waitWhileReaping(); continue }
+      let count = RemoteWord.count(old)
+      if count == 0 { return 0 }
+      let reaped = RemoteWord.headIndex(old) == 0
+      let out = reaped ? 0 : RemoteWord.out(old) &+ count
       let (done, seen) = pointee.remote.compareExchange(
-        expected: old, desired: RemoteWord.state(old),
+        expected: old, desired: RemoteWord.make(RemoteWord.state(old), out: out),
         successOrdering: .acquiring, failureOrdering: .relaxed)
-      if done { return spliceIntoLocal(RemoteWord.head(old), count: RemoteWord.count(old)) }
+      if done { return reaped ? reuseReaped(count: count) : spliceIntoLocal(remoteChunk(old), count: count) }
       old = seen
     }
-    return 0
+  }
+
+  /// Waits while the background thread returns this slab's memory (one madvise); in a
+  /// forked child, whose repair finishes that return, runs the repair first.
+  @inline(never) func waitWhileReaping() -> UInt {
+    var waited = 0
+    while true {
+      let word = pointee.remote.load(ordering: .acquiring)
+      if RemoteWord.state(word) != RemoteState.reaping { return word }
+      if zms_needs_fork_repair() { zms_fork_repair() }
+      waited += 1
+      if waited & 63 == 0 { sched_yield() } else { zms_cpu_relax() }
+    }
+  }
+
+  /// The reaper returned the pages of this slab, whose `count` chunks (all of them) were
+  /// free: they become never-used chunks, carved again. A chunk on the local list now was
+  /// freed after all had come back: a double free.
+  private func reuseReaped(count: UInt) -> Int {
+    if pointee.free != 0 { Diagnostics.doubleFree(pointee.free) }
+    pointee.carved = 0
+    uncount(count)
+    Reaper.noteReused(self)
+    _ = carve()
+    return Int(count)
+  }
+
+  /// `count` chunks came back to the owner: fewer are out.
+  private func uncount(_ count: UInt) {
+    if pointee.list == SlabList.current { pointee.handed &-= UInt32(count) } else { pointee.countdown &-= UInt32(count) }
   }
 
   /// Puts a detached remote list in front of the local list. When the local list is
@@ -371,7 +447,7 @@ extension UnsafeMutablePointer where Pointee == Slab {
       ChunkLink.word(tail, 0).pointee = pointee.free ^ pointee.key
     }
     pointee.free = head
-    if pointee.list == SlabList.current { pointee.handed &-= UInt32(count) } else { pointee.countdown &-= UInt32(count) }
+    uncount(count)
     return Int(count)
   }
 
@@ -383,7 +459,33 @@ extension UnsafeMutablePointer where Pointee == Slab {
   }
 
   /// The first chunk on the remote list, 0 when it is empty.
-  var remoteHead: UInt { RemoteWord.head(pointee.remote.load(ordering: .acquiring)) }
+  var remoteHead: UInt { remoteChunk(pointee.remote.load(ordering: .acquiring)) }
+
+  /// The chunk a remote word's head names, 0 for none.
+  @inline(__always) func remoteChunk(_ word: UInt) -> UInt {
+    let index = RemoteWord.headIndex(word)
+    return index == 0 ? 0 : pointee.base + ((index - 1) << 4)
+  }
+
+  @inline(__always) func remoteIndex(_ chunk: UInt) -> UInt { ((chunk - pointee.base) >> 4) + 1 }
+
+  /// Counts `n` chunks about to be carved as out, before they are written: one CAS, which
+  /// the reaper's cannot pass (Reaper.swift). False if the slab was reaped meanwhile.
+  private func countCarved(_ n: UInt) -> Bool {
+    var old = pointee.remote.load(ordering: .relaxed)
+    while true {
+      if RemoteWord.state(old) == RemoteState.reaping { old = waitWhileReaping(); continue }
+      if RemoteWord.isReaped(old) { return false }
+      let (done, seen) = pointee.remote.compareExchange(
+        expected: old, desired: (old & ~RemoteWord.observed) &+ n << RemoteWord.outShift,
+        successOrdering: .acquiringAndReleasing, failureOrdering: .relaxed)
+      if done { return true }
+      old = seen
+    }
+  }
+
+  /// True when the reaper returned the slab's memory and its owner has not taken it back.
+  var isReaped: Bool { RemoteWord.isReaped(pointee.remote.load(ordering: .acquiring)) }
 
   // MARK: - Remote state transitions
 
@@ -392,7 +494,7 @@ extension UnsafeMutablePointer where Pointee == Slab {
   func requestNotify() -> Bool {
     var old = pointee.remote.load(ordering: .acquiring)
     while true {
-      if RemoteWord.head(old) != 0 { return false }
+      if RemoteWord.count(old) != 0 { return false }
       if RemoteWord.state(old) == RemoteState.signalling {
         zms_cpu_relax()
         old = pointee.remote.load(ordering: .acquiring)
@@ -418,6 +520,7 @@ extension UnsafeMutablePointer where Pointee == Slab {
         old = pointee.remote.load(ordering: .acquiring)
         continue
       }
+      if RemoteWord.state(old) == RemoteState.reaping { old = waitWhileReaping(); continue }
       let (done, seen) = pointee.remote.compareExchange(
         expected: old, desired: (old & ~RemoteState.mask) | state,
         successOrdering: .acquiringAndReleasing, failureOrdering: .acquiring)
@@ -427,11 +530,11 @@ extension UnsafeMutablePointer where Pointee == Slab {
   }
 
   /// A span's only chunk was freed by a thread that does not own it: that thread takes the
-  /// span with one CAS, from "normal, nothing queued" to parked. False when the span was
+  /// span with one CAS, from "normal, nothing queued, its chunk out" to parked. False when the span was
   /// parked already (a double free).
   func claimFreedSpan() -> Bool {
     pointee.remote.compareExchange(
-      expected: RemoteState.normal, desired: RemoteState.parked, ordering: .acquiringAndReleasing
+      expected: RemoteWord.make(RemoteState.normal, out: 1), desired: RemoteState.parked, ordering: .acquiringAndReleasing
     ).exchanged
   }
 

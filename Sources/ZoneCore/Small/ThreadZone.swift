@@ -164,9 +164,12 @@ enum ThreadZone {
   }
 
   /// A chunk freed by a thread that does not own its slab: one CAS onto the remote list.
-  /// Only when that push finds the slab detached as full is the owner told (seed 003).
+  /// Only when that push finds the slab detached as full is the owner told (seed 003);
+  /// when it brings the slab's last chunk back, the reaper hears of it (Reaper.swift).
   /// A span has one chunk, so its remote free empties it: the freer claims the span with
-  /// one CAS and parks it itself; the owner never hears of it.
+  /// one CAS and parks it in the depot, where its owner's next span finds it (not in the
+  /// freer's own cache, which nobody else can take from or release while the freer
+  /// sleeps); the owner never hears of it.
   @inline(never) static func freeRemote(_ zone0: ZonePointer, _ slab: SlabPointer, _ address: UInt) {
     let bytes = UInt(slab.pointee.chunkSize)
     var zone = zone0
@@ -174,15 +177,16 @@ enum ThreadZone {
     var signalled = false
     if slab.pointee.capacity == 1 {
       if !slab.claimFreedSpan() { Diagnostics.doubleFree(address) }
-      if Zones.isPlaceholder(zone) {
-        Depot.prepareForParking(slab)
-        Depot.put(slab)
-      } else {
-        park(zone, slab)
-      }
+      if slab.pointee.sampled != 0 { Profiler.noteSpanFreed(slab) }
+      Depot.prepareForParking(slab)
+      Depot.put(slab)
     } else {
-      signalled = slab.pushRemote(address) == RemoteState.notify
+      let old = slab.pushRemote(address)
+      signalled = RemoteWord.state(old) == RemoteState.notify
       if signalled { signalOwner(slab) }
+      if RemoteWord.out(old) == 1 && RemoteWord.state(old) == RemoteState.normal {
+        Reaper.queue(slab)
+      }
     }
     if Zones.isPlaceholder(zone) {
       Stats.noteZonelessFree(bytes: bytes, remote: true, signal: signalled)
@@ -221,6 +225,7 @@ enum ThreadZone {
       SlabChain.push(&zone.pointee.partial[c], slab)
       slab.setList(SlabList.partial, used: UInt(slab.pointee.capacity) - 1)
     default:
+      if slab.pointee.sampled != 0 { Profiler.noteSpanFreed(slab) }
       unlink(zone, c, slab)
       park(zone, slab)
     }
@@ -318,19 +323,19 @@ enum ThreadZone {
   }
 
   /// Makes the current slab of class c one that has a free chunk, or returns nil (ENOMEM).
-  /// Makes the current slab of class c one that has a free chunk, or returns nil (ENOMEM).
-  /// The current slab first carves never-used chunks, then takes back what other threads
-  /// freed; a slab with neither is retired and the next candidate tried.
+  /// The current slab first takes back what other threads freed (reusing dirty memory
+  /// before it touches more), then carves never-used chunks; a slab with neither is
+  /// retired and the next candidate tried.
   static func slabWithFreeChunk(_ zone: ZonePointer, _ c: Int) -> SlabPointer? {
     let current = slabAt(zone.pointee.current[c])
     if current.address != sentinel {
-      if current.pointee.free != 0 || current.carve() || current.drainRemote() > 0 { return current }
+      if current.pointee.free != 0 || current.drainRemote() > 0 || current.carve() { return current }
       setCurrent(zone, c, sentinel)
       retireExhausted(zone, c, current)
     }
     while let slab = nextCandidate(zone, c) {
       slab.setList(SlabList.current)
-      if slab.pointee.free != 0 || slab.carve() || slab.drainRemote() > 0 {
+      if slab.pointee.free != 0 || slab.drainRemote() > 0 || slab.carve() {
         setCurrent(zone, c, slab.address)
         return slab
       }

@@ -3,8 +3,10 @@
 //
 // Owns: one table mapped from the OS, linear probing, deletion by tombstone, rebuilding
 // at half load (live entries plus tombstones) into a fresh table. Not thread-safe:
-// BigBlocks and LazyUnmap use it under the big lock. Keys are non-zero page-aligned
-// addresses.
+// BigBlocks and LazyUnmap use it under the big lock, the heap profiler (ProfileTables)
+// under the profile lock. Keys are non-zero addresses, spread best when they are
+// page-aligned (the profiler's keys are spans, big blocks and guarded blocks, each in
+// pages of its own).
 //
 // Every change a reader can see is one store: an insert writes the value, then the key;
 // a removal overwrites the key with a tombstone; a rebuild fills a new table and then

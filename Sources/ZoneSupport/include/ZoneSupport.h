@@ -13,10 +13,11 @@
  *    window is a zonemalloc slab arena (and of which NUMA node). free() consults it before
  *    it touches anything, which is how foreign pointers are recognised safely.
  *  - Wrappers for what is variadic or macro-only in libc (mremap, open, fcntl, prctl,
- *    errno, MAP_FAILED), the background thread's wake-up (Wakeup.c), stack walks through
- *    libgcc's unwinder and their symbols through dladdr (Backtrace.c), the SIGSEGV
- *    handler of the guarded slots (FaultSignal.c), and the libnuma bridge (Numa.c).
- *    libgcc_s and libnuma are loaded with dlopen.
+ *    sigaction, errno, MAP_FAILED), the background thread's wake-up (Wakeup.c), stack
+ *    walks with cached rules from the program's unwind tables and their symbols through
+ *    dladdr (Backtrace.c, FrameRules.c), the SIGSEGV handler of the guarded slots
+ *    (FaultSignal.c), and the libnuma bridge (Numa.c). libgcc_s (for its FDE lookup) and
+ *    libnuma are loaded with dlopen.
  */
 #ifndef ZONE_SUPPORT_H
 #define ZONE_SUPPORT_H
@@ -114,11 +115,12 @@ enum {
   ZMS_CLASS_PURGE,     /* the lazy-unmap purger: a sleeping mutex, held across munmap */
   ZMS_CLASS_BIG,       /* big-block registry and lazy cache: short holds, no syscalls */
   ZMS_CLASS_WAKE,      /* the background thread's wake-up */
+  ZMS_CLASS_PROFILE,   /* the heap profiler's tables: a leaf, held across open and write only */
 };
 
 /* The locks that are not per node or per slot, by index. */
 enum { ZMS_LOCK_EXIT, ZMS_LOCK_RECLAIM, ZMS_LOCK_ZONES, ZMS_LOCK_ORPHANS, ZMS_LOCK_PURGE, ZMS_LOCK_BIG,
-       ZMS_GLOBAL_LOCKS };
+       ZMS_LOCK_PROFILE, ZMS_GLOBAL_LOCKS };
 #define ZMS_MAX_NODES 64
 #define ZMS_MAX_TEARDOWN_SLOTS 64
 
@@ -196,17 +198,21 @@ void *zms_reserve_at(void *address, size_t length);
 /* The end of the main executable's highest loaded segment (from the auxiliary vector:
  * no /proc needed), 0 if unknown. glibc's brk heap starts above it. */
 uintptr_t zms_executable_end(void);
-/* open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644). */
-int zms_open_append(const char *path);
+/* open(path, O_RDONLY | O_CLOEXEC): open is variadic. */
+int zms_open_readonly(const char *path);
+/* open(path, flags | O_CLOEXEC, mode), for files the library creates or appends to. */
+int zms_open_create(const char *path, int flags, int mode);
 /* fcntl(fd, F_DUPFD_CLOEXEC, 3): a close-on-exec duplicate, or -1. */
 int zms_dup_cloexec(int fd);
-/* Copies path (the ZONEMALLOC_STATS file) into static storage, where the program cannot
- * overwrite it as it may its environment (setproctitle); NULL if it is PATH_MAX or longer.
- * Called once, at boot. */
+/* Copies path (the ZONEMALLOC_STATS file, the ZONEMALLOC_PROF_FILE pattern) into static
+ * storage, where the program cannot overwrite it as it may its environment
+ * (setproctitle); NULL if it is PATH_MAX or longer. Called at boot only, once per path. */
 const char *zms_keep_path(const char *path);
 /* The calling thread's name, prctl(PR_GET_NAME) (the program's, comm, on the main
  * thread): at most 15 bytes and a NUL; empty if prctl fails. */
 void zms_thread_name(char name[16]);
+/* sigaction(signal) with SA_RESTART and every other signal blocked in the handler. */
+int zms_catch_signal(int signal, void (*handler)(int));
 /* mremap(MREMAP_MAYMOVE); NULL on failure. */
 void *zms_mremap(void *old_address, size_t old_length, size_t new_length);
 
@@ -233,21 +239,23 @@ extern void __libc_free(void *);
 
 /* ---- Stacks (Backtrace.c) --------------------------------------------------------- */
 
-/* Loads libgcc_s's unwinder (dlopen: call it where allocating is allowed); 0 or -1. */
+/* Loads libgcc_s's FDE lookup (dlopen: call it where allocating is allowed); 0 or -1. */
 int zms_backtrace_setup(void);
-/* Up to max return addresses of the calling thread, innermost first (the allocator's own
- * frames, then the program's), skipping `skip` frames above the caller; 0 when the
- * unwinder is not loaded. Allocates nothing. */
-int zms_backtrace(uintptr_t *out, int max, int skip);
+/* Up to max return addresses of the program's stack, innermost first: from its call
+ * into the allocator (the allocator's own frames are left out). 0 when the setup has not
+ * run. Allocates nothing. */
+int zms_backtrace(uintptr_t *out, int max);
+/* An address inside libzonemalloc's own code, so a reader of a profile can tell the
+ * allocator's frames from the program's. */
+uintptr_t zms_text_address(void);
 
 /* What dladdr knows about a return address: the object and the symbol holding the call
- * (NULL when unknown), the offset from the symbol (or from the object's base when there
- * is no symbol), and whether the address is in libzonemalloc's own code. */
+ * (NULL when unknown), and the offset from the symbol (or from the object's base when
+ * there is no symbol). */
 struct zms_symbol {
   const char *object;
   const char *name;
   uintptr_t offset;
-  int own;
 };
 /* 1 with *out filled, 0 when no loaded object holds the address. Allocates nothing. */
 int zms_symbolize(uintptr_t return_address, struct zms_symbol *out);

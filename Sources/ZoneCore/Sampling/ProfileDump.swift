@@ -1,0 +1,174 @@
+// ProfileDump.swift: writing the heap profile to a file.
+//
+// Owns: the profile's file format (docs/DESIGN.md, "The heap profile file"), its path
+// (ZONEMALLOC_PROF_FILE, default zonemalloc.%p.prof, %p the pid), and the three times a
+// profile is written:
+//  - at exit (the library destructor), to the path;
+//  - on zm_prof_dump(path), to that path (NULL: the default one);
+//  - on the signal ZONEMALLOC_PROF_SIGNAL, to the path plus ".1", ".2", ... The handler
+//    is async-signal-safe: it takes the profile lock only with trylock and writes with
+//    open/write/close from stack buffers. If the lock is busy it leaves the dump pending,
+//    and the next thread to drop the lock (a sample, a free of a sampled block) or the
+//    background thread's next round writes it.
+// The profile holds raw return addresses and a verbatim copy of /proc/self/maps: nothing
+// is symbolised inside the process (`zm prof` does that).
+// Touches: ProfileTables (read under the profile lock), Files, Config (the path), the
+// signal disposition.
+
+import ZoneSupport
+import Synchronization
+
+enum ProfileDump {
+  /// A signal asked for a dump while the profile lock was busy.
+  static let pending = Atomic<Bool>(false)
+  /// Dumps written for the signal, numbering their files.
+  private static let signalDumps = Atomic<UInt>(0)
+  /// ZONEMALLOC_PROF_FILE (copied at boot by Config), or the default.
+  private static var pattern: UnsafePointer<CChar> {
+    Config.profileFile ?? UnsafeRawPointer(("zonemalloc.%p.prof" as StaticString).utf8Start)
+      .assumingMemoryBound(to: CChar.self)
+  }
+
+  static func catchSignal() {
+    guard Config.profileSignal != 0 else { return }
+    if zms_catch_signal(Int32(Config.profileSignal), onSignal) != 0 {
+      Diagnostics.warn("ZONEMALLOC_PROF_SIGNAL: the handler cannot be installed")
+    }
+  }
+
+  // MARK: - The three triggers
+
+  /// At exit: the profile goes to the default path, and one line says where.
+  static func atExit() {
+    var path = PathBuffer()
+    defaultPath(&path, suffix: 0)
+    let error = path.withCString { write(to: $0, wait: true) }
+    var line = LineBuffer()
+    line.append(error == 0 ? "zonemalloc: heap profile written to " : "zonemalloc: cannot write the heap profile to ")
+    path.withCString { line.append(cString: $0, limit: 200) }
+    if error != 0 {
+      line.append(": errno ")
+      line.append(decimal: UInt(error))
+    }
+    line.writeLine()
+  }
+
+  /// zm_prof_dump(path): 0, or an errno value.
+  static func onRequest(_ path: UnsafePointer<CChar>?) -> Int32 {
+    guard Profiler.enabled else { return ENOTSUP }
+    if let path { return write(to: path, wait: true) }
+    var fallback = PathBuffer()
+    defaultPath(&fallback, suffix: 0)
+    return fallback.withCString { write(to: $0, wait: true) }
+  }
+
+  /// The signal's handler. In a forked child not yet repaired (Fork.swift) it takes no
+  /// lock: the repair is not async-signal-safe, so the dump waits for the next thread
+  /// that drops the profile lock.
+  static let onSignal: @convention(c) (Int32) -> Void = { _ in
+    let saved = zms_errno()
+    if zms_needs_fork_repair() || !writeSignalDump(wait: false) { pending.store(true, ordering: .relaxed) }
+    zms_set_errno(saved)
+  }
+
+  /// Writes a dump a signal left pending (called after the profile lock is dropped), when
+  /// the caller holds no allocator lock: none is held across the file's writes.
+  @inline(__always) static func servePending() {
+    if _slowPath(pending.load(ordering: .relaxed)) && Lock.noneHeld && pending.exchange(false, ordering: .relaxed) {
+      _ = writeSignalDump(wait: true)
+    }
+  }
+
+  /// False when the lock was busy and `wait` was false: nothing was written.
+  private static func writeSignalDump(wait: Bool) -> Bool {
+    var path = PathBuffer()
+    defaultPath(&path, suffix: signalDumps.load(ordering: .relaxed) + 1)
+    let error = path.withCString { write(to: $0, wait: wait) }
+    if error != EBUSY { signalDumps.wrappingAdd(1, ordering: .relaxed) }
+    return error != EBUSY
+  }
+
+  // MARK: - Writing
+
+  /// Writes the profile to path: 0, EBUSY (the lock was busy and `wait` was false), or
+  /// the errno of open or write.
+  private static func write(to path: UnsafePointer<CChar>, wait: Bool) -> Int32 {
+    if wait { Lock.profile.lock() } else if !Lock.profile.tryLock() { return EBUSY }
+    let fd = zms_open_create(path, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+    guard fd >= 0 else {
+      let error = zms_errno()
+      Lock.profile.unlock()
+      return error
+    }
+    defer { close(fd) }
+    var out = FileWriter(fd: fd)
+    ProfileTables.settlePeak()
+    writeHeader(&out)
+    writeStacks(&out)
+    Lock.profile.unlock()
+    out.append("maps\n")
+    let mapsCopied = out.copy(from: "/proc/self/maps")
+    out.flush()
+    return out.failed || !mapsCopied ? EIO : 0
+  }
+
+  private static func writeHeader(_ out: inout FileWriter) {
+    let t = ProfileTables.totals.pointee
+    out.append("zonemalloc heap profile 1\n")
+    field(&out, "pid ", UInt(getpid()))
+    field(&out, "rate ", Config.profileRate)
+    out.append("library ")
+    out.append(hex: UInt(zms_text_address()))
+    out.append("\n")
+    field(&out, "total_bytes ", t.totalBytes)
+    field(&out, "total_samples ", t.totalSamples)
+    field(&out, "live_bytes ", t.liveBytes)
+    field(&out, "live_samples ", t.liveSamples)
+    field(&out, "peak_bytes ", t.peakBytes)
+    field(&out, "peak_snapshot_bytes ", t.peakCopied)
+    field(&out, "dropped_samples ", t.droppedSamples)
+    field(&out, "dropped_stacks ", t.droppedStacks)
+    field(&out, "stacks ", t.stacks)
+  }
+
+  /// One line per stack: total_bytes total_samples live_bytes live_samples peak_bytes,
+  /// a colon, then the return addresses, innermost first.
+  private static func writeStacks(_ out: inout FileWriter) {
+    var i: UInt = 0
+    while i < ProfileTables.totals.pointee.stacks {
+      let s = ProfileTables.stack(i)
+      out.append(decimal: s.pointee.totalBytes)
+      out.append(" ")
+      out.append(decimal: s.pointee.totalSamples)
+      out.append(" ")
+      out.append(decimal: s.pointee.liveBytes)
+      out.append(" ")
+      out.append(decimal: s.pointee.liveSamples)
+      out.append(" ")
+      out.append(decimal: s.pointee.peakBytes)
+      out.append(" :")
+      let frames = ProfileTables.frames(of: s)
+      for f in 0..<Int(s.pointee.depth) {
+        out.append(" ")
+        out.append(hex: frames[f])
+      }
+      out.append("\n")
+      i += 1
+    }
+  }
+
+  private static func field(_ out: inout FileWriter, _ name: StaticString, _ value: UInt) {
+    out.append(name)
+    out.append(decimal: value)
+    out.append("\n")
+  }
+
+  /// The pattern with %p replaced by the pid, and ".suffix" after it when suffix > 0.
+  private static func defaultPath(_ path: inout PathBuffer, suffix: UInt) {
+    path.append(expanding: pattern)
+    if suffix > 0 {
+      path.append(".")
+      path.append(decimal: suffix)
+    }
+  }
+}

@@ -1,0 +1,129 @@
+// StatsCommand.swift: `zm stats PID` and `zm top PID`.
+//
+// Owns: the two commands' arguments and output. Both read the stats page the process's
+// libzonemalloc publishes (StatsPageReader): the process is neither stopped nor
+// attached to, and keeps running at full speed. Each run first removes stale pages of
+// processes that are gone.
+//  - zm stats PID prints every counter, as the ZONEMALLOC_STATS=1 summary does:
+//    "<name> <value>", byte counts also in readable units.
+//  - zm top PID prints one line per interval (default 1 s): bytes allocated, active,
+//    mapped and cached (lazy + slab), the malloc and free rates, and remote frees (in
+//    all, and in the interval). -n COUNT stops after COUNT lines.
+// Touches: StatsPageReader, Size (readable bytes), Options, Console, FileSystem.
+#if canImport(Glibc)
+import Glibc
+#endif
+
+enum StatsCommand {
+  private static let statsUsage = """
+    usage: zm stats PID
+
+    Prints the allocator counters of a running process that loaded zonemalloc, as the
+    ZONEMALLOC_STATS=1 summary names them, from the page the library publishes in
+    /dev/shm/zonemalloc.PID. The process is neither stopped nor traced. The first line
+    says how old the snapshot is: a process refreshes it at most every 100 ms, while it
+    allocates or while its background thread runs (a threaded program); a
+    single-threaded program that has stopped allocating shows its last snapshot.
+    """
+
+  private static let topUsage = """
+    usage: zm top [-n COUNT] [-d SECONDS] PID
+
+    Shows the counters of a running process that loaded zonemalloc every SECONDS (default
+    1): bytes allocated, active, mapped and cached (lazy + slab), the malloc and free
+    rates, and remote frees (in all, and in the interval). -n COUNT stops after COUNT
+    lines. See zm stats --help for where the counters come from.
+    """
+
+  static func stats(_ args: ArraySlice<String>) -> Int32 {
+    let (_, operands) = OptionParser(usage: statsUsage, accepted: [:]).parse(args)
+    guard operands.count == 1, let pid = Int32(operands.first!) else {
+      Console.usageError("stats needs a PID", usage: statsUsage)
+    }
+    let snapshot = read(pid)
+    Console.out("zonemalloc statistics of pid \(pid) (\(name(pid))), taken \(age(snapshot)) ago")
+    for (i, name) in snapshot.names.enumerated() {
+      let value = snapshot.values[i]
+      Console.out("\(name) \(value)" + (snapshot.isBytes[i] && value >= 1024 ? " (\(Size.readable(value)))" : ""))
+    }
+    return 0
+  }
+
+  static func top(_ args: ArraySlice<String>) -> Int32 {
+    let (options, operands) = OptionParser(usage: topUsage, accepted: ["-n": .value, "-d": .value]).parse(args)
+    var count = Int.max
+    var interval = 1.0
+    for option in options {
+      let value = option.value ?? ""
+      if option.name == "-n" {
+        guard let n = Int(value), n > 0 else { Console.usageError("bad -n count \(value)", usage: topUsage) }
+        count = n
+      } else {
+        guard let d = Double(value), d >= 0.1 else { Console.usageError("bad -d seconds \(value)", usage: topUsage) }
+        interval = d
+      }
+    }
+    guard operands.count == 1, let pid = Int32(operands.first!) else {
+      Console.usageError("top needs a PID", usage: topUsage)
+    }
+    var previous = read(pid)
+    Console.out("zm top: pid \(pid) (\(name(pid))), every \(interval) s")
+    let header = ["time", "allocated", "active", "mapped", "cached", "malloc/s", "free/s", "remote frees"]
+    Console.out(header.enumerated().map { $0.element.leftPadded($0.offset == 7 ? 22 : 11) }.joined(separator: " "))
+    let start = monotonicSeconds()
+    for _ in 0..<count {
+      usleep(useconds_t(interval * 1_000_000))
+      guard case .success(let now) = StatsPageReader.read(pid) else {
+        Console.out("zm top: process \(pid) exited")
+        return 0
+      }
+      Console.out(line(now, previous, elapsed: monotonicSeconds() - start))
+      previous = now
+    }
+    return 0
+  }
+
+  private static func line(_ now: StatsSnapshot, _ before: StatsSnapshot, elapsed: Double) -> String {
+    let seconds = Double(now.time &- before.time) / 1e9
+    func rate(_ name: String) -> String {
+      seconds > 0 ? String(UInt64(Double(now[name] &- before[name]) / seconds)) : "0"
+    }
+    let remote = "\(now["remote_frees"]) (+\(now["remote_frees"] &- before["remote_frees"]))"
+    let fields = [clock(elapsed), Size.readable(now["allocated"]), Size.readable(now["active"]),
+                  Size.readable(now["mapped"]), Size.readable(now["lazy_cached"] + now["slab_cached"]),
+                  rate("malloc_count"), rate("free_count"), remote]
+    return fields.enumerated().map { $0.element.leftPadded($0.offset == 7 ? 22 : 11) }.joined(separator: " ")
+  }
+
+  /// The snapshot, or exits 1 with one line saying why there is none.
+  private static func read(_ pid: Int32) -> StatsSnapshot {
+    StatsPageReader.removeStale()
+    switch StatsPageReader.read(pid) {
+    case .success(let snapshot): return snapshot
+    case .failure(let failure):
+      Console.fail(failure.message(pid), status: 1)
+    }
+  }
+
+  private static func name(_ pid: Int32) -> String {
+    FileSystem.lines("/proc/\(pid)/comm")?.first.map(String.init) ?? "?"
+  }
+
+  private static func age(_ snapshot: StatsSnapshot) -> String {
+    let seconds = Double(UInt64(monotonicSeconds() * 1e9) &- snapshot.time) / 1e9
+    return "\(Int(seconds * 1000)) ms"
+  }
+
+  private static func monotonicSeconds() -> Double {
+    var ts = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &ts)
+    return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
+  }
+
+  private static func clock(_ seconds: Double) -> String {
+    let s = Int(seconds.rounded())
+    return "\(s / 3600):" + String(format2(s / 60 % 60)) + ":" + format2(s % 60)
+  }
+
+  private static func format2(_ n: Int) -> String { n < 10 ? "0\(n)" : "\(n)" }
+}
