@@ -26,6 +26,9 @@
 //     pages are discarded, and the word becomes "reaped": no head, the count kept.
 //  4. The owner, draining the slab when it needs the class again, finds it reaped: the
 //     chunks become never-used ones, carved again from zero pages (Slab.reuseReaped).
+// While reaped, the slab's owner field has bit 0 set: the owner's free of a chunk there
+// (a double free: every chunk was free) misses the fast path and the remote push
+// reports it, as it does for any other thread's.
 // A reaped slab keeps its charge against the limit (its owner reuses it without asking),
 // so what the limit counts is unchanged; `mapped` in the statistics leaves it out.
 // Only the background thread reaps, with every signal blocked, so no signal handler can
@@ -104,6 +107,7 @@ enum Reaper {
     let frozen = (word & ~RemoteState.mask & ~RemoteWord.observed) | RemoteState.reaping
     guard slab.pointee.remote.compareExchange(expected: word, desired: frozen, ordering: .acquiringAndReleasing).exchanged
     else { return }
+    slab.pointee.owner.bitwiseOr(1, ordering: .relaxed)
     let bytes = UInt(slab.pointee.granules) * SlabGeometry.size
     OS.discard(slab.memory, bytes)
     reapedGranules.wrappingAdd(UInt(slab.pointee.granules), ordering: .relaxed)
@@ -124,6 +128,7 @@ enum Reaper {
       let slab = slabAt(inFlight)
       let word = slab.pointee.remote.load(ordering: .relaxed)
       if RemoteWord.state(word) == RemoteState.reaping {
+        slab.pointee.owner.bitwiseOr(1, ordering: .relaxed)
         slab.pointee.remote.store(RemoteWord.reaped(count: RemoteWord.count(word)), ordering: .releasing)
       }
       inFlight = 0

@@ -104,7 +104,7 @@ struct Slab: ~Copyable {
   var key: UInt             // this slab's link key, drawn at each format
   var tag: UInt             // this slab's freed tag: word 1 of every chunk on its lists
   var base: UInt            // the unit's first byte
-  let owner: Atomic<UInt>   // owning zone, 0 when parked or orphaned
+  let owner: Atomic<UInt>   // owning zone, 0 when parked or orphaned; bit 0: reaped (ownerZone)
   var magic: UInt           // 1 + (2^64 - 1) / chunkSize: chunk starts by one multiplication
   var chunkSize: UInt32
   var countdown: UInt32     // local frees until the next event (see setList)
@@ -420,6 +420,7 @@ extension UnsafeMutablePointer where Pointee == Slab {
   /// freed after all had come back: a double free.
   private func reuseReaped(count: UInt) -> Int {
     if pointee.free != 0 { Diagnostics.doubleFree(pointee.free) }
+    pointee.owner.store(ownerZone, ordering: .relaxed)
     pointee.carved = 0
     uncount(count)
     Reaper.noteReused(self)
@@ -483,6 +484,11 @@ extension UnsafeMutablePointer where Pointee == Slab {
       old = seen
     }
   }
+
+  /// The owning zone. While the reaper has returned the slab's memory (Reaper.swift) the
+  /// owner field also has bit 0 set, so that a free by the owner itself fails the fast
+  /// path's owner test and reaches the remote push, which reports the double free.
+  var ownerZone: UInt { pointee.owner.load(ordering: .relaxed) & ~1 }
 
   /// True when the reaper returned the slab's memory and its owner has not taken it back.
   var isReaped: Bool { RemoteWord.isReaped(pointee.remote.load(ordering: .acquiring)) }

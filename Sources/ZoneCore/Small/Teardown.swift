@@ -55,7 +55,7 @@ enum Teardown {
   /// as on that list); the walk of a list stops at the first that is not. A released slab
   /// no longer has the zone as owner, so a walk that loops back also stops.
   private static func owns(_ zone: ZonePointer, _ slab: SlabPointer, _ list: UInt8) -> Bool {
-    slab.pointee.owner.load(ordering: .relaxed) == UInt(bitPattern: zone) && slab.pointee.list == list
+    slab.ownerZone == UInt(bitPattern: zone) && slab.pointee.list == list
   }
 
   private static func popOwned(_ zone: ZonePointer, _ head: inout UInt, _ list: UInt8) -> SlabPointer? {

@@ -158,7 +158,7 @@ enum ThreadZone {
   /// the chunk, and the owner may have moved a remote list there meanwhile. The owner
   /// makes sure by finding the chunk on its lists.
   @inline(never) static func freeTagged(_ slab: SlabPointer, _ address: UInt) {
-    let mine = slab.pointee.owner.load(ordering: .relaxed) == UInt(bitPattern: current)
+    let mine = slab.ownerZone == UInt(bitPattern: current)
     if !mine || slab.holdsFreeChunk(address) { Diagnostics.doubleFree(address) }
     freeChunk(slab, address, tag: slab.pointee.tag)
   }
@@ -200,7 +200,7 @@ enum ThreadZone {
 
   /// Pushes a slab onto its owner's relink stack, then ends the signalling state.
   static func signalOwner(_ slab: SlabPointer) {
-    let ownerAddress = slab.pointee.owner.load(ordering: .acquiring)
+    let ownerAddress = slab.pointee.owner.load(ordering: .acquiring) & ~1
     let owner = ZonePointer(bitPattern: ownerAddress).unsafelyUnwrapped
     var head = owner.pointee.relink.load(ordering: .relaxed)
     while true {
@@ -313,7 +313,7 @@ enum ThreadZone {
     while next != 0 {
       let slab = slabAt(next)
       next = slab.pointee.relinkNext
-      let mine = slab.pointee.owner.load(ordering: .relaxed) == UInt(bitPattern: zone)
+      let mine = slab.ownerZone == UInt(bitPattern: zone)
       guard mine, slab.pointee.list == SlabList.full else { continue }
       let c = Int(slab.pointee.sizeClass)
       SlabChain.remove(&zone.pointee.full[c], slab)
