@@ -3,8 +3,9 @@
 // Every allocator but glibc is a shared library placed in front of libc with
 // LD_PRELOAD; glibc is the program with no preload. An allocator whose library is
 // missing is skipped (with a line saying so) rather than failing the suite.
-// `zonemalloc-prof` is zonemalloc with the heap profiler on (profiles go to /dev/null);
-// it runs only when named in --allocators, to measure what profiling costs.
+// Two variants run only when named in --allocators, to measure what a feature costs:
+// `zonemalloc-prof` is zonemalloc with the heap profiler on (profiles go to /dev/null),
+// `zonemalloc-noguard` zonemalloc with guarded sampling off (ZONEMALLOC_GUARD_RATE=0).
 
 import Foundation
 
@@ -19,9 +20,10 @@ struct Allocator: Hashable {
 }
 
 enum Allocators {
-  static let order = ["zonemalloc", "glibc", "jemalloc", "mimalloc", "tcmalloc", "zonemalloc-prof"]
+  static let order = ["zonemalloc", "glibc", "jemalloc", "mimalloc", "tcmalloc", "zonemalloc-prof",
+                       "zonemalloc-noguard"]
   /// Run only when named.
-  static let optIn: Set<String> = ["zonemalloc-prof"]
+  static let optIn: Set<String> = ["zonemalloc-prof", "zonemalloc-noguard"]
 
   /// All allocators in the fixed interleaving order, zonemalloc first.
   static func all(zonemallocLib: String) -> [Allocator] {
@@ -34,6 +36,7 @@ enum Allocators {
       Allocator(name: "tcmalloc", library: sys + "/libtcmalloc_minimal.so.4"),
       Allocator(name: "zonemalloc-prof", library: zonemallocLib,
                 env: ["ZONEMALLOC_PROF": "1", "ZONEMALLOC_PROF_FILE": "/dev/null"]),
+      Allocator(name: "zonemalloc-noguard", library: zonemallocLib, env: ["ZONEMALLOC_GUARD_RATE": "0"]),
     ]
   }
 

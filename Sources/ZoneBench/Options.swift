@@ -3,8 +3,9 @@
 //   --lib PATH            libzonemalloc.so to test (default <package>/.build/release/libzonemalloc.so)
 //   --reps N              repetitions per workload and allocator (default 5; 1 with --quick)
 //   --only w1,w2          run only these workloads
-//   --allocators a,b      run only these allocators (zonemalloc, glibc, jemalloc, mimalloc, tcmalloc,
-//                         and zonemalloc-prof: zonemalloc with ZONEMALLOC_PROF=1, only when named)
+//   --allocators a,b      run only these allocators (zonemalloc, glibc, jemalloc, mimalloc, tcmalloc;
+//                         zonemalloc-prof: zonemalloc with ZONEMALLOC_PROF=1, and zonemalloc-noguard:
+//                         with ZONEMALLOC_GUARD_RATE=0, only when named)
 //   --quick               small scales and 1 repetition: a smoke run of the whole pipeline
 //   --out DIR             where CSV, SVG and table go (default <package>/bench/results)
 //   --timeout SEC         a run that takes longer is killed and reported FAILED (default 60)

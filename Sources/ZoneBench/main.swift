@@ -113,7 +113,7 @@ func listAll(_ lib: String) -> Int32 {
   for w in Workloads.all { print("  " + w.name.padding(toLength: 20, withPad: " ", startingAt: 0) + w.summary) }
   print("allocators:")
   for a in Allocators.all(zonemallocLib: lib) {
-    print("  " + a.name.padding(toLength: 12, withPad: " ", startingAt: 0)
+    print("  " + a.name.padding(toLength: 20, withPad: " ", startingAt: 0)
           + (a.library ?? "(no preload)") + (a.isAvailable ? "" : "  [not found]"))
   }
   return 0

@@ -163,11 +163,12 @@ enum BigBlocks {
     let held = LazyUnmap.bytes.load(ordering: .relaxed)
     let target = LazyUnmap.target
     if held > target {
-      // The background thread purges; this free only wakes it. Without one, the free
-      // purges itself; if the cache runs away from a busy background thread, each free
-      // helps with one bounded step.
+      // The background thread purges; this free only wakes it (a pile of several times
+      // the target freed at once is its work too: a munmap in free is a latency spike).
+      // Without one, the free purges itself; only if the cache runs far away from a busy
+      // background thread does each free help with one bounded step.
       if !Background.request() { LazyUnmap.purgeIfOverTarget(steps: Int.max) }
-      else if held > 4 * target { LazyUnmap.purgeIfOverTarget(steps: 1) }
+      else if held > 16 * target { LazyUnmap.purgeIfOverTarget(steps: 1) }
     }
     Background.runInlineIfDue()
     return true

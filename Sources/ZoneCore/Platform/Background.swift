@@ -1,7 +1,7 @@
 // Background.swift: the thread that returns idle memory.
 //
 // Owns: one detached thread and when it exists. It runs the purges that the lazy unmap
-// threshold asks for and trims depots past twice their working set (a free() that
+// threshold asks for and trims depots past four times their working set (a free() that
 // crosses either only wakes it), and each tick it unmaps lazily cached big blocks and
 // releases depot slabs idle longer than the delay, parks orphans that came back
 // empty and were not adopted within the delay either, and returns the pages of slabs

@@ -10,7 +10,7 @@
 // the granules in use if that is more, so that the hysteresis scales with the program (a
 // storm of short-lived threads hands back and takes again thousands of slabs a second; a
 // fixed 2 MiB depot made it fault every one of them back in); under a memory cap, at most
-// 1/32 of the cap. When a put takes the depot past twice its working set, the background
+// 1/32 of the cap. When a put takes the depot past four times its working set, the background
 // thread releases the excess in bulk, largest charge first: unlinked under the lock,
 // madvised in runs of adjacent units after the lock is dropped (no free() makes that
 // system call; without the thread, the caller does). The background thread also releases
@@ -123,7 +123,7 @@ enum Depot {
       list.pointee.count += 1
       state(node).pointee.dirtyGranules += g
       added += g
-      if state(node).pointee.dirtyGranules > 2 * keep { overflowing |= 1 << UInt64(node) }
+      if state(node).pointee.dirtyGranules > 4 * keep { overflowing |= 1 << UInt64(node) }
     }
     Lock.depot(lockedNode).unlock()
     dirtyGranules.wrappingAdd(added, ordering: .relaxed)
@@ -144,10 +144,12 @@ enum Depot {
                                clean: InlineArray(repeating: 0), dirtyGranules: 0)
   }
 
-  /// Releases every node's depot that holds more than twice its working set down to it.
+  /// Releases every node's depot that holds more than four times its working set down to
+  /// it (past the working set, age is what releases: a depot refilled by another thread's
+  /// burst of frees is reused within the delay more often than not).
   static func trimOverflowing() {
     let keep = self.keep
-    for node in 0..<Numa.nodeCount where state(node).pointee.dirtyGranules > 2 * keep {
+    for node in 0..<Numa.nodeCount where state(node).pointee.dirtyGranules > 4 * keep {
       if release(node: node, keeping: keep, parkedBefore: UInt.max) > 0 { retention.noteTrim() }
     }
   }

@@ -17,13 +17,16 @@
 //     nothing on the owner's local list: the remote word counts both, RemoteWord) queues
 //     the slab here, with one CAS, unless it is queued already (reapNext is its link,
 //     bit 0 marking it queued). A current slab that is only partly carved qualifies too.
-//  2. Each background tick takes the queue. A slab still wholly free is marked observed
-//     in its remote word (any push or drain rebuilds the word without the mark) and
-//     watched; a slab no longer wholly free is dropped (its next emptying queues it again).
-//  3. At the next tick, a watched slab still wholly free and still marked has been idle
-//     for a whole tick (half the release delay) at least: its memory is returned. The
-//     remote word goes to `reaping` (the owner, and any freer, wait: a madvise), the
-//     pages are discarded, and the word becomes "reaped": no head, the count kept.
+//  2. Each background tick (half the release delay) takes the queue. A slab still wholly
+//     free is marked observed in its remote word (any push or drain rebuilds the word
+//     without the mark) and watched; a slab no longer wholly free is dropped (its next
+//     emptying queues it again).
+//  3. Two ticks later, a watched slab still wholly free and still marked has been idle for
+//     the release delay at least, as a parked slab must be before the depot releases it:
+//     its memory is returned. Its remote word goes to `reaping` (the owner, and any
+//     freer, wait), and once up to 32 slabs are frozen their pages are discarded, one
+//     madvise per run of adjacent slabs; each word then becomes "reaped": no head, the
+//     count kept.
 //  4. The owner, draining the slab when it needs the class again, finds it reaped: the
 //     chunks become never-used ones, carved again from zero pages (Slab.reuseReaped).
 // While reaped, the slab's owner field has bit 0 set: the owner's free of a chunk there
@@ -45,7 +48,8 @@ enum Reaper {
   static let pending = Atomic<UInt>(0)
   /// Slabs marked observed at the last tick. The background thread's alone.
   nonisolated(unsafe) static var watched: UInt = 0
-  /// The slab whose reap is in progress, for a forked child's repair.
+  /// The slabs of the batch being returned (linked through reapNext), for a forked
+  /// child's repair.
   nonisolated(unsafe) static var inFlight: UInt = 0
   /// Granules reaped since start, and bytes reaped and not reused yet.
   static let reapedGranules = Atomic<UInt>(0)
@@ -76,19 +80,27 @@ enum Reaper {
     watched = 0
     list.append(taking: pending.exchange(0, ordering: .acquiring))
     var keep = ReapList()
-    while let slab = list.pop() {
+    var batch = RangeBatch()
+    while let (slab, ticks) = list.pop() {
       // Unqueued first: an emptying from now on queues it again (Dekker with queue()).
       slab.pointee.reapNext.store(0, ordering: .sequentiallyConsistent)
       let word = slab.pointee.remote.load(ordering: .sequentiallyConsistent)
       guard isWhollyFree(word) else { continue }
-      if word & RemoteWord.observed != 0 {
-        reap(slab, word)
-      } else if slab.pointee.remote.compareExchange(expected: word, desired: word | RemoteWord.observed,
-                                                    ordering: .relaxed).exchanged,
-                slab.pointee.reapNext.compareExchange(expected: 0, desired: 1, ordering: .relaxed).exchanged {
-        keep.push(slab)
+      let marked = word & RemoteWord.observed != 0
+      if marked && ticks == 2 {
+        freeze(slab, word, into: &batch)
+        if batch.isFull { reapFrozen(&batch) }
+        continue
+      }
+      if !marked {
+        guard slab.pointee.remote.compareExchange(expected: word, desired: word | RemoteWord.observed,
+                                                  ordering: .relaxed).exchanged else { continue }
+      }
+      if slab.pointee.reapNext.compareExchange(expected: 0, desired: 1, ordering: .relaxed).exchanged {
+        keep.push(slab, ticks: marked ? 2 : 1)
       }
     }
+    reapFrozen(&batch)
     watched = keep.head
   }
 
@@ -98,21 +110,51 @@ enum Reaper {
     RemoteWord.state(word) == RemoteState.normal && RemoteWord.headIndex(word) != 0 && RemoteWord.out(word) == 0
   }
 
-  /// Returns the slab's memory in place. The CAS to `reaping` freezes the slab: its owner
-  /// must pass a CAS on the word to carve or drain, and freers to push, so they wait; and
-  /// it synchronises with the slab's last format (its size is read after it).
-  private static func reap(_ slab: SlabPointer, _ word: UInt) {
+  /// Freezes a slab for the batch: the CAS to `reaping` stops its owner (which must pass
+  /// a CAS on the word to carve or drain) and its freers, who wait; and it synchronises
+  /// with the slab's last format (its size is read after it). The slab joins the
+  /// in-flight chain before the CAS, so a fork at any point finds it there.
+  private static func freeze(_ slab: SlabPointer, _ word: UInt, into batch: inout RangeBatch) {
+    let previous = inFlight
+    slab.pointee.reapNext.store(previous | 1, ordering: .relaxed)
     inFlight = slab.address
-    defer { inFlight = 0 }
     let frozen = (word & ~RemoteState.mask & ~RemoteWord.observed) | RemoteState.reaping
     guard slab.pointee.remote.compareExchange(expected: word, desired: frozen, ordering: .acquiringAndReleasing).exchanged
-    else { return }
+    else {
+      inFlight = previous
+      slab.pointee.reapNext.store(0, ordering: .relaxed)
+      return
+    }
     slab.pointee.owner.bitwiseOr(1, ordering: .relaxed)
-    let bytes = UInt(slab.pointee.granules) * SlabGeometry.size
-    OS.discard(slab.memory, bytes)
-    reapedGranules.wrappingAdd(UInt(slab.pointee.granules), ordering: .relaxed)
-    reapedBytes.wrappingAdd(bytes, ordering: .relaxed)
-    slab.pointee.remote.store(RemoteWord.reaped(count: RemoteWord.count(word)), ordering: .releasing)
+    batch.append(slab.memory, UInt(slab.pointee.granules) * SlabGeometry.size)
+  }
+
+  /// Discards the frozen slabs' pages, one madvise per run of adjacent slabs, then lets
+  /// their owners and freers go on.
+  private static func reapFrozen(_ batch: inout RangeBatch) {
+    guard batch.count > 0 else { return }
+    batch.sortByAddress()
+    batch.forEachRun { OS.discard($0, $1) }
+    reapedGranules.wrappingAdd(batch.bytes / SlabGeometry.size, ordering: .relaxed)
+    reapedBytes.wrappingAdd(batch.bytes, ordering: .relaxed)
+    finishInFlight()
+    batch = RangeBatch()
+  }
+
+  /// Marks every slab of the in-flight chain reaped (no head, the count kept) and empties
+  /// the chain. Its memory's content does not matter: every chunk was free.
+  private static func finishInFlight() {
+    var next = inFlight
+    inFlight = 0
+    while next != 0 {
+      let slab = slabAt(next)
+      next = slab.pointee.reapNext.load(ordering: .relaxed) & ~7
+      slab.pointee.reapNext.store(0, ordering: .relaxed)
+      let word = slab.pointee.remote.load(ordering: .relaxed)
+      guard RemoteWord.state(word) == RemoteState.reaping else { continue }
+      slab.pointee.owner.bitwiseOr(1, ordering: .relaxed)
+      slab.pointee.remote.store(RemoteWord.reaped(count: RemoteWord.count(word)), ordering: .releasing)
+    }
   }
 
   // MARK: - Reuse, and fork
@@ -122,35 +164,31 @@ enum Reaper {
     reapedBytes.wrappingSubtract(UInt(slab.pointee.granules) * SlabGeometry.size, ordering: .relaxed)
   }
 
-  /// In a forked child: finishes the reap the parent was doing, and drops the lists.
+  /// In a forked child: finishes the batch the parent was returning, and drops the lists.
   static func afterForkInChild() {
-    if inFlight != 0 {
-      let slab = slabAt(inFlight)
-      let word = slab.pointee.remote.load(ordering: .relaxed)
-      if RemoteWord.state(word) == RemoteState.reaping {
-        slab.pointee.owner.bitwiseOr(1, ordering: .relaxed)
-        slab.pointee.remote.store(RemoteWord.reaped(count: RemoteWord.count(word)), ordering: .releasing)
-      }
-      inFlight = 0
-    }
+    finishInFlight()
     pending.store(0, ordering: .relaxed)
     watched = 0
   }
 }
 
-/// A chain of slabs linked through reapNext (each link with bit 0 set: queued).
+/// A chain of slabs linked through reapNext. Each link has bit 0 set (queued); the
+/// watched list keeps in bits 1 and 2 how many ticks the slab has been seen wholly free
+/// (slab headers are 128-byte aligned).
 struct ReapList {
   var head: UInt = 0
 
-  mutating func pop() -> SlabPointer? {
+  /// The next slab, and the ticks it has been watched (0 for a newly queued one).
+  mutating func pop() -> (SlabPointer, UInt)? {
     guard head != 0 else { return nil }
     let slab = slabAt(head)
-    head = slab.pointee.reapNext.load(ordering: .relaxed) & ~1
-    return slab
+    let link = slab.pointee.reapNext.load(ordering: .relaxed)
+    head = link & ~7
+    return (slab, (link >> 1) & 3)
   }
 
-  mutating func push(_ slab: SlabPointer) {
-    slab.pointee.reapNext.store(head | 1, ordering: .relaxed)
+  mutating func push(_ slab: SlabPointer, ticks: UInt = 0) {
+    slab.pointee.reapNext.store(head | ticks << 1 | 1, ordering: .relaxed)
     head = slab.address
   }
 
@@ -158,10 +196,10 @@ struct ReapList {
   mutating func append(taking chain: UInt) {
     guard chain != 0 else { return }
     var tail = slabAt(chain)
-    var next = tail.pointee.reapNext.load(ordering: .relaxed) & ~1
+    var next = tail.pointee.reapNext.load(ordering: .relaxed) & ~7
     while next != 0 {
       tail = slabAt(next)
-      next = tail.pointee.reapNext.load(ordering: .relaxed) & ~1
+      next = tail.pointee.reapNext.load(ordering: .relaxed) & ~7
     }
     tail.pointee.reapNext.store(head | 1, ordering: .relaxed)
     head = chain

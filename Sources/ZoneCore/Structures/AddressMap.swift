@@ -1,8 +1,9 @@
 // AddressMap.swift: an open-addressing hash map from addresses to words, that a fork
 // cannot tear.
 //
-// Owns: one table mapped from the OS, linear probing, deletion by tombstone, rebuilding
-// at half load (live entries plus tombstones) into a fresh table. Not thread-safe:
+// Owns: one table mapped from the OS (and the previous one, reused by the next rebuild of
+// the same size), linear probing, deletion by tombstone, rebuilding at half load (live
+// entries plus tombstones) into a fresh table. Not thread-safe:
 // BigBlocks and LazyUnmap use it under the big lock, the heap profiler (ProfileTables)
 // under the profile lock. Keys are non-zero addresses, spread best when they are
 // page-aligned (the profiler's keys are spans, big blocks and guarded blocks, each in
@@ -21,6 +22,7 @@ struct AddressMap {
   private var table: UInt = 0      // address of 2 x capacity words (key, value) | log2(capacity)
   private(set) var count: UInt = 0 // live entries
   private var tombstones: UInt = 0
+  private var spare: UInt = 0      // the table before the last rebuild, kept for the next one
   private static let tombstone: UInt = 1
   private static let sizeBits: UInt = 63
 
@@ -95,12 +97,15 @@ struct AddressMap {
   }
 
   /// Moves the live entries into a fresh table with room for four times as many, then
-  /// publishes it with one store.
+  /// publishes it with one store. A table the size of the previous one is that previous
+  /// table, cleared (a map that churns keeps rebuilding to shed tombstones: mapping and
+  /// unmapping a table each time put system calls, and the TLB shootdowns of munmap,
+  /// under the caller's lock).
   private mutating func rebuild() -> Bool {
     var bits: UInt = 10
     while (1 << bits) < (count + 1) * 4 { bits += 1 }
     let newCapacity: UInt = 1 << bits
-    guard let fresh = OS.map(newCapacity * 16) else { return false }
+    guard let fresh = reusableTable(bits) ?? OS.map(newCapacity * 16) else { return false }
     var next = AddressMap()
     next.table = fresh | bits
     var i: UInt = 0
@@ -109,10 +114,25 @@ struct AddressMap {
       if k > AddressMap.tombstone { _ = next.set(k, keyAt(i)[1]) }
       i += 1
     }
-    let old = (slots, capacity)
+    let old = table
     zms_store_release(&table, next.table)
     tombstones = 0
-    if old.1 > 0 { OS.unmap(old.0, old.1 * 16) }
+    if old != 0 { spare = old }
     return true
+  }
+
+  /// The spare table cleared, if it has 2^bits slots; else nil (a spare of another size is
+  /// unmapped).
+  private mutating func reusableTable(_ bits: UInt) -> UInt? {
+    guard spare != 0 else { return nil }
+    let (address, spareBits) = (spare & ~AddressMap.sizeBits, spare & AddressMap.sizeBits)
+    spare = 0
+    let bytes = (UInt(1) << spareBits) * 16
+    if spareBits != bits {
+      OS.unmap(address, bytes)
+      return nil
+    }
+    memset(UnsafeMutableRawPointer(bitPattern: address).unsafelyUnwrapped, 0, Int(bytes))
+    return address
   }
 }
