@@ -1,14 +1,15 @@
 // Background.swift: the thread that returns idle memory.
 //
 // Owns: one detached thread and when it exists. It runs the purges that the lazy unmap
-// threshold asks for and trims depots past four times their working set (a free() that
-// crosses either only wakes it), and each tick it unmaps lazily cached big blocks and
-// releases depot slabs idle longer than the delay, parks orphans that came back
-// empty and were not adopted within the delay either, and returns the pages of slabs
-// that other threads' frees emptied and that stayed so for a tick (Reaper). It never allocates. Each round also
-// refreshes the stats page (StatsPage) and writes a heap profile that a signal left
-// pending (ProfileDump); the stats page asks for the thread, so that `zm stats` and
-// `zm top` see a threaded program's counters move even while it caches nothing.
+// threshold asks for (a free() that crosses it only wakes the thread) and trims depots
+// past four times their working set (at the next tick), and each tick it unmaps lazily
+// cached big blocks and releases depot slabs idle longer than the delay, parks orphans
+// that came back empty and were not adopted within the delay either, and returns the
+// pages of slabs that other threads' frees emptied and that stayed so for a tick
+// (Reaper). It never allocates. Each round also refreshes the stats page (StatsPage) and
+// writes a heap profile that a signal left pending (ProfileDump); the stats page asks for
+// the thread, so that `zm stats` and `zm top` see a threaded program's counters move even
+// while it caches nothing.
 //
 // When it exists (ZONEMALLOC_BACKGROUND): by default (auto) only once the program runs a
 // second thread of its own that allocates, so a single-threaded program stays
@@ -17,8 +18,9 @@
 // It is started only from a point where the caller holds no allocator lock (pthread_create
 // allocates), with every signal blocked in its own initial mask (pthread_attr_setsigmask_np:
 // the caller's mask is never touched). It leaves when no thread of the program holds a
-// zone any more, so it never keeps a process alive whose threads have all ended: glibc then
-// exits the process as it would have without it.
+// zone any more, without a last pass, so it never keeps a process alive whose threads have
+// all ended (glibc then exits the process as it would have without it) and adds no work
+// to a program's exit.
 // Touches: LazyUnmap, Depot, Orphans, Reaper, Zones.liveCount, StatsPage, ProfileDump.
 
 import ZoneSupport
@@ -83,8 +85,11 @@ enum Background {
   private static func run() -> UnsafeMutableRawPointer? {
     let delay = Config.releaseDelay
     let tick = min(max(delay / 2, 10), 1000)
-    while Zones.liveCount.load(ordering: .relaxed) > 0 {
+    while true {
       zms_background_sleep(UInt32(tick))
+      // The program's last thread is gone (the process is exiting, or its threads all
+      // ended): a pass now would return memory that exit returns anyway.
+      guard Zones.liveCount.load(ordering: .relaxed) > 0 else { break }
       requested.store(false, ordering: .relaxed)
       LazyUnmap.purgeIfOverTarget(steps: Int.max)
       Depot.trimOverflowing()

@@ -128,8 +128,10 @@ enum Depot {
     Lock.depot(lockedNode).unlock()
     dirtyGranules.wrappingAdd(added, ordering: .relaxed)
     Background.want()
-    // The background thread releases the excess; without one, the caller does.
-    if overflowing != 0 && !Background.request() { trimOverflowing() }
+    // The background thread releases the excess at its next tick (a burst of thread
+    // exits, as at a program's end, is not worth a burst of madvise at once); without
+    // one, the caller does.
+    if overflowing != 0 && !Background.isRunning { trimOverflowing() }
     Background.runInlineIfDue()
   }
 
