@@ -19,7 +19,8 @@
 //   (and of a 100 KB span in 20 of 20), before the program's allocation loop sees a
 //   block handed out twice.
 // - No hidden thread (single_thread_release.c): a single-threaded program that freed
-//   8 MiB can unshare(CLONE_NEWUSER) 2 s later, and its RSS is back near its baseline;
+//   8 MiB can unshare(CLONE_NEWUSER) 2 s later, and its RSS is back within 4 MiB of its
+//   baseline (at least half of the 8 MiB returned without a thread);
 //   with ZONEMALLOC_BACKGROUND=1 the same check sees the thread (the control).
 // - Key destructors (key_destructor_storm.c, Heavy): 50,000 threads whose key destructor
 //   allocates and re-arms the key in every round leave at most ncpus + 1 zones and
@@ -130,7 +131,10 @@ struct DropInTests {
 
   // MARK: - No hidden thread
 
-  static let slackKiB = 8 * 1024
+  /// RSS above the baseline that may remain of the 8 MiB freed: the current slab of each
+  /// size class the program used (about 2 MiB) or the lazy cache's floor without a
+  /// background thread (2 MiB). glibc keeps all 8 MiB of the small blocks.
+  static let slackKiB = 4 * 1024
 
   func release(_ mode: String, env: [String: String]?) throws -> [String: Int] {
     let program = try TestProgram.build("single_thread_release.c", linkage: .plain)

@@ -10,8 +10,8 @@
 // the granules in use if that is more, so that the hysteresis scales with the program (a
 // storm of short-lived threads hands back and takes again thousands of slabs a second; a
 // fixed 2 MiB depot made it fault every one of them back in); under a memory cap, at most
-// 1/32 of the cap. When a put takes the depot past four times its working set, the background
-// thread releases the excess in bulk, largest charge first: unlinked under the lock,
+// 1/32 of the cap. When a put takes the depot past four times its working set (past it at
+// all when there is no background thread), the background thread releases the excess in bulk, largest charge first: unlinked under the lock,
 // madvised in runs of adjacent units after the lock is dropped (no free() makes that
 // system call; without the thread, the caller does). The background thread also releases
 // units idle longer than the release delay; reclaim releases what the limit needs.
@@ -108,7 +108,7 @@ enum Depot {
     var lockedNode = -1
     var overflowing: UInt64 = 0
     var added: UInt = 0
-    let keep = self.keep
+    let bound = trimBound
     while let slab = chain.pop() {
       let node = Int(slab.pointee.node)
       if node != lockedNode {
@@ -123,7 +123,7 @@ enum Depot {
       list.pointee.count += 1
       state(node).pointee.dirtyGranules += g
       added += g
-      if state(node).pointee.dirtyGranules > 4 * keep { overflowing |= 1 << UInt64(node) }
+      if state(node).pointee.dirtyGranules > bound { overflowing |= 1 << UInt64(node) }
     }
     Lock.depot(lockedNode).unlock()
     dirtyGranules.wrappingAdd(added, ordering: .relaxed)
@@ -146,12 +146,17 @@ enum Depot {
                                clean: InlineArray(repeating: 0), dirtyGranules: 0)
   }
 
-  /// Releases every node's depot that holds more than four times its working set down to
-  /// it (past the working set, age is what releases: a depot refilled by another thread's
-  /// burst of frees is reused within the delay more often than not).
+  /// Dirty granules past which a depot is trimmed to its working set: four times it while
+  /// the background thread runs (up to there, age is what releases: a depot refilled by
+  /// another thread's burst of frees is reused within the delay more often than not); the
+  /// working set itself without the thread, since a program that frees and then sleeps
+  /// runs no slow path that could release by age.
+  static var trimBound: UInt { Background.isRunning ? 4 * keep : keep }
+
+  /// Releases every node's depot that holds more than its trim bound down to its working set.
   static func trimOverflowing() {
-    let keep = self.keep
-    for node in 0..<Numa.nodeCount where state(node).pointee.dirtyGranules > 4 * keep {
+    let keep = self.keep, bound = trimBound
+    for node in 0..<Numa.nodeCount where state(node).pointee.dirtyGranules > bound {
       if release(node: node, keeping: keep, parkedBefore: UInt.max) > 0 { retention.noteTrim() }
     }
   }
