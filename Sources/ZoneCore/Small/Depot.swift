@@ -10,11 +10,12 @@
 // the granules in use if that is more, so that the hysteresis scales with the program (a
 // storm of short-lived threads hands back and takes again thousands of slabs a second; a
 // fixed 2 MiB depot made it fault every one of them back in); under a memory cap, at most
-// 1/32 of the cap. When a put takes the depot past four times its working set (past it at
-// all when there is no background thread), the background thread releases the excess in bulk, largest charge first: unlinked under the lock,
-// madvised in runs of adjacent units after the lock is dropped (no free() makes that
-// system call; without the thread, the caller does). The background thread also releases
-// units idle longer than the release delay; reclaim releases what the limit needs.
+// 1/32 of the cap. When a put takes the depot past four times its working set, the
+// background thread releases the excess in bulk at its next tick, largest charge first:
+// unlinked under the lock, madvised in runs of adjacent units after the lock is dropped
+// (no free() makes that system call). Without the thread, the caller trims as soon as
+// the depot passes its working set. The background thread also releases units idle
+// longer than the release delay; reclaim releases what the limit needs.
 // Touches: parked slab headers (list links), Limit accounting.
 
 import ZoneSupport
