@@ -1,6 +1,6 @@
 /*
  * Backtrace.c: stacks of return addresses, without allocating, for the sampled features
- * (the heap profiler and the guarded slots), and their symbols through dladdr.
+ * (the heap profiler and the guarded slots). Symbols.c names them.
  *
  * A stack has two parts, walked two ways:
  *  - the allocator's own frames, from here up to the exported function the program
@@ -19,9 +19,6 @@
  * in the usual case; the caller keeps its own allocations from being sampled while it
  * walks, so a rare allocation inside the FDE lookup cannot recurse.
  * x86-64 only: elsewhere there are no stacks.
- *
- * zms_symbolize names the function of a return address from the dynamic symbol tables
- * (dladdr: no allocation; functions of an executable need -rdynamic to be named).
  */
 #include "FrameRules.h"
 #include <dlfcn.h>
@@ -77,16 +74,3 @@ int zms_backtrace(uintptr_t *out, int max) {
 }
 
 uintptr_t zms_text_address(void) { return (uintptr_t)&zms_backtrace; }
-
-int zms_symbolize(uintptr_t return_address, struct zms_symbol *out) {
-  Dl_info info;
-  memset(out, 0, sizeof *out);
-  /* The call is the instruction before the return address, which may be past the end
-   * of a function that never returns. */
-  if (!dladdr((void *)(return_address - 1), &info) || !info.dli_fbase) return 0;
-  uintptr_t start = (uintptr_t)(info.dli_saddr ? info.dli_saddr : info.dli_fbase);
-  out->object = info.dli_fname;
-  out->name = info.dli_saddr ? info.dli_sname : NULL;
-  out->offset = return_address - start;
-  return 1;
-}

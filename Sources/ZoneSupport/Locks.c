@@ -55,11 +55,17 @@ void zms_fork_word_setup(void) {
   pthread_atfork(NULL, NULL, clear_fork_word_in_child);
 }
 
+/* The repairing thread blocks signals while it repairs (bounded work, no wait): a
+ * handler that allocated on it would otherwise wait for the repair it interrupted. */
 void zms_fork_repair(void) {
   uint64_t expected = 0;
   if (__atomic_compare_exchange_n(zms_fork_word, &expected, 2, false, __ATOMIC_ACQUIRE, __ATOMIC_ACQUIRE)) {
+    sigset_t all, saved;
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, &saved);
     zmcore_repair_after_fork();
     __atomic_store_n(zms_fork_word, 1, __ATOMIC_RELEASE);
+    pthread_sigmask(SIG_SETMASK, &saved, NULL);
     return;
   }
   while (__atomic_load_n(zms_fork_word, __ATOMIC_ACQUIRE) != 1) sched_yield();

@@ -43,6 +43,11 @@ int zms_open_create(const char *path, int flags, int mode) { return open(path, f
 
 int zms_dup_cloexec(int fd) { return fcntl(fd, F_DUPFD_CLOEXEC, 3); }
 
+const char *zms_error_text(int error) {
+  const char *text = strerrordesc_np(error);
+  return text ? text : "unknown error";
+}
+
 const char *zms_keep_path(const char *path) {
   static char pool[2 * 4096];
   static size_t used;

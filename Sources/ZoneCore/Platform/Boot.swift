@@ -8,12 +8,18 @@
 //    ZONEMALLOC_PROF=1), creates the thread-exit key. It calls nothing that allocates, so
 //    a malloc arriving during boot from the same thread cannot happen, and one from
 //    another thread waits for it to finish.
-//  - the constructor (ZoneExports calls it): sets up NUMA through libnuma (which is
-//    initialised by then), starts the sampled features (the stack walker, the SIGSEGV
-//    handler, the profile signal: Sampling.construct), keeps a duplicate of stderr for
-//    the statistics summary when it is on (Summary), and publishes the stats page.
-//  - the destructor: writes the heap profile, prints the statistics summary when
-//    ZONEMALLOC_STATS is on, and removes the stats page.
+//    Signals are blocked while it runs: a handler that allocated on the booting thread
+//    would wait for the boot it interrupted.
+//  - the constructor (ZoneExports calls it): notes the console (the stderr messages go
+//    to, Console), sets up NUMA through libnuma (which is initialised by then), starts
+//    the sampled features (the stack walker, the SIGSEGV handler, the profile signal:
+//    Sampling.construct), and publishes the stats page.
+//  - the destructor, which _exit and _Exit run too, possibly from a signal handler that
+//    interrupted the allocator: writes the heap profile, prints the statistics summary
+//    when ZONEMALLOC_STATS is on, and removes the stats page. Each step only tries the
+//    lock it needs (Lock.lockOnExitPath) and says so when it has to skip; none blocks.
+//    In a child that shares its parent's memory (vfork, clone with CLONE_VM: another pid,
+//    but no fork to repair) it does nothing: every write would be the parent's.
 // Touches: every subsystem's start-up values.
 
 import ZoneSupport
@@ -24,6 +30,9 @@ enum Boot {
   static let state = Atomic<UInt>(0)
   nonisolated(unsafe) static var constructed = false
   nonisolated(unsafe) static var cpus = 1
+  /// The process the allocator's state belongs to: set at boot and by a fork child's
+  /// repair. Another pid with no repair pending shares this process's memory.
+  nonisolated(unsafe) static var pid: UInt = 0
 
   @inline(__always) static func ensure() -> Bool {
     state.load(ordering: .acquiring) == 2 || start()
@@ -31,8 +40,12 @@ enum Boot {
 
   @inline(never) private static func start() -> Bool {
     if state.compareExchange(expected: 0, desired: 1, ordering: .acquiring).exchanged {
+      var all = sigset_t(), saved = sigset_t()
+      sigfillset(&all)
+      pthread_sigmask(SIG_BLOCK, &all, &saved)
       let ok = boot()
       state.store(ok ? 2 : 3, ordering: .releasing)
+      pthread_sigmask(SIG_SETMASK, &saved, nil)
       return ok
     }
     while state.load(ordering: .acquiring) == 1 {
@@ -48,12 +61,19 @@ enum Boot {
   /// before boot finished, so nothing depends on the half-built state).
   static func afterForkInChild() {
     _ = state.compareExchange(expected: 1, desired: 0, ordering: .relaxed)
+    pid = UInt(getpid())
+  }
+
+  /// True in a child that runs on its parent's memory (vfork): it must write nothing.
+  static var isSharingParentMemory: Bool {
+    !zms_needs_fork_repair() && UInt(getpid()) != pid
   }
 
   private static func boot() -> Bool {
     if MemoryLayout<Zone>.size > zms_empty_zone_bytes() {
       Diagnostics.fatal("internal error: zone record larger than the empty zone", UInt(MemoryLayout<Zone>.size))
     }
+    pid = UInt(getpid())
     cpus = max(Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))), 1)
     Config.load(cpus: cpus)
     drawSecrets()
@@ -83,8 +103,8 @@ enum Boot {
   /// The library constructor.
   static func construct() {
     guard ensure() else { return }
+    Console.capture(keepingDuplicate: Config.printStats || Config.profile || Config.guardRate != 0)
     Numa.setUp()
-    if Config.printStats { Summary.saveStderr() }
     Sampling.construct()
     constructed = true
     StatsPage.publish()
@@ -92,7 +112,7 @@ enum Boot {
 
   /// The library destructor (process exit, and _exit).
   static func destruct() {
-    guard state.load(ordering: .acquiring) == 2 else { return }
+    guard state.load(ordering: .acquiring) == 2, !isSharingParentMemory else { return }
     if Profiler.enabled { ProfileDump.atExit() }
     if Config.printStats { Summary.printAtExit() }
     StatsPage.atExit()

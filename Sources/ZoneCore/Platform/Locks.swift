@@ -39,4 +39,22 @@ struct Lock {
   /// True when the calling thread holds no allocator lock, so that it may call code that
   /// can allocate or take a host lock (pthread_create, dlopen, stdio).
   static var noneHeld: Bool { zms_holds_no_lock() }
+
+  /// Attempts (1 ms apart) a path that must not block makes before it gives up.
+  static let exitPathAttempts = 1000
+
+  /// Takes the lock on a path that must never block (exit, _exit, a signal handler):
+  /// false at once when the calling thread holds a lock of its class (a signal handler
+  /// interrupted it there, and waiting would be waiting for itself); otherwise it tries
+  /// for about a second while other threads finish their holds, and gives up after that.
+  /// Tries cannot deadlock, so the lock order is not checked.
+  func lockOnExitPath() -> Bool {
+    guard zms_holds_class(lockClass) == false else { return false }
+    var pause = timespec(tv_sec: 0, tv_nsec: 1_000_000)
+    for _ in 0..<Lock.exitPathAttempts {
+      if zms_trylock_anywhere(mutex, lockClass) { return true }
+      nanosleep(&pause, nil)
+    }
+    return false
+  }
 }

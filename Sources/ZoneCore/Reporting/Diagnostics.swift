@@ -3,8 +3,8 @@
 // Owns: formatting text and numbers into stack buffers (ByteSink, the one formatting
 // abstraction of the core), writing lines with write(2) (FileWriter.writeAll), and the
 // abort paths for invalid frees, double frees and heap corruption.
-// Touches: file descriptor 2 (the statistics summary may name another), Files. Every
-// message is one line starting "zonemalloc: ".
+// Touches: Console (where messages go), Files. Every message is one line starting
+// "zonemalloc: ".
 
 import ZoneSupport
 
@@ -75,9 +75,9 @@ struct LineBuffer: ~Copyable, ByteSink {
     count += 1
   }
 
-  /// Writes the buffer followed by a newline to fd (stderr unless told). A line cut at
-  /// the capacity loses its last byte to the newline.
-  mutating func writeLine(to fd: Int32 = 2) {
+  /// Writes the buffer followed by a newline to fd (the console unless told). A line cut
+  /// at the capacity loses its last byte to the newline.
+  mutating func writeLine(to fd: Int32 = Console.fd) {
     count = min(count, LineBuffer.capacity - 1)
     append(10)
     flush(to: fd)
@@ -92,15 +92,16 @@ struct LineBuffer: ~Copyable, ByteSink {
     return withUnsafeBytes(of: &bytes) { fwrite($0.baseAddress, 1, n, stream) == n }
   }
 
-  /// Writes the buffer as it is (no newline added) to fd.
+  /// Writes the buffer as it is (no newline added) to fd; nothing when fd is -1.
   mutating func flush(to fd: Int32) {
+    guard fd >= 0 else { return }
     let n = count
     _ = withUnsafeBytes(of: &bytes) { FileWriter.writeAll(fd, $0.baseAddress!, n) }
   }
 }
 
 enum Diagnostics {
-  /// "zonemalloc: <text>" on stderr.
+  /// "zonemalloc: <text>" on the console.
   static func warn(_ text: StaticString) {
     var line = LineBuffer()
     line.append("zonemalloc: ")
@@ -127,6 +128,18 @@ enum Diagnostics {
     line.append(hex: address)
     line.writeLine()
     abort()
+  }
+
+  /// "zonemalloc: <text> <path>: <the error's text>", for a file that cannot be written.
+  static func fileError(_ text: StaticString, _ path: UnsafePointer<CChar>, _ error: Int32) {
+    var line = LineBuffer()
+    line.append("zonemalloc: ")
+    line.append(text)
+    line.append(" ")
+    line.append(cString: path, limit: 200)
+    line.append(": ")
+    line.append(cString: zms_error_text(error))
+    line.writeLine()
   }
 
   @inline(never) static func doubleFree(_ address: UInt) -> Never {

@@ -91,12 +91,19 @@ enum Stats {
 
   // MARK: - Snapshot
 
-  static func snapshot(_ out: UnsafeMutablePointer<zm_stats_t>) {
+  /// Fills `out`. On a path that must not block (exit, _exit) the zones lock is only
+  /// tried (Lock.lockOnExitPath): false, and `out` left empty, when it cannot be had.
+  @discardableResult
+  static func snapshot(_ out: UnsafeMutablePointer<zm_stats_t>, onExitPath: Bool = false) -> Bool {
     memset(out, 0, MemoryLayout<zm_stats_t>.size)
     out.pointee.version = UInt64(ZM_STATS_VERSION)
-    guard Global.state != nil else { return }
+    guard Global.state != nil else { return true }
     var sum = Totals()
-    Lock.zones.lock()
+    if onExitPath {
+      guard Lock.zones.lockOnExitPath() else { return false }
+    } else {
+      Lock.zones.lock()
+    }
     sum = retired
     Zones.forEachCounted { sum.add($0) }
     if let exit = ExitZone.zone { sum.add(exit) }
@@ -160,6 +167,7 @@ enum Stats {
 
     out.pointee.peak_allocated = UInt64(peakAllocated.load(ordering: .relaxed))
     out.pointee.peak_mapped = UInt64(Limit.peakHeld.load(ordering: .relaxed))
+    return true
   }
 
   // MARK: - Peaks

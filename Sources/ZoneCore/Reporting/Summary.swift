@@ -8,39 +8,23 @@
 //    (comm, from prctl) and one "zonemalloc: <field> <value>" line per field; or json, one
 //    object holding the pid, the program and every field. Both are written a line or a
 //    field at a time from stack buffers;
-//  - the exit summary's destination. The library constructor keeps a close-on-exec
-//    duplicate of stderr when the summary is on, so the summary still arrives when the
-//    program has closed fd 2 (coreutils do, in an atexit handler that runs before this
-//    library's destructor). It goes there, or to fd 2, whichever still names the file
-//    stderr named at load time (never into a file the program has since put in their
-//    place), or is appended to the file ZONEMALLOC_STATS names (%p is the pid; if it
-//    cannot be opened, stderr gets a warning and the summary). It is printed once per
-//    process, at exit or _exit (Exports.c); when ZONEMALLOC_STATS_PID is set, only by
-//    that process.
-// Touches: Stats.snapshot, Config's statistics settings, PathBuffer (Files.swift), file
-// descriptors (a dup at load; open, write and close at exit).
+//  - the exit summary's destination: the console (Console.swift: the stderr of load
+//    time, never a file the program has since put on fd 2), or appended to the file
+//    ZONEMALLOC_STATS names (%p is the pid; if it cannot be opened, the console gets a
+//    warning and the summary). It is printed once per process, at exit or _exit
+//    (Exports.c); when ZONEMALLOC_STATS_PID is set, only by that process. At exit the
+//    counters are summed only if the zones lock can be had without blocking: a program
+//    that leaves from a signal handler that interrupted the allocator gets one line
+//    saying the summary was skipped instead.
+// Touches: Stats.snapshot, Config's statistics settings, Console, PathBuffer
+// (Files.swift), file descriptors (open, write and close at exit).
 
 import ZoneSupport
 import Synchronization
 
 enum Summary {
-  /// The duplicate of stderr taken at load, and the file it named then.
-  nonisolated(unsafe) private static var savedStderr: Int32 = -1
-  nonisolated(unsafe) private static var stderrFile = FileIdentity()
-
-  /// A file's device and inode numbers.
-  struct FileIdentity: Equatable {
-    var device: UInt = 0
-    var inode: UInt = 0
-  }
-
-  /// Called by the library constructor when the summary is on.
-  static func saveStderr() {
-    savedStderr = zms_dup_cloexec(2)
-    stderrFile = identity(of: savedStderr) ?? FileIdentity()
-  }
-
-  /// The pid of the process that printed the summary at exit (a vfork child shares it).
+  /// The pid of the process that printed the summary at exit (exit and _exit may both
+  /// run in one process).
   private static let printedBy = Atomic<UInt>(0)
 
   /// The summary at exit, from the library destructor or _exit, once per process.
@@ -48,15 +32,32 @@ enum Summary {
     let pid = UInt(getpid())
     if Config.statsPid != 0 && pid != Config.statsPid { return }
     if printedBy.exchange(pid, ordering: .relaxed) == pid { return }
-    let stderr = stderrOfLoadTime()
-    if let path = Config.statsPath, append(to: path, warningOn: stderr) { return }
-    if stderr >= 0 { write(to: stderr) }
+    var s = zm_stats_t()
+    let complete = Stats.snapshot(&s, onExitPath: true)
+    let console = Console.fd
+    let file = Config.statsPath.map { openExpanded($0, warningOn: console) } ?? -1
+    let fd = file >= 0 ? file : console
+    if complete { write(s, to: fd) } else { writeSkipped(to: fd) }
+    if file >= 0 { close(file) }
+  }
+
+  /// "zonemalloc: statistics for pid N skipped: ..." when the counters cannot be summed.
+  private static func writeSkipped(to fd: Int32) {
+    var line = LineBuffer()
+    line.append("zonemalloc: statistics for pid ")
+    line.append(decimal: UInt(getpid()))
+    line.append(" skipped: the program left from inside the allocator (a signal handler)")
+    line.writeLine(to: fd)
   }
 
   /// The summary in the configured format, on fd.
   static func write(to fd: Int32) {
     var s = zm_stats_t()
     Stats.snapshot(&s)
+    write(s, to: fd)
+  }
+
+  private static func write(_ s: zm_stats_t, to fd: Int32) {
     if Config.statsJSON { writeJSON(s, to: fd) } else { writeText(s, to: fd) }
   }
 
@@ -183,44 +184,19 @@ enum Summary {
     }
   }
 
-  /// The descriptor that names the file stderr named at load: the saved duplicate, else
-  /// fd 2; -1 if neither does (nothing is written then).
-  private static func stderrOfLoadTime() -> Int32 {
-    guard savedStderr >= 0 else { return -1 }
-    if identity(of: savedStderr) == stderrFile { return savedStderr }
-    return identity(of: 2) == stderrFile ? 2 : -1
-  }
-
-  private static func identity(of fd: Int32) -> FileIdentity? {
-    var info = stat()
-    guard fstat(fd, &info) == 0 else { return nil }
-    return FileIdentity(device: UInt(info.st_dev), inode: UInt(info.st_ino))
-  }
-
-  /// Opens the path for appending, with every %p replaced by the pid; -1 on failure.
-  private static func openExpanded(_ template: UnsafePointer<CChar>) -> Int32 {
+  /// Opens the file the template names for appending, every %p replaced by the pid; -1,
+  /// after a warning on the console, when it cannot be opened.
+  private static func openExpanded(_ template: UnsafePointer<CChar>, warningOn console: Int32) -> Int32 {
     var path = PathBuffer()
     path.append(expanding: template)
-    guard !path.overflowed else { return -1 }
-    return path.withCString { zms_open_create($0, O_WRONLY | O_CREAT | O_APPEND, 0o644) }
-  }
-
-  /// Appends the summary to the file the template names; false, after a warning on
-  /// stderr (if there is one), when it cannot be opened.
-  private static func append(to template: UnsafePointer<CChar>, warningOn stderr: Int32) -> Bool {
-    let fd = openExpanded(template)
-    if fd >= 0 {
-      write(to: fd)
-      close(fd)
-      return true
-    }
-    if stderr >= 0 {
+    let fd = path.overflowed ? -1 : path.withCString { zms_open_create($0, O_WRONLY | O_CREAT | O_APPEND, 0o644) }
+    if fd < 0 {
       var line = LineBuffer()
       line.append("zonemalloc: cannot open ZONEMALLOC_STATS=")
       line.append(cString: template)
       line.append("; the summary follows")
-      line.writeLine(to: stderr)
+      line.writeLine(to: console)
     }
-    return false
+    return fd
   }
 }

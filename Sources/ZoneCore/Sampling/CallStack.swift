@@ -3,9 +3,9 @@
 // Owns: capturing the calling thread's id and return addresses (ZoneSupport's
 // zms_backtrace, the stack walker the heap profiler uses too: it starts at the program's
 // call into the allocator, and allocates nothing), and printing them one frame a line,
-// symbolised by dladdr where it can (function+offset and the object's file name, raw
-// addresses otherwise). Printing takes no lock of zonemalloc's and allocates nothing
-// (dladdr, write(2), stack buffers), so the fault handler may print.
+// symbolised where the loaded objects' dynamic symbols tell (function+offset and the
+// object's file name, raw addresses otherwise). Printing takes no lock and allocates
+// nothing (zms_symbolize, write(2), stack buffers), so the fault handler may print.
 // Touches: nothing. The caller keeps its own allocations out of the sampler while it
 // captures (Sampling.holdingOff).
 

@@ -3,7 +3,10 @@
 // Owns: the profile's file format (docs/DESIGN.md, "The heap profile file"), its path
 // (ZONEMALLOC_PROF_FILE, default zonemalloc.%p.prof, %p the pid), and the three times a
 // profile is written:
-//  - at exit (the library destructor), to the path;
+//  - at exit (the library destructor, _exit), to the path, with one line on the console
+//    saying where (or why not). The profile lock is only tried there
+//    (Lock.lockOnExitPath): a program that leaves from a signal handler that interrupted
+//    the profiler gets a line saying the profile was skipped, never a hang;
 //  - on zm_prof_dump(path), to that path (NULL: the default one);
 //  - on the signal ZONEMALLOC_PROF_SIGNAL, to the path plus ".1", ".2", ... The handler
 //    is async-signal-safe: it takes the profile lock only with trylock and writes with
@@ -13,7 +16,7 @@
 // The profile holds raw return addresses and a verbatim copy of /proc/self/maps: nothing
 // is symbolised inside the process (`zm prof` does that).
 // Touches: ProfileTables (read under the profile lock), Files, Config (the path), the
-// signal disposition.
+// signal disposition, Console and Diagnostics (its lines).
 
 import ZoneSupport
 import Synchronization
@@ -38,28 +41,35 @@ enum ProfileDump {
 
   // MARK: - The three triggers
 
+  /// How a dump takes the profile lock.
+  enum Wait {
+    case block, tryOnce, exitPath
+  }
+
   /// At exit: the profile goes to the default path, and one line says where.
   static func atExit() {
     var path = PathBuffer()
     defaultPath(&path, suffix: 0)
-    let error = path.withCString { write(to: $0, wait: true) }
-    var line = LineBuffer()
-    line.append(error == 0 ? "zonemalloc: heap profile written to " : "zonemalloc: cannot write the heap profile to ")
-    path.withCString { line.append(cString: $0, limit: 200) }
-    if error != 0 {
-      line.append(": errno ")
-      line.append(decimal: UInt(error))
+    let error = path.withCString { write(to: $0, waiting: .exitPath) }
+    if error == EBUSY {
+      Diagnostics.warn("heap profile skipped: the program left from inside the allocator (a signal handler)")
+    } else if error != 0 {
+      path.withCString { Diagnostics.fileError("cannot write the heap profile to", $0, error) }
+    } else {
+      var line = LineBuffer()
+      line.append("zonemalloc: heap profile written to ")
+      path.withCString { line.append(cString: $0, limit: 200) }
+      line.writeLine()
     }
-    line.writeLine()
   }
 
   /// zm_prof_dump(path): 0, or an errno value.
   static func onRequest(_ path: UnsafePointer<CChar>?) -> Int32 {
     guard Profiler.enabled else { return ENOTSUP }
-    if let path { return write(to: path, wait: true) }
+    if let path { return write(to: path, waiting: .block) }
     var fallback = PathBuffer()
     defaultPath(&fallback, suffix: 0)
-    return fallback.withCString { write(to: $0, wait: true) }
+    return fallback.withCString { write(to: $0, waiting: .block) }
   }
 
   /// The signal's handler. In a forked child not yet repaired (Fork.swift) it takes no
@@ -67,7 +77,7 @@ enum ProfileDump {
   /// that drops the profile lock.
   static let onSignal: @convention(c) (Int32) -> Void = { _ in
     let saved = zms_errno()
-    if zms_needs_fork_repair() || !writeSignalDump(wait: false) { pending.store(true, ordering: .relaxed) }
+    if zms_needs_fork_repair() || !writeSignalDump(waiting: .tryOnce) { pending.store(true, ordering: .relaxed) }
     zms_set_errno(saved)
   }
 
@@ -75,25 +85,29 @@ enum ProfileDump {
   /// the caller holds no allocator lock: none is held across the file's writes.
   @inline(__always) static func servePending() {
     if _slowPath(pending.load(ordering: .relaxed)) && Lock.noneHeld && pending.exchange(false, ordering: .relaxed) {
-      _ = writeSignalDump(wait: true)
+      _ = writeSignalDump(waiting: .block)
     }
   }
 
-  /// False when the lock was busy and `wait` was false: nothing was written.
-  private static func writeSignalDump(wait: Bool) -> Bool {
+  /// False when the lock was busy: nothing was written.
+  private static func writeSignalDump(waiting: Wait) -> Bool {
     var path = PathBuffer()
     defaultPath(&path, suffix: signalDumps.load(ordering: .relaxed) + 1)
-    let error = path.withCString { write(to: $0, wait: wait) }
+    let error = path.withCString { write(to: $0, waiting: waiting) }
     if error != EBUSY { signalDumps.wrappingAdd(1, ordering: .relaxed) }
     return error != EBUSY
   }
 
   // MARK: - Writing
 
-  /// Writes the profile to path: 0, EBUSY (the lock was busy and `wait` was false), or
-  /// the errno of open or write.
-  private static func write(to path: UnsafePointer<CChar>, wait: Bool) -> Int32 {
-    if wait { Lock.profile.lock() } else if !Lock.profile.tryLock() { return EBUSY }
+  /// Writes the profile to path: 0, EBUSY (the lock could not be had without blocking,
+  /// and the caller may not block), or the errno of open or write.
+  private static func write(to path: UnsafePointer<CChar>, waiting: Wait) -> Int32 {
+    switch waiting {
+    case .block: Lock.profile.lock()
+    case .tryOnce: if !Lock.profile.tryLock() { return EBUSY }
+    case .exitPath: if !Lock.profile.lockOnExitPath() { return EBUSY }
+    }
     let fd = zms_open_create(path, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
     guard fd >= 0 else {
       let error = zms_errno()

@@ -42,6 +42,7 @@
 #include <sys/random.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/auxv.h>
 #include <fcntl.h>
 
 /* The public API, so that Swift fills zm_stats_t from the one definition. */
@@ -160,22 +161,42 @@ static inline void zms_lock_prologue(unsigned cls) {
   if (__builtin_expect(zms_check_lock_order, 0) && (zms_held_classes >> cls) != 0) zms_lock_order_violation(cls);
 }
 
+/* The record is set before the mutex is taken and cleared after it is released, so a
+ * signal handler that finds no class recorded knows its thread holds no allocator lock. */
 static inline void zms_lock(pthread_mutex_t *lock, unsigned cls) {
   zms_lock_prologue(cls);
-  pthread_mutex_lock(lock);
   zms_held_classes |= 1u << cls;
+  __atomic_signal_fence(__ATOMIC_SEQ_CST);
+  pthread_mutex_lock(lock);
 }
 
 static inline bool zms_trylock(pthread_mutex_t *lock, unsigned cls) {
   zms_lock_prologue(cls);
-  if (pthread_mutex_trylock(lock) != 0) return false;
   zms_held_classes |= 1u << cls;
-  return true;
+  __atomic_signal_fence(__ATOMIC_SEQ_CST);
+  if (pthread_mutex_trylock(lock) == 0) return true;
+  zms_held_classes &= ~(1u << cls);
+  return false;
+}
+
+/* True when the calling thread holds (or is taking) a lock of the class. */
+static inline bool zms_holds_class(unsigned cls) { return (zms_held_classes >> cls) & 1; }
+
+/* For paths that must not block (exit, signal handlers): a try, which cannot deadlock,
+ * so the order is not checked. The caller checks first that it holds no lock of the class. */
+static inline bool zms_trylock_anywhere(pthread_mutex_t *lock, unsigned cls) {
+  if (__builtin_expect(__atomic_load_n(zms_fork_word, __ATOMIC_ACQUIRE) != 1, 0)) zms_fork_repair();
+  zms_held_classes |= 1u << cls;
+  __atomic_signal_fence(__ATOMIC_SEQ_CST);
+  if (pthread_mutex_trylock(lock) == 0) return true;
+  zms_held_classes &= ~(1u << cls);
+  return false;
 }
 
 static inline void zms_unlock(pthread_mutex_t *lock, unsigned cls) {
-  zms_held_classes &= ~(1u << cls);
   pthread_mutex_unlock(lock);
+  __atomic_signal_fence(__ATOMIC_SEQ_CST);
+  zms_held_classes &= ~(1u << cls);
 }
 
 /* True in a forked child that has not been repaired yet. */
@@ -202,6 +223,9 @@ uintptr_t zms_executable_end(void);
 int zms_open_readonly(const char *path);
 /* open(path, flags | O_CLOEXEC, mode), for files the library creates or appends to. */
 int zms_open_create(const char *path, int flags, int mode);
+/* The text of an errno value ("No such file or directory"), from a static table:
+ * async-signal-safe, unlike strerror. */
+const char *zms_error_text(int error);
 /* fcntl(fd, F_DUPFD_CLOEXEC, 3): a close-on-exec duplicate, or -1. */
 int zms_dup_cloexec(int fd);
 /* Copies path (the ZONEMALLOC_STATS file, the ZONEMALLOC_PROF_FILE pattern) into static
@@ -249,15 +273,16 @@ int zms_backtrace(uintptr_t *out, int max);
  * allocator's frames from the program's. */
 uintptr_t zms_text_address(void);
 
-/* What dladdr knows about a return address: the object and the symbol holding the call
- * (NULL when unknown), and the offset from the symbol (or from the object's base when
- * there is no symbol). */
+/* What the loaded objects' dynamic symbol tables say of a return address (Symbols.c):
+ * the object and the symbol holding the call (NULL when unknown), and the offset from
+ * the symbol (or from the object's load bias when there is no symbol). */
 struct zms_symbol {
   const char *object;
   const char *name;
   uintptr_t offset;
 };
-/* 1 with *out filled, 0 when no loaded object holds the address. Allocates nothing. */
+/* 1 with *out filled, 0 when no loaded object holds the address. Takes no lock and
+ * allocates nothing: the SIGSEGV handler calls it. */
 int zms_symbolize(uintptr_t return_address, struct zms_symbol *out);
 
 /* ---- The guarded slots' SIGSEGV handler (FaultSignal.c) -------------------------- */
