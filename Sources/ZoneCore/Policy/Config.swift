@@ -2,7 +2,11 @@
 //
 // Owns: parsing and the tunables' values. Read once at boot; a bad value gets a one-line
 // warning on stderr and the default stays in force. docs/CONFIGURATION.md lists them.
-// Touches: getenv, Diagnostics, and CgroupLimit (ZONEMALLOC_LIMIT=auto).
+// In a process the kernel marks AT_SECURE (setuid, setgid, file capabilities), the
+// environment belongs to the unprivileged user who started it: every ZONEMALLOC_*
+// variable is ignored there, as glibc ignores its malloc tunables, and the library
+// creates no file (no stats page); the defaults, guarded sampling among them, stay on.
+// Touches: getenv, getauxval, Diagnostics, and CgroupLimit (ZONEMALLOC_LIMIT=auto).
 
 import ZoneSupport
 
@@ -48,9 +52,17 @@ enum Config {
   nonisolated(unsafe) static var profileFile: UnsafePointer<CChar>? = nil
   /// The stats page other processes read (StatsPage.swift).
   nonisolated(unsafe) static var statsPage = true
+  /// A setuid, setgid or otherwise privileged process (AT_SECURE): the environment is
+  /// not read, and no file is created.
+  nonisolated(unsafe) static var secure = false
 
   static func load(cpus: Int) {
     lazyMax = (32 << 20) * UInt(Int.bitWidth - cpus.leadingZeroBitCount)
+    secure = getauxval(UInt(AT_SECURE)) != 0
+    if secure {
+      statsPage = false
+      return
+    }
     readStats()
     readLimit()
     readSize("ZONEMALLOC_LAZY_MAX", into: &lazyMax, minimum: 0, allowZero: true)
@@ -75,9 +87,9 @@ enum Config {
 
   // MARK: - Readers
 
-  /// The variable's text, or nil when it is unset or empty.
+  /// The variable's text, or nil when it is unset or empty, or the process is secure.
   static func value(_ name: StaticString) -> UnsafePointer<CChar>? {
-    guard let v = getenv(UnsafeRawPointer(name.utf8Start).assumingMemoryBound(to: CChar.self)),
+    guard !secure, let v = getenv(UnsafeRawPointer(name.utf8Start).assumingMemoryBound(to: CChar.self)),
           v[0] != 0 else { return nil }
     return UnsafePointer(v)
   }
