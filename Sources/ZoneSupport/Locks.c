@@ -45,13 +45,14 @@ uint64_t *zms_fork_word = &fork_word_before_boot;
 static void clear_fork_word_in_child(void) { __atomic_store_n(zms_fork_word, 0, __ATOMIC_RELEASE); }
 
 void zms_fork_word_setup(void) {
-  uint64_t *page = zms_mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS);
-  if (page && madvise(page, 4096, MADV_WIPEONFORK) == 0) {
+  size_t bytes = (size_t)getauxval(AT_PAGESZ);
+  uint64_t *page = zms_mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS);
+  if (page && madvise(page, bytes, MADV_WIPEONFORK) == 0) {
     *page = 1;
     __atomic_store_n(&zms_fork_word, page, __ATOMIC_RELEASE);
     return;
   }
-  if (page) munmap(page, 4096);
+  if (page) munmap(page, bytes);
   pthread_atfork(NULL, NULL, clear_fork_word_in_child);
 }
 

@@ -67,7 +67,7 @@ enum Allocator {
   @inline(never) static func freeOutsideArena(_ address: UInt) {
     if address == 0 { return }
     if GuardedSlots.free(address) { return }
-    if Global.state != nil && BigBlocks.free(address) { return }
+    if BigBlocks.free(address) { return }
     if Foreign.glibcUsableSize(address) != nil {
       __libc_free(UnsafeMutableRawPointer(bitPattern: address))
       return
@@ -301,7 +301,7 @@ public func zm_stats_print() {
 /// Everything cached goes back to the OS; the answer is how much `held` fell.
 @c(zm_purge)
 public func zm_purge() -> UInt {
-  guard Global.state != nil else { return 0 }
+  guard Boot.isReady else { return 0 }
   let before = Limit.held.load(ordering: .relaxed)
   LazyUnmap.purge(downTo: 0, olderThan: 0, wait: true)
   let zone = ThreadZone.current

@@ -40,7 +40,7 @@ enum Foreign {
 
   /// The usable size of a glibc block, or nil if address is not one.
   static func glibcUsableSize(_ address: UInt) -> UInt? {
-    guard address & 15 == 0, address > 4096, !isOnThisStack(address), !Ownership.holds(address),
+    guard address & 15 == 0, address > OS.pageSize, !isOnThisStack(address), !Ownership.holds(address),
           OS.isMapped(address - 16), OS.isMapped(address) else { return nil }
     let header = word(address - 8)
     let size = header & ~7

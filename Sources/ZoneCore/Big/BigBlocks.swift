@@ -22,15 +22,23 @@ enum BigBlocks {
   static let frees = Atomic<UInt>(0)
   static let reuses = Atomic<UInt>(0)
   static let liveBytes = Atomic<UInt>(0)
-  private static let pageMask: UInt = OS.pageSize - 1
+  private static var pageMask: UInt { OS.pageSize - 1 }
   /// Registry values are length | tag; the tag is the node + 1 (0 when NUMA is off) and
   /// this flag, set while the heap profiler holds a sample of the block.
   static let sampledFlag: UInt = 1 << 11
   private static let nodeMask: UInt = sampledFlag - 1
 
-  @inline(__always) private static var registry: UnsafeMutablePointer<AddressMap> {
-    withUnsafeMutablePointer(to: &Global.g.pointee.bigBlocks) { $0 }
+  /// Live big blocks: address -> length | tag, mapped at boot.                  [big lock]
+  nonisolated(unsafe) private static var map: UnsafeMutablePointer<AddressMap>? = nil
+  @inline(__always) private static var registry: UnsafeMutablePointer<AddressMap> { map.unsafelyUnwrapped }
+
+  static func setUp() -> Bool {
+    map = OS.mapRecords(AddressMap.self)
+    return map != nil
   }
+
+  /// False before boot: no block is big.
+  static var isSetUp: Bool { map != nil }
 
   /// size rounded up to whole pages, or nil when that overflows what can be mapped.
   static func pageRound(_ size: UInt) -> UInt? {
@@ -142,6 +150,7 @@ enum BigBlocks {
 
   /// Frees a big block. False if address is not one.
   static func free(_ address: UInt) -> Bool {
+    guard isSetUp else { return false }
     let now = OS.nowMilliseconds()
     Lock.big.lock()
     guard let value = registry.pointee.remove(address) else {
@@ -178,7 +187,7 @@ enum BigBlocks {
 
   /// (length, node tag) of a live big block, or nil.
   static func lookup(_ address: UInt) -> UInt? {
-    guard Global.state != nil else { return nil }
+    guard isSetUp else { return nil }
     Lock.big.lock()
     let value = registry.pointee.value(for: address)
     Lock.big.unlock()
@@ -188,6 +197,7 @@ enum BigBlocks {
   /// True when [start, end) overlaps a live big block or a cached extent. A scan under
   /// the big lock: only for the rare questions about foreign pointers (Ownership.swift).
   static func intersects(_ start: UInt, _ end: UInt) -> Bool {
+    guard isSetUp else { return false }
     Lock.big.lock()
     defer { Lock.big.unlock() }
     let live = registry.pointee.contains { key, value in start < key &+ (value & ~pageMask) && end > key }

@@ -57,7 +57,9 @@ enum LazyUnmap {
   static let purges = Atomic<UInt>(0)
   static let maxStepNanoseconds = Atomic<UInt>(0)
   /// Smallest extent worth keeping apart: a big block is at least this long.
-  static let minimumExtent: UInt = 5 * 4096
+  static var minimumExtent: UInt { OS.pageRound(20 << 10) }
+  /// Bins count the length in 4 KiB units, whatever the page size.
+  static let binUnitShift: UInt = 12
   static let stepBytes: UInt = 2 << 20
 
   /// How much the cache keeps (Retention.swift).
@@ -81,8 +83,13 @@ enum LazyUnmap {
     retention.noteMiss(bytes, bound: 16 * Config.lazyMax)
   }
 
-  @inline(__always) private static var lazy: UnsafeMutablePointer<LazyState> {
-    withUnsafeMutablePointer(to: &Global.g.pointee.lazy) { $0 }
+  /// The cache, mapped at boot.                                              [big lock]
+  nonisolated(unsafe) private static var state: UnsafeMutablePointer<LazyState>? = nil
+  @inline(__always) private static var lazy: UnsafeMutablePointer<LazyState> { state.unsafelyUnwrapped }
+
+  static func setUp() -> Bool {
+    state = OS.mapRecords(LazyState.self)
+    return state != nil
   }
 
   private static func extent(_ slot: UInt32) -> UnsafeMutablePointer<Extent> {
@@ -120,7 +127,7 @@ enum LazyUnmap {
   /// out with it. Returns (address, length taken).
   static func takeLocked(_ length: UInt) -> (UInt, UInt)? {
     guard lazy.pointee.capacity > 0 else { return nil }
-    var b = bin(length >> 12)
+    var b = bin(length >> binUnitShift)
     var slot = lazy.pointee.bins[b]
     while slot != 0 && extent(slot).pointee.length < length { slot = extent(slot).pointee.binNext }
     if slot == 0 {
@@ -206,7 +213,7 @@ enum LazyUnmap {
   @discardableResult
   static func purge(downTo target: UInt, olderThan cutoff: UInt, wait: Bool,
                     steps: Int = Int.max) -> UInt {
-    guard Global.state != nil else { return 0 }
+    guard state != nil else { return 0 }
     if wait { Lock.purge.lock() } else if !Lock.purge.tryLock() { return 0 }
     defer { Lock.purge.unlock() }
     var released: UInt = 0
@@ -306,7 +313,7 @@ enum LazyUnmap {
   /// keeps its age).
   private static func index(_ slot: UInt32) {
     let e = extent(slot)
-    let b = bin(e.pointee.length >> 12)
+    let b = bin(e.pointee.length >> binUnitShift)
     e.pointee.binPrev = 0
     e.pointee.binNext = lazy.pointee.bins[b]
     if e.pointee.binNext != 0 { extent(e.pointee.binNext).pointee.binPrev = slot }
@@ -319,7 +326,7 @@ enum LazyUnmap {
 
   private static func unindex(_ slot: UInt32) {
     let e = extent(slot)
-    let b = bin(e.pointee.length >> 12)
+    let b = bin(e.pointee.length >> binUnitShift)
     if e.pointee.binPrev != 0 { extent(e.pointee.binPrev).pointee.binNext = e.pointee.binNext }
     else { lazy.pointee.bins[b] = e.pointee.binNext }
     if e.pointee.binNext != 0 { extent(e.pointee.binNext).pointee.binPrev = e.pointee.binPrev }

@@ -97,7 +97,7 @@ enum Stats {
   static func snapshot(_ out: UnsafeMutablePointer<zm_stats_t>, onExitPath: Bool = false) -> Bool {
     memset(out, 0, MemoryLayout<zm_stats_t>.size)
     out.pointee.version = UInt64(ZM_STATS_VERSION)
-    guard Global.state != nil else { return true }
+    guard Zones.isSetUp else { return true }
     var sum = Totals()
     if onExitPath {
       guard Lock.zones.lockOnExitPath() else { return false }

@@ -40,7 +40,8 @@ struct StatsPageLayout: ~Copyable {
 enum StatsPage {
   static let magic: UInt64 = 0x3153_5441_5453_4D5A // "ZMSTATS1" in memory order
   private static let intervalMilliseconds: UInt = 100
-  private static let length = OS.pageSize
+  /// The file's length: the layout fits in 4 KiB whatever the page size.
+  private static let length: UInt = 4096
 
   /// The mapped page, 0 when there is none; in a forked child, possibly the parent's.
   nonisolated(unsafe) private static var page: UInt = 0

@@ -72,7 +72,7 @@ enum GuardedSlots {
 
   /// A guarded block for a chunk of `size` bytes, or nil (the allocation keeps its chunk).
   static func allocate(_ size: UInt) -> UnsafeMutableRawPointer? {
-    guard size <= GuardPool.slotBytes, !Sampling.heldOff,
+    guard size <= GuardPool.largestBlock, !Sampling.heldOff,
           accepts(size), GuardPool.ready(), let index = GuardPool.take() else { return nil }
     let block = GuardPool.place(size, in: index)
     guard GuardPool.open(block, size) else {

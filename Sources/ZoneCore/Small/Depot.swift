@@ -58,6 +58,14 @@ enum Depot {
   /// How much the depots keep beyond their floor (Retention.swift).
   static let retention = Retention()
 
+  /// Each node's depot, mapped at boot.                                      [depot lock]
+  nonisolated(unsafe) private static var states: UnsafeMutablePointer<DepotState>? = nil
+
+  static func setUp() -> Bool {
+    states = OS.mapRecords(DepotState.self, count: Int(ZMS_MAX_NODES))
+    return states != nil
+  }
+
   /// Dirty granules a depot keeps: the floor (ZONEMALLOC_DEPOT_SLABS per CPU, or an eighth
   /// of the granules in use if that is more; an eighth of the configured floor while the
   /// program has no background thread) plus what regrets added, but under a memory cap at
@@ -251,11 +259,11 @@ enum Depot {
   // MARK: - Storage                                                             [depot lock]
 
   private static func state(_ node: Int) -> UnsafeMutablePointer<DepotState> {
-    withUnsafeMutablePointer(to: &Global.g.pointee.depots[node]) { $0 }
+    states.unsafelyUnwrapped + node
   }
 
   private static func dirtyList(_ node: Int, _ chargeClass: Int) -> UnsafeMutablePointer<DirtyList> {
-    withUnsafeMutablePointer(to: &Global.g.pointee.depots[node].dirty[chargeClass - 1]) { $0 }
+    withUnsafeMutablePointer(to: &state(node).pointee.dirty[chargeClass - 1]) { $0 }
   }
 
   private static func popDirty(_ node: Int, _ chargeClass: Int) -> SlabPointer? {
@@ -271,7 +279,7 @@ enum Depot {
 
   /// A released unit: its pages are zero, it carries no charge.
   private static func popClean(_ node: Int, _ granules: Int) -> SlabPointer? {
-    let head = withUnsafeMutablePointer(to: &Global.g.pointee.depots[node].clean[granules - 1]) { $0 }
+    let head = withUnsafeMutablePointer(to: &state(node).pointee.clean[granules - 1]) { $0 }
     guard head.pointee != 0 else { return nil }
     let slab = slabAt(head.pointee)
     head.pointee = slab.pointee.next
@@ -283,7 +291,7 @@ enum Depot {
     var chain = slabs
     Lock.depot(node).lock()
     defer { Lock.depot(node).unlock() }
-    let head = withUnsafeMutablePointer(to: &Global.g.pointee.depots[node].clean[granules - 1]) { $0 }
+    let head = withUnsafeMutablePointer(to: &state(node).pointee.clean[granules - 1]) { $0 }
     while let slab = chain.pop() {
       slab.pointee.charged = 0
       slab.pointee.next = head.pointee

@@ -408,7 +408,7 @@ enum ThreadZone {
   /// 16 KiB charge class, so a span reused from its class differs from the request by
   /// at most 12 KiB: no system call, at most three page faults.
   static func spanCharge(_ size: UInt) -> UInt {
-    (size + OS.pageSize - 1) & ~(OS.pageSize - 1)
+    OS.pageRound(size)
   }
 
   /// realloc of a span's chunk within its granules: charge the pages and grow in place.

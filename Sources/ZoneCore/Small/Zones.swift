@@ -11,7 +11,17 @@
 import ZoneSupport
 import Synchronization
 
+/// The zone record lists, mapped at boot.                                     [zones lock]
+struct ZoneLists {
+  var live: UInt       // doubly linked through Zone.linkNext/linkPrev
+  var dead: UInt       // zones of threads lost in a fork
+  var free: UInt       // recycled records
+  var carve: UInt      // next unused record in the current chunk of records
+  var carveEnd: UInt
+}
+
 enum Zones {
+  nonisolated(unsafe) private static var lists: UnsafeMutablePointer<ZoneLists>? = nil
   nonisolated(unsafe) static var key = pthread_key_t()
   static let liveCount = Atomic<UInt>(0)
   static let created = Atomic<UInt>(0)
@@ -37,6 +47,14 @@ enum Zones {
     (UInt(MemoryLayout<Zone>.size) + 63) & ~63
   }
 
+  static func setUp() -> Bool {
+    lists = OS.mapRecords(ZoneLists.self)
+    return lists != nil
+  }
+
+  /// False before boot.
+  static var isSetUp: Bool { lists != nil }
+
   // MARK: - Creation
 
   static func createForCurrentThread() -> ZonePointer? {
@@ -47,7 +65,7 @@ enum Zones {
       return nil
     }
     initialize(zone)
-    link(zone, into: &Global.g.pointee.liveZones)
+    link(zone, into: &lists.unsafelyUnwrapped.pointee.live)
     Lock.zones.unlock()
     let live = liveCount.wrappingAdd(1, ordering: .relaxed).newValue
     created.wrappingAdd(1, ordering: .relaxed)
@@ -90,16 +108,16 @@ enum Zones {
 
   /// A free record, or a new one carved from a fresh chunk of records.   [zones lock]
   private static func takeRecord() -> ZonePointer? {
-    let g = Global.g
-    if let zone = unlinkFirst(&g.pointee.freeZones) { return zone }
-    if g.pointee.zoneCarve == g.pointee.zoneCarveEnd {
+    let g = lists.unsafelyUnwrapped
+    if let zone = unlinkFirst(&g.pointee.free) { return zone }
+    if g.pointee.carve == g.pointee.carveEnd {
       let bytes = recordStride * recordsPerChunk
       guard let chunk = OS.map(bytes) else { return nil }
-      g.pointee.zoneCarve = chunk
-      g.pointee.zoneCarveEnd = chunk + bytes
+      g.pointee.carve = chunk
+      g.pointee.carveEnd = chunk + bytes
     }
-    let record = g.pointee.zoneCarve
-    g.pointee.zoneCarve += recordStride
+    let record = g.pointee.carve
+    g.pointee.carve += recordStride
     return ZonePointer(bitPattern: record)
   }
 
@@ -117,7 +135,7 @@ enum Zones {
   /// Takes a torn-down zone off the live list and recycles its record.
   static func retire(_ zone: ZonePointer) {
     Lock.zones.lock()
-    unlink(zone, from: &Global.g.pointee.liveZones)
+    unlink(zone, from: &lists.unsafelyUnwrapped.pointee.live)
     let live = liveCount.wrappingSubtract(1, ordering: .relaxed).newValue
     recycleLocked(zone)
     Lock.zones.unlock()
@@ -127,7 +145,7 @@ enum Zones {
   /// Folds a torn-down zone's counters into the totals; its record becomes free. [zones lock]
   private static func recycleLocked(_ zone: ZonePointer) {
     Stats.fold(zone)
-    link(zone, into: &Global.g.pointee.freeZones)
+    link(zone, into: &lists.unsafelyUnwrapped.pointee.free)
   }
 
   // MARK: - Fork
@@ -137,14 +155,14 @@ enum Zones {
   /// memory is walked or written; a dead zone is torn down only when the child needs a
   /// slab it cannot find elsewhere (reapOneDead).
   static func afterForkInChild() {
-    let g = Global.g
+    let g = lists.unsafelyUnwrapped
     let me = ThreadZone.current
     let survivor = !isPlaceholder(me)
-    if survivor { unlink(me, from: &g.pointee.liveZones) }
-    var dead = g.pointee.deadZones
-    if g.pointee.liveZones != 0 {
+    if survivor { unlink(me, from: &g.pointee.live) }
+    var dead = g.pointee.dead
+    if g.pointee.live != 0 {
       // Splice the old live list in front of the dead list.
-      var tail = ZonePointer(bitPattern: g.pointee.liveZones).unsafelyUnwrapped
+      var tail = ZonePointer(bitPattern: g.pointee.live).unsafelyUnwrapped
       var count: UInt = 1
       while tail.pointee.linkNext != 0 {
         tail = ZonePointer(bitPattern: tail.pointee.linkNext).unsafelyUnwrapped
@@ -152,14 +170,14 @@ enum Zones {
       }
       tail.pointee.linkNext = dead
       if dead != 0 { ZonePointer(bitPattern: dead).unsafelyUnwrapped.pointee.linkPrev = UInt(bitPattern: tail) }
-      dead = g.pointee.liveZones
+      dead = g.pointee.live
       deadCount.wrappingAdd(count, ordering: .relaxed)
     }
-    g.pointee.deadZones = dead
-    g.pointee.liveZones = 0
+    g.pointee.dead = dead
+    g.pointee.live = 0
     liveCount.store(0, ordering: .relaxed)
     if survivor {
-      link(me, into: &g.pointee.liveZones)
+      link(me, into: &g.pointee.live)
       liveCount.store(1, ordering: .relaxed)
     }
   }
@@ -168,17 +186,17 @@ enum Zones {
   /// The child keeps only its own zone; the others, the free records and the rest of the
   /// current chunk of records are abandoned (their slabs are never reused here).
   static func abandonInChild() {
-    let g = Global.g
+    let g = lists.unsafelyUnwrapped
     let me = ThreadZone.current
-    g.pointee.liveZones = 0
-    g.pointee.deadZones = 0
-    g.pointee.freeZones = 0
-    g.pointee.zoneCarve = 0
-    g.pointee.zoneCarveEnd = 0
+    g.pointee.live = 0
+    g.pointee.dead = 0
+    g.pointee.free = 0
+    g.pointee.carve = 0
+    g.pointee.carveEnd = 0
     deadCount.store(0, ordering: .relaxed)
     liveCount.store(0, ordering: .relaxed)
     guard !isPlaceholder(me) else { return }
-    link(me, into: &g.pointee.liveZones)
+    link(me, into: &g.pointee.live)
     liveCount.store(1, ordering: .relaxed)
   }
 
@@ -187,7 +205,7 @@ enum Zones {
   static func reapOneDead() -> Bool {
     guard deadCount.load(ordering: .relaxed) > 0 else { return false }
     Lock.zones.lock()
-    let zone = unlinkFirst(&Global.g.pointee.deadZones)
+    let zone = unlinkFirst(&lists.unsafelyUnwrapped.pointee.dead)
     Lock.zones.unlock()
     guard let zone else { return false }
     deadCount.wrappingSubtract(1, ordering: .relaxed)
@@ -226,8 +244,8 @@ enum Zones {
 
   /// Calls body for every zone that holds counters: live ones and dead ones.   [zones lock]
   static func forEachCounted(_ body: (ZonePointer) -> Void) {
-    forEach(in: Global.g.pointee.liveZones, body)
-    forEach(in: Global.g.pointee.deadZones, body)
+    forEach(in: lists.unsafelyUnwrapped.pointee.live, body)
+    forEach(in: lists.unsafelyUnwrapped.pointee.dead, body)
   }
 
   private static func forEach(in head: UInt, _ body: (ZonePointer) -> Void) {

@@ -79,8 +79,9 @@ static inline struct zms_sampler_thread *zms_sampler_state(void) { return &zms_s
 
 /* ---- The region table ------------------------------------------------------------ */
 
-#define ZMS_REGION_SHIFT 26
-#define ZMS_REGION_COUNT (1u << 21) /* 2^47 bytes of user address space / 64 MiB */
+#define ZMS_REGION_SHIFT 26                                   /* a window: 64 MiB */
+#define ZMS_ADDRESS_BITS 47                                   /* user address space: 128 TiB */
+#define ZMS_REGION_COUNT (1u << (ZMS_ADDRESS_BITS - ZMS_REGION_SHIFT))
 
 extern uint8_t zms_regions[ZMS_REGION_COUNT];
 
@@ -92,7 +93,7 @@ static inline __attribute__((always_inline)) unsigned zms_region_of(uintptr_t ad
 /* free()'s form of the same: the index from address bits 26 to 46 (an address above
  * user space aliases a window; free's slow path tells it apart), and the entry. Hot. */
 static inline __attribute__((always_inline)) uintptr_t zms_region_index(uintptr_t address) {
-  return (address << 17) >> 43;
+  return (address << (64 - ZMS_ADDRESS_BITS)) >> (64 - ZMS_ADDRESS_BITS + ZMS_REGION_SHIFT);
 }
 static inline __attribute__((always_inline)) bool zms_region_is_arena(uintptr_t index) {
   return __atomic_load_n(&zms_regions[index], __ATOMIC_RELAXED) != 0;

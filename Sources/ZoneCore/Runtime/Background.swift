@@ -142,7 +142,7 @@ enum Background {
     let cutoff = now > delay ? now - delay : 0
     LazyUnmap.purge(downTo: UInt.max, olderThan: cutoff, wait: false)
     Depot.releaseAll(keeping: 0, parkedBefore: cutoff)
-    Orphans.sweep(budget: 4096, orphanedBefore: cutoff)
+    Orphans.sweep(budget: Orphans.idleSweepBudget, orphanedBefore: cutoff)
     LazyUnmap.retention.decay()
     Depot.retention.decay()
   }

@@ -32,7 +32,7 @@ enum Fork {
     let held = zms_reinit_locks_after_fork()
     zms_background_reinit()
     Boot.afterForkInChild()
-    guard Global.state != nil else { return }
+    guard Boot.isReady else { return }
     func wasHeld(_ id: Int32) -> Bool { held.global & (1 << UInt32(id)) != 0 }
     if wasHeld(Int32(ZMS_LOCK_ZONES)) { Zones.abandonInChild() } else { Zones.afterForkInChild() }
     if wasHeld(Int32(ZMS_LOCK_ORPHANS)) { Orphans.abandonInChild() }

@@ -34,6 +34,9 @@ enum Boot {
   /// repair. Another pid with no repair pending shares this process's memory.
   nonisolated(unsafe) static var pid: UInt = 0
 
+  /// True once boot has finished.
+  static var isReady: Bool { state.load(ordering: .acquiring) == 2 }
+
   @inline(__always) static func ensure() -> Bool {
     state.load(ordering: .acquiring) == 2 || start()
   }
@@ -76,11 +79,13 @@ enum Boot {
     pid = UInt(getpid())
     cpus = max(Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))), 1)
     Config.load(cpus: cpus)
+    OS.setPageSize(forced: 0)
     drawSecrets()
     zms_set_check_lock_order(Config.checkLocks)
     zms_background_reinit()
     zms_fork_word_setup()
-    guard Global.map() else { return false }
+    guard Zones.setUp(), Depot.setUp(), Arena.setUp(), Orphans.setUp(), BigBlocks.setUp(), LazyUnmap.setUp()
+    else { return false }
     Sampling.boot()
     Foreign.setUp()
     _ = Limit.set(Config.limit)
@@ -105,6 +110,7 @@ enum Boot {
     guard ensure() else { return }
     Console.capture(keepingDuplicate: Config.printStats || Config.profile || Config.guardRate != 0)
     Numa.setUp()
+    if Numa.enabled { Arena.applyNumaPolicyToExistingRegions() }
     Sampling.construct()
     constructed = true
     StatsPage.publish()
