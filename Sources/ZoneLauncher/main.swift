@@ -29,7 +29,7 @@ let commands = [
           summary: "install the library, header, pkg-config file and zm (default /usr/local)",
           run: Install.install),
   Command(name: "uninstall", synopsis: "uninstall [--prefix DIR]", summary: "remove what install installed",
-          run: Install.uninstall),
+          run: Uninstall.uninstall),
   Command(name: "prof", synopsis: "prof [--rate SIZE] [--out PREFIX] [--top N] [--] CMD [ARGS...]",
           summary: "run CMD with the heap profiler on: top allocation sites, a flame graph, collapsed stacks",
           run: ProfCommand.main),
