@@ -34,18 +34,18 @@ final class Folder {
 
   func pathOf(_ name: String) -> String { path == "/" ? "/" + name : path + "/" + name }
 
-  /// The subfolder `name`, never through a symbolic link; created (mode 0755) when it is
-  /// missing and `create` is set, then `created` is true. nil when it is missing and not
-  /// created.
-  func subfolder(_ name: String, create: Bool = false) throws(FileError) -> (folder: Folder, created: Bool)? {
+  /// The subfolder `name`, never through a symbolic link; created with `createMode` when
+  /// it is missing and a mode is given, then `created` is true. nil when it is missing and
+  /// not created.
+  func subfolder(_ name: String, createMode: mode_t? = nil) throws(FileError) -> (folder: Folder, created: Bool)? {
     var created = false
     for attempt in 0..<2 {
       let fd = openat(self.fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
       if fd >= 0 { return (Folder(fd: fd, path: pathOf(name)), created) }
       let code = errno
       switch status(name).map({ $0.st_mode & S_IFMT }) {
-      case nil where code == ENOENT && create && attempt == 0:
-        if mkdirat(self.fd, name, 0o755) == 0 {
+      case nil where code == ENOENT && createMode != nil && attempt == 0:
+        if mkdirat(self.fd, name, createMode!) == 0 {
           created = true
         } else if errno != EEXIST {
           throw FileError("cannot create folder", pathOf(name))
@@ -59,6 +59,18 @@ final class Folder {
       }
     }
     throw FileError(message: "\(pathOf(name)) keeps changing while zm opens it")
+  }
+
+  /// The folder holding the relative path and the path's last component, reached without
+  /// following a link; nil when a folder on the way is missing.
+  func parent(of path: String) throws(FileError) -> (folder: Folder, name: String)? {
+    let components = path.split(separator: "/").map(String.init)
+    var folder = self
+    for name in components.dropLast() {
+      guard let next = try folder.subfolder(name) else { return nil }
+      folder = next.folder
+    }
+    return (folder, components.last!)
   }
 
   /// lstat of an entry: a link is described, not followed. nil when there is none.

@@ -82,7 +82,7 @@ final class InstallTransaction {
         folder = known
         continue
       }
-      guard let next = try folder.subfolder(name, create: true) else {
+      guard let next = try folder.subfolder(name, createMode: 0o755) else {
         throw FileError(message: "\(folder.pathOf(name)) vanished while zm created it")
       }
       if next.created {

@@ -50,13 +50,7 @@ struct Manifest {
 
   /// The manifest of the prefix root; nil when there is none.
   static func read(in root: Folder) throws(FileError) -> Contents? {
-    var folder = root
-    let components = path.split(separator: "/").map(String.init)
-    for name in components.dropLast() {
-      guard let next = try folder.subfolder(name) else { return nil }
-      folder = next.folder
-    }
-    let name = components.last!
+    guard let (folder, name) = try root.parent(of: path) else { return nil }
     guard let fd = folder.openFile(name) else {
       if errno == ENOENT { return nil }
       throw FileError("cannot read", folder.pathOf(name))

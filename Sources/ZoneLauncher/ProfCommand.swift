@@ -112,7 +112,7 @@ enum ProfCommand {
     do { scratch = try FileSystem.makeScratchFolder("zm-prof") } catch { Console.fail(error.message, status: 1) }
     let existing = getenv("LD_PRELOAD").map { String(cString: $0) } ?? ""
     var changes: [String: String?] = [
-      "LD_PRELOAD": Run.preloadValue(library: library, existing: existing),
+      "LD_PRELOAD": Preload.value(library: library, existing: existing),
       "ZONEMALLOC_PROF": "1",
       "ZONEMALLOC_PROF_FILE": scratch + "/%p.prof",
     ]

@@ -69,7 +69,7 @@ enum Uninstall {
     let folder: Folder
     let name: String
     do {
-      guard let found = try parent(of: entry.path, in: root) else { return nil }
+      guard let found = try root.parent(of: entry.path) else { return nil }
       (folder, name) = found
     } catch {
       return "left \(entry.path) alone: \(error.message)"
@@ -104,24 +104,12 @@ enum Uninstall {
 
   /// Removes the manifest, a regular file not reached through a link.
   private static func removeManifest(in root: Folder) -> String? {
-    guard let (folder, name) = try? parent(of: Manifest.path, in: root) else { return nil }
+    guard let (folder, name) = try? root.parent(of: Manifest.path) else { return nil }
     guard folder.status(name).map({ $0.st_mode & S_IFMT == S_IFREG }) == true else { return nil }
     return folder.remove(name).map { "cannot remove \(folder.pathOf(name)): \(errorText($0))" }
   }
 
   private static func removeIfEmpty(_ path: String, in root: Folder) {
-    if let (folder, name) = try? parent(of: path, in: root) { folder.removeFolderIfEmpty(name) }
-  }
-
-  /// The folder holding path and its last component, reached from the prefix without
-  /// following a link; nil when a folder on the way is missing.
-  private static func parent(of path: String, in root: Folder) throws(FileError) -> (Folder, String)? {
-    let components = path.split(separator: "/").map(String.init)
-    var folder = root
-    for name in components.dropLast() {
-      guard let next = try folder.subfolder(name) else { return nil }
-      folder = next.folder
-    }
-    return (folder, components.last!)
+    if let (folder, name) = try? root.parent(of: path) { folder.removeFolderIfEmpty(name) }
   }
 }
