@@ -7,7 +7,7 @@
 // option value or a library that cannot be preloaded; 126 a command that cannot be run;
 // 127 a library or command that cannot be found. zm prof exits with its command's
 // status.
-// A write that fails (a closed pipe: zm prof ignores SIGPIPE) drops the rest of the line.
+// A write that fails (a closed pipe: zm prof blocks SIGPIPE) drops the rest of the line.
 // Touches: file descriptors 1 and 2 only.
 #if canImport(Glibc)
 import Glibc

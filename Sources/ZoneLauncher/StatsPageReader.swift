@@ -11,7 +11,7 @@
 // checked against the bytes copied: at most 64 counters, each name NUL-terminated within
 // 64 bytes and within the name area. Names are kept as read; StatsCommand escapes them
 // when it prints. Nothing here stops or attaches to the process: it reads a shared file.
-// Touches: FileSystem, Console (errorText).
+// Touches: FileSystem, Console (errorText). StatsReaderTests feeds it crafted pages.
 #if canImport(Glibc)
 import Glibc
 #endif

@@ -5,7 +5,7 @@
 // `zm --version`. Each subcommand lives in its own file and takes the arguments after its
 // name; a new one is a file and a line in `commands`. `zm COMMAND --help` prints that
 // command's usage. Exit statuses are listed in Console.swift.
-// Touches: the subcommands (Run, Library, Install, ProfCommand, StatsCommand), Console.
+// Touches: the subcommands (Run, Library, Install, Uninstall, ProfCommand, StatsCommand), Console.
 #if canImport(Glibc)
 import Glibc
 #endif

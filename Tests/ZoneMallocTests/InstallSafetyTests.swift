@@ -20,21 +20,31 @@
 import Foundation
 import Testing
 
-@Suite("zm install and uninstall against hostile prefixes")
-struct InstallSafetyTests {
+/// The build folder's zm with the library under test, and a scratch folder of its own.
+struct InstallFixture {
   let launcher: String
   let library: String
   let scratch: String
 
-  init() throws {
+  init(_ label: String) throws {
     launcher = try Paths.launcher()
     library = try Paths.resolved(try Paths.library())
-    scratch = try Paths.resolved(try Paths.makeTempDir("hostile"))
+    scratch = try Paths.resolved(try Paths.makeTempDir(label))
   }
 
   func zm(_ args: [String]) throws -> Outcome {
     try Subprocess.run([launcher] + args, env: ["ZONEMALLOC_LIB": library])
   }
+}
+
+@Suite("zm install and uninstall against hostile prefixes")
+struct InstallSafetyTests {
+  let fixture: InstallFixture
+  var scratch: String { fixture.scratch }
+
+  init() throws { fixture = try InstallFixture("hostile") }
+
+  func zm(_ args: [String]) throws -> Outcome { try fixture.zm(args) }
 
   func installed(_ prefix: String) throws {
     expectSuccess(try zm(["install", "--prefix", prefix]))
@@ -105,8 +115,8 @@ struct InstallSafetyTests {
     try write("secret\n", to: victim, mode: 0o600)
     // exec keeps the shell's pid, so the link sits at the name install's temporary file had.
     let script = "ln -s \"$1\" \"$2/include/.zm-new-$$\" && exec \"$3\" install --prefix \"$2\""
-    let outcome = try Subprocess.run(["/bin/sh", "-c", script, "sh", victim, prefix, launcher],
-                                     env: ["ZONEMALLOC_LIB": library])
+    let outcome = try Subprocess.run(["/bin/sh", "-c", script, "sh", victim, prefix, fixture.launcher],
+                                     env: ["ZONEMALLOC_LIB": fixture.library])
     expectSuccess(outcome)
     #expect(read(victim) == "secret\n", "\(outcome)")
     let mode = try FileManager.default.attributesOfItem(atPath: victim)[.posixPermissions] as? Int

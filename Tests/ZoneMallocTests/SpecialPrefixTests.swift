@@ -17,15 +17,10 @@ import Testing
 struct SpecialPrefixTests {
   static let awkward = "a b'c\"d#e&f;g\\h*i~j"
 
-  let launcher: String
-  let library: String
-  let scratch: String
+  let fixture: InstallFixture
+  var scratch: String { fixture.scratch }
 
-  init() throws {
-    launcher = try Paths.launcher()
-    library = try Paths.resolved(try Paths.library())
-    scratch = try Paths.resolved(try Paths.makeTempDir("special"))
-  }
+  init() throws { fixture = try InstallFixture("special") }
 
   /// The installed zm, with nothing pointing it at the build folder.
   func installedZM(_ prefix: String, _ args: [String]) throws -> Outcome {
@@ -35,7 +30,7 @@ struct SpecialPrefixTests {
 
   @Test func everyPartOfZmWorksUnderThePrefix() throws {
     let prefix = scratch + "/" + Self.awkward
-    let install = try Subprocess.run([launcher, "install", "--prefix", prefix], env: ["ZONEMALLOC_LIB": library])
+    let install = try fixture.zm(["install", "--prefix", prefix])
     expectSuccess(install)
 
     let script = """
@@ -73,7 +68,7 @@ struct SpecialPrefixTests {
   @Test(arguments: ["a(b", "a)b", "a$b", "a:b", "a,b", "a\nb", "a\u{1b}b"])
   func aPrefixThatCannotBeCarriedIsRefused(name: String) throws {
     let prefix = scratch + "/" + name
-    let outcome = try Subprocess.run([launcher, "install", "--prefix", prefix], env: ["ZONEMALLOC_LIB": library])
+    let outcome = try fixture.zm(["install", "--prefix", prefix])
     #expect(outcome.exitCode == 2 && outcome.stdout.isEmpty, "\(outcome)")
     #expect(outcome.stderr.hasPrefix("zm: cannot install into ") && outcome.stderr.split(separator: "\n").count == 1,
             "\(outcome)")
