@@ -10,7 +10,8 @@
 //    the library. The folder is created with mode 0711 (a program that changed user can
 //    still follow the link; only its owner can list or write it) and used only if it is
 //    a real folder of this user that no one else can write; else zm stops (exit 2). The
-//    link stays: a process the command starts may load it long after zm has gone. The
+//    link stays: a process the command starts may load it long after zm has gone; links
+//    whose library is gone are removed when zm makes a new one. The
 //    other forms measured: /proc/self/fd/N of a descriptor left open for the command
 //    reaches it, but not the children of a program that closes inherited descriptors
 //    (python's subprocess does by default), which then run without zonemalloc after an
@@ -51,6 +52,7 @@ enum Preload {
         throw FileError(message: "\(folder.path) belongs to someone else or others can write it")
       }
       if folder.linkTarget(name) != library {
+        removeDanglingLinks(in: folder)
         let temporary = try folder.createLink(to: library).name
         do throws(FileError) { try folder.rename(temporary, to: name) } catch {
           folder.remove(temporary)
@@ -61,6 +63,14 @@ enum Preload {
     } catch {
       Console.fail("cannot preload \(library.printable): the dynamic loader splits LD_PRELOAD at spaces and colons, "
                    + "and the link zm makes instead failed: \(error.message)", status: 2)
+    }
+  }
+
+  /// Removes the links of the folder whose library no longer exists.
+  private static func removeDanglingLinks(in folder: Folder) {
+    for name in FileSystem.list(folder.path) ?? [] where name.hasPrefix("libzonemalloc-") {
+      var info = stat()
+      if fstatat(folder.fd, name, &info, 0) != 0 && errno == ENOENT { folder.remove(name) }
     }
   }
 
