@@ -14,7 +14,7 @@
  * the prepare handlers, and other libraries' handlers may allocate). Instead a forked
  * child repairs itself before it takes its first lock: zms_fork_word lies in a page
  * advised MADV_WIPEONFORK, which reads 0 in a child, and every acquisition checks it.
- * The first thread that sees 0 runs the repair (zmcore_repair_after_fork): it notes which
+ * The first thread that sees 0 runs the repair (the runtime's, set at boot): it notes which
  * locks a vanished thread held, re-creates every lock, and repairs or abandons what
  * those locks guarded. On a kernel without MADV_WIPEONFORK a pthread_atfork child
  * handler clears the word instead.
@@ -58,13 +58,17 @@ void zms_fork_word_setup(void) {
 
 /* The repairing thread blocks signals while it repairs (bounded work, no wait): a
  * handler that allocated on it would otherwise wait for the repair it interrupted. */
+static void (*fork_repair)(void);
+
+void zms_set_fork_repair(void (*repair)(void)) { fork_repair = repair; }
+
 void zms_fork_repair(void) {
   uint64_t expected = 0;
   if (__atomic_compare_exchange_n(zms_fork_word, &expected, 2, false, __ATOMIC_ACQUIRE, __ATOMIC_ACQUIRE)) {
     sigset_t all, saved;
     sigfillset(&all);
     pthread_sigmask(SIG_BLOCK, &all, &saved);
-    zmcore_repair_after_fork();
+    if (fork_repair) fork_repair();
     __atomic_store_n(zms_fork_word, 1, __ATOMIC_RELEASE);
     pthread_sigmask(SIG_SETMASK, &saved, NULL);
     return;

@@ -31,11 +31,11 @@ enum Foreign {
   }
 
   /// The lowest address glibc's brk heap can start at: the end of the executable's
-  /// loaded segments. Set at boot.
-  nonisolated(unsafe) static var brkFloor: UInt = 0
-
-  static func setUp() {
-    brkFloor = UInt(zms_executable_end())
+  /// loaded segments (from the auxiliary vector, read at the first question).
+  nonisolated(unsafe) private static var brkFloorRead: UInt = 0
+  private static var brkFloor: UInt {
+    if brkFloorRead == 0 { brkFloorRead = UInt(zms_executable_end()) }
+    return brkFloorRead
   }
 
   /// The usable size of a glibc block, or nil if address is not one.

@@ -62,26 +62,9 @@ enum LazyUnmap {
   static let binUnitShift: UInt = 12
   static let stepBytes: UInt = 2 << 20
 
-  /// How much the cache keeps (Retention.swift).
-  static let retention = Retention()
 
   /// Whether freed big blocks are cached at all (ZONEMALLOC_LAZY_MAX=0 unmaps at once).
   static var enabled: Bool { Config.lazyMax > 0 }
-
-  /// The bytes the cache may hold before it purges: the floor (ZONEMALLOC_LAZY_MAX, a
-  /// sixteenth of it without a background thread) plus what regrets added, at most 1/16
-  /// of a memory cap (a cache that cannot fit under the cap would only be reclaimed again
-  /// and again).
-  static var target: UInt {
-    let floor = Background.isRunning ? Config.lazyMax : Config.lazyMax / 16
-    let cap = Limit.cap.load(ordering: .relaxed)
-    return retention.target(floor: floor, ceiling: cap == 0 ? UInt.max : cap / 16)
-  }
-
-  /// A big request of `bytes` found no cached extent: a regret if the cache purged lately.
-  static func noteMiss(_ bytes: UInt) {
-    retention.noteMiss(bytes, bound: 16 * Config.lazyMax)
-  }
 
   /// The cache, mapped at boot.                                              [big lock]
   nonisolated(unsafe) private static var state: UnsafeMutablePointer<LazyState>? = nil
@@ -231,7 +214,7 @@ enum LazyUnmap {
       let started = OS.nowNanoseconds()
       batch.sortByAddress()
       batch.forEachRun { OS.unmap($0, $1) }
-      noteStep(OS.nowNanoseconds() &- started)
+      maxStepNanoseconds.raise(toAtLeast: OS.nowNanoseconds() &- started)
       Limit.release(batch.bytes)
       released += batch.bytes
     }
@@ -240,19 +223,9 @@ enum LazyUnmap {
 
   /// Past the target, purges down to 7/8 of it, at most `steps` bounded steps.
   static func purgeIfOverTarget(steps: Int) {
-    let limit = target
+    let limit = Retention.lazyTarget
     guard bytes.load(ordering: .relaxed) > limit else { return }
-    if purge(downTo: limit / 8 * 7, olderThan: 0, wait: false, steps: steps) > 0 { retention.noteTrim() }
-  }
-
-  private static func noteStep(_ nanoseconds: UInt) {
-    var seen = maxStepNanoseconds.load(ordering: .relaxed)
-    while nanoseconds > seen {
-      let (done, now) = maxStepNanoseconds.compareExchange(
-        expected: seen, desired: nanoseconds, ordering: .relaxed)
-      if done { return }
-      seen = now
-    }
+    if purge(downTo: limit / 8 * 7, olderThan: 0, wait: false, steps: steps) > 0 { Retention.lazyCache.noteTrim() }
   }
 
   // MARK: - Bins, age list and indexes

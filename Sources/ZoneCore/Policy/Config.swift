@@ -25,11 +25,13 @@ enum Config {
   nonisolated(unsafe) static var lazyMax: UInt = 64 << 20
   /// Cached memory idle for longer than this is returned (milliseconds).
   nonisolated(unsafe) static var releaseDelay: UInt = 1000
-  /// 0 off, 1 forced on, 2 automatic (on with more than one node).
-  nonisolated(unsafe) static var numaMode: UInt = 2
-  /// The background thread: 0 never, 1 as soon as something is cached, 2 (auto) once
-  /// the program runs a second thread of its own.
-  nonisolated(unsafe) static var backgroundMode: UInt = 2
+  /// The values of a mode setting (ZONEMALLOC_NUMA, ZONEMALLOC_BACKGROUND).
+  static let modeOff: UInt = 0, modeOn: UInt = 1, modeAuto: UInt = 2
+  /// NUMA placement: off, forced on, or automatic (on with more than one node).
+  nonisolated(unsafe) static var numaMode: UInt = modeAuto
+  /// The background thread: never, as soon as something is cached, or (auto) once the
+  /// program runs a second thread of its own.
+  nonisolated(unsafe) static var backgroundMode: UInt = modeAuto
   /// Check the lock order on every acquisition (ZONEMALLOC_CHECK_LOCKS=1).
   nonisolated(unsafe) static var checkLocks = false
   /// Empty 64 KiB granules a depot keeps per CPU before it releases the excess in bulk.
@@ -145,11 +147,11 @@ enum Config {
     else { warnBad("ZONEMALLOC_PROF_FILE", text, "a path under 4 KiB") }
   }
 
-  /// 0, 1 or auto (2).
+  /// 0, 1 or auto.
   private static func readMode(_ name: StaticString, into mode: inout UInt) {
     guard let text = value(name) else { return }
-    if equals(text, "auto") { mode = 2 }
-    else if let b = parseBool(text) { mode = b ? 1 : 0 }
+    if equals(text, "auto") { mode = modeAuto }
+    else if let b = parseBool(text) { mode = b ? modeOn : modeOff }
     else { warnBad(name, text, "0, 1 or auto") }
   }
 

@@ -25,13 +25,14 @@ enum Numa {
   /// Called once from the library constructor.
   static func setUp() {
     nodesSeen = 1
-    guard Config.numaMode == 1 || (Config.numaMode == 2 && zms_numa_multiple_nodes() != 0) else { return }
+    let forced = Config.numaMode == Config.modeOn
+    guard forced || (Config.numaMode == Config.modeAuto && zms_numa_multiple_nodes() != 0) else { return }
     guard zms_numa_load() == 0 else {
       Diagnostics.warn("NUMA placement is off: libnuma.so.1 cannot be loaded")
       return
     }
     nodesSeen = Int(zms_numa_node_count())
-    guard nodesSeen > 0, Config.numaMode == 1 || nodesSeen > 1 else { return }
+    guard nodesSeen > 0, forced || nodesSeen > 1 else { return }
     guard let table = OS.mapRecords(UInt8.self, count: maxCPUs) else { return }
     let cpus = min(Int(sysconf(Int32(_SC_NPROCESSORS_CONF))), maxCPUs)
     for cpu in 0..<max(cpus, 0) {

@@ -18,7 +18,7 @@
 // docs/DESIGN.md; zm reads the names from the page, so a counter added to
 // Summary.forEachField needs no change in zm.
 // Touches: Stats (the snapshot), Summary (the field list), OS (the mapping), Files (the
-// path), Background (the page wants the thread).
+// path), Release (the page wants the background thread).
 
 import ZoneSupport
 import Synchronization
@@ -61,7 +61,7 @@ enum StatsPage {
     describe()
     refresh()
     layout.pointee.magic = magic
-    Background.want()
+    Release.wantBackground()
   }
 
   /// Housekeeping: a fresh snapshot when the last one is at least 100 ms old. In a forked

@@ -83,13 +83,13 @@ enum Boot {
     drawSecrets()
     zms_set_check_lock_order(Config.checkLocks)
     zms_background_reinit()
+    zms_set_fork_repair(forkRepair)
     zms_fork_word_setup()
     guard Zones.setUp(), Depot.setUp(), Arena.setUp(), Orphans.setUp(), BigBlocks.setUp(), LazyUnmap.setUp()
     else { return false }
     Sampling.boot()
-    Foreign.setUp()
     _ = Limit.set(Config.limit)
-    Depot.minimumKeep = Config.depotSlabsPerCPU * UInt(cpus)
+    Retention.depotFloor = Config.depotSlabsPerCPU * UInt(cpus) * SlabGeometry.size
     Teardown.slots = min(cpus, Int(ZMS_MAX_TEARDOWN_SLOTS))
     return pthread_key_create(&Zones.key, Zones.destructor) == 0
   }
@@ -111,7 +111,8 @@ enum Boot {
     Console.capture(keepingDuplicate: Config.printStats || Config.profile || Config.guardRate != 0)
     Numa.setUp()
     if Numa.enabled { Arena.applyNumaPolicyToExistingRegions() }
-    Sampling.construct()
+    // What dlopen of the stack walker keeps is the allocator's own, not the program's.
+    Stats.countingAsInternal { Sampling.construct() }
     constructed = true
     StatsPage.publish()
   }

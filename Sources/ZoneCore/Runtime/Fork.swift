@@ -48,4 +48,5 @@ enum Fork {
   }
 }
 
-@c(zmcore_repair_after_fork) public func zmcore_repair_after_fork() { Fork.repairInChild() }
+/// The repair ZoneSupport's locks run in a forked child (registered at boot).
+let forkRepair: @convention(c) () -> Void = { Fork.repairInChild() }

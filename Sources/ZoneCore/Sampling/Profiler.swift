@@ -54,9 +54,8 @@ enum Profiler {
   /// The tick chose the allocation of `chunk` from `slab`; `served` is where another
   /// feature put it, if one did. Returns where the allocation is served, or nil for its
   /// own chunk.
-  static func sample(_ slab: SlabPointer, _ chunk: UInt, servedAt served: UnsafeMutableRawPointer?)
-    -> UnsafeMutableRawPointer?
-  {
+  static func sample(_ zone: ZonePointer, _ slab: SlabPointer, _ chunk: UInt,
+                     servedAt served: UnsafeMutableRawPointer?) -> UnsafeMutableRawPointer? {
     let size = UInt(slab.pointee.chunkSize)
     return withStack { frames in
       if let served {
@@ -68,10 +67,11 @@ enum Profiler {
         record(chunk, size, frames)
         return nil
       }
-      guard let span = ThreadZone.mallocMedium(size, zeroed: false) else { return nil }
-      slabOf(UInt(bitPattern: span)).pointee.sampled = 1
-      record(UInt(bitPattern: span), size, frames)
-      return span
+      guard let (span, memory) = Spans.allocate(size, zeroed: false, in: zone) else { return nil }
+      _ = ThreadZone.handOut(zone, span, memory)
+      span.pointee.sampled = 1
+      record(memory, size, frames)
+      return UnsafeMutableRawPointer(bitPattern: memory)
     }
   }
 
@@ -91,12 +91,6 @@ enum Profiler {
     ProfileTables.forget(address)
     Lock.profile.unlock()
     ProfileDump.servePending()
-  }
-
-  /// A sampled span is being freed: its flag goes, and the sample with it.
-  static func noteSpanFreed(_ span: SlabPointer) {
-    span.pointee.sampled = 0
-    noteFreed(span.memory)
   }
 
   /// A sampled big block moved (realloc through mremap).

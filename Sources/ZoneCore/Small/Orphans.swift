@@ -19,10 +19,8 @@ struct OrphanBatch: ~Copyable {
 
   mutating func append(_ slab: SlabPointer) {
     let c = Int(slab.pointee.sizeClass)
-    slab.pointee.prev = 0
-    slab.pointee.next = heads[c]
-    if heads[c] != 0 { slabAt(heads[c]).pointee.prev = slab.address } else { tails[c] = slab.address }
-    heads[c] = slab.address
+    if heads[c] == 0 { tails[c] = slab.address }
+    LinkedList<SlabLinks>.push(&heads[c], slab.address)
     counts[c] += 1
     total += 1
   }
@@ -78,14 +76,14 @@ enum Orphans {
     let g = lists.unsafelyUnwrapped
     if g.pointee.counts[c] == 0 { return nil } // unlocked hint
     Lock.orphans.lock()
-    let slab = SlabChain.pop(&g.pointee.heads[c])
-    if slab != nil { g.pointee.counts[c] -= 1 }
+    let header = LinkedList<SlabLinks>.pop(&g.pointee.heads[c])
+    if header != nil { g.pointee.counts[c] -= 1 }
     Lock.orphans.unlock()
-    guard let slab else { return nil }
+    guard let header else { return nil }
+    let slab = slabAt(header)
     count.wrappingSubtract(1, ordering: .relaxed)
     adopted.wrappingAdd(1, ordering: .relaxed)
-    slab.pointee.owner.store(UInt(bitPattern: zone), ordering: .releasing)
-    slab.setRemoteState(RemoteState.normal)
+    slab.adopt(by: UInt(bitPattern: zone))
     slab.setList(SlabList.none, used: slab.used)
     return slab
   }
@@ -108,10 +106,10 @@ enum Orphans {
         s = slab.pointee.next
         visited += 1
         guard slab.liveChunks == 0, slab.pointee.parkedAt < orphanedBefore else { continue }
-        SlabChain.remove(&g.pointee.heads[c], slab)
+        LinkedList<SlabLinks>.remove(&g.pointee.heads[c], slab.address)
         g.pointee.counts[c] -= 1
         Depot.prepareForParking(slab)
-        empties.append(slab)
+        empties.append(slab.address)
       }
     }
     Lock.orphans.unlock()

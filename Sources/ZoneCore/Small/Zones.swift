@@ -3,10 +3,10 @@
 // Owns: creating a zone for a thread (thread slot first, then pthread_setspecific, which
 // may re-enter calloc), the pthread key whose destructor tears the zone down at thread
 // exit, the lists of live, dead (lost in a fork) and free zone records, and folding a
-// retired zone's counters into the totals.
-// Touches: the thread slot (ZoneSupport), Teardown, Stats. Zone records are never
-// unmapped: a record is recycled for a new thread only after its teardown, so a remote
-// freer can never reach memory that is gone.
+// retired zone's counters into the totals. The caller has booted the allocator.
+// Touches: the thread slot (ZoneSupport), Teardown, SmallCounters. Zone records are
+// never unmapped: a record is recycled for a new thread only after its teardown, so a
+// remote freer can never reach memory that is gone.
 
 import ZoneSupport
 import Synchronization
@@ -27,6 +27,8 @@ enum Zones {
   static let created = Atomic<UInt>(0)
   static let deadCount = Atomic<UInt>(0)
   private static let recordsPerChunk: UInt = 16
+  /// A sampled feature's countdown before the zone's first tick event arms it.
+  static let unarmed = Int.min
 
   /// The static zone every thread starts with (and returns to at exit).
   @inline(__always) static var empty: ZonePointer {
@@ -58,7 +60,6 @@ enum Zones {
   // MARK: - Creation
 
   static func createForCurrentThread() -> ZonePointer? {
-    guard Boot.ensure() else { return nil }
     Lock.zones.lock()
     guard let zone = takeRecord() else {
       Lock.zones.unlock()
@@ -67,11 +68,10 @@ enum Zones {
     initialize(zone)
     link(zone, into: &lists.unsafelyUnwrapped.pointee.live)
     Lock.zones.unlock()
-    let live = liveCount.wrappingAdd(1, ordering: .relaxed).newValue
+    liveCount.wrappingAdd(1, ordering: .relaxed)
     created.wrappingAdd(1, ordering: .relaxed)
     zms_set_zone(UnsafeMutableRawPointer(zone))
     pthread_setspecific(key, UnsafeRawPointer(zone))
-    if live == 2 { Background.startIfWanted() } // the program now runs a second thread
     return zone
   }
 
@@ -102,7 +102,11 @@ enum Zones {
     zone.pointee.signals = 0
     zone.pointee.node = UInt(Numa.nodeOfCurrentCPU())
     zone.pointee.reclaimEpoch = Limit.epoch.load(ordering: .relaxed)
-    Sampling.arm(zone)
+    // The first allocation ends the tick at once: its slow path arms the sampled
+    // features' countdowns (unarmed) and the first period.
+    AllocationTick.arm(zone, period: 0)
+    zone.pointee.profileLeft = unarmed
+    zone.pointee.guardLeft = unarmed
     zone.pointee.relink.store(0, ordering: .relaxed)
   }
 
@@ -139,12 +143,12 @@ enum Zones {
     let live = liveCount.wrappingSubtract(1, ordering: .relaxed).newValue
     recycleLocked(zone)
     Lock.zones.unlock()
-    if live == 0 { Background.programThreadsEnded() }
+    if live == 0 && Release.backgroundRunning { zms_background_wake() } // it leaves now
   }
 
   /// Folds a torn-down zone's counters into the totals; its record becomes free. [zones lock]
   private static func recycleLocked(_ zone: ZonePointer) {
-    Stats.fold(zone)
+    SmallCounters.retired.add(zone)
     link(zone, into: &lists.unsafelyUnwrapped.pointee.free)
   }
 
@@ -220,40 +224,21 @@ enum Zones {
   // MARK: - Lists of zone records (doubly linked through linkNext/linkPrev)   [zones lock]
 
   static func link(_ zone: ZonePointer, into head: inout UInt) {
-    zone.pointee.linkPrev = 0
-    zone.pointee.linkNext = head
-    if head != 0 { ZonePointer(bitPattern: head).unsafelyUnwrapped.pointee.linkPrev = UInt(bitPattern: zone) }
-    head = UInt(bitPattern: zone)
+    LinkedList<ZoneLinks>.push(&head, UInt(bitPattern: zone))
   }
 
   static func unlink(_ zone: ZonePointer, from head: inout UInt) {
-    let next = zone.pointee.linkNext
-    let prev = zone.pointee.linkPrev
-    if prev != 0 { ZonePointer(bitPattern: prev).unsafelyUnwrapped.pointee.linkNext = next } else { head = next }
-    if next != 0 { ZonePointer(bitPattern: next).unsafelyUnwrapped.pointee.linkPrev = prev }
-    zone.pointee.linkNext = 0
-    zone.pointee.linkPrev = 0
+    LinkedList<ZoneLinks>.remove(&head, UInt(bitPattern: zone))
   }
 
   private static func unlinkFirst(_ head: inout UInt) -> ZonePointer? {
-    guard head != 0 else { return nil }
-    let zone = ZonePointer(bitPattern: head).unsafelyUnwrapped
-    unlink(zone, from: &head)
-    return zone
+    LinkedList<ZoneLinks>.pop(&head).map { ZonePointer(bitPattern: $0).unsafelyUnwrapped }
   }
 
   /// Calls body for every zone that holds counters: live ones and dead ones.   [zones lock]
   static func forEachCounted(_ body: (ZonePointer) -> Void) {
-    forEach(in: lists.unsafelyUnwrapped.pointee.live, body)
-    forEach(in: lists.unsafelyUnwrapped.pointee.dead, body)
-  }
-
-  private static func forEach(in head: UInt, _ body: (ZonePointer) -> Void) {
-    var z = head
-    while z != 0 {
-      let zone = ZonePointer(bitPattern: z).unsafelyUnwrapped
-      body(zone)
-      z = zone.pointee.linkNext
-    }
+    let g = lists.unsafelyUnwrapped
+    LinkedList<ZoneLinks>.forEach(g.pointee.live) { body(ZonePointer(bitPattern: $0).unsafelyUnwrapped) }
+    LinkedList<ZoneLinks>.forEach(g.pointee.dead) { body(ZonePointer(bitPattern: $0).unsafelyUnwrapped) }
   }
 }

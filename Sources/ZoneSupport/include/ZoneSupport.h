@@ -144,8 +144,9 @@ extern uint64_t *zms_fork_word;
 void zms_fork_word_setup(void);
 /* Repairs a forked child (one thread does it; the others wait). */
 void zms_fork_repair(void);
-/* Implemented by the Swift core: what the repair does beyond re-creating the locks. */
-void zmcore_repair_after_fork(void);
+/* What the repair does beyond re-creating the locks: set by the runtime at boot (the
+ * support library names nothing of the layers above it). */
+void zms_set_fork_repair(void (*repair)(void));
 void zms_lock_order_violation(unsigned cls) __attribute__((noreturn));
 
 /* Which locks a vanished thread held at fork: bits of the global, depot and arena locks. */
