@@ -10,7 +10,7 @@
 //   --out DIR             where CSV, SVG and table go (default <package>/bench/results)
 //   --timeout SEC         a run that takes longer is killed and reported FAILED (default 60)
 //   --no-fastpath         skip the callgrind fast-path measurement
-//   --no-strace           skip the munmap/madvise counts (the extra runs under strace)
+//   --no-strace           skip the system-call counts (the extra runs under strace)
 //   --list                print the workloads and allocators, then exit
 //   --help                usage
 

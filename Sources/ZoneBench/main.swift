@@ -3,7 +3,7 @@
 // `swift build -c release && .build/release/zonemalloc-bench` compiles the C workloads
 // of bench/workloads, measures the single-thread fast path with callgrind, runs every
 // workload under every installed allocator (interleaved, 5 repetitions by default),
-// counts munmap and madvise calls under strace for the workloads that ask for it,
+// counts munmap, madvise, mmap and futex calls under strace for the workloads that ask,
 // prints the report, and writes CSV and SVG files into bench/results/. The exit
 // status is 1 when any run failed (or an argument was wrong), else 0.
 
@@ -101,7 +101,7 @@ func save(_ results: SuiteResults, fast: [FastPathResult]?, table: String, to di
     try CSVReport.write(results, fastPath: fast, to: dir)
     try Charts.write(results, to: dir)
     try table.write(toFile: dir + "/table.txt", atomically: true, encoding: .utf8)
-    print("results written to \(dir): runs.csv, summary.csv, syscalls.csv, fastpath.csv, time_ratio.svg,"
+    print("results written to \(dir): runs.csv, summary.csv, syscalls.csv, figures.csv, fastpath.csv, time_ratio.svg,"
           + " rss_ratio.svg, table.txt")
   } catch {
     print("could not write results to \(dir): \(error)")
