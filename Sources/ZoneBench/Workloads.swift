@@ -40,7 +40,7 @@ struct Workload {
   var uncappedTwin: String? = nil
   /// Most of the wall time is a fixed idle period, the same under every allocator.
   var fixedWall = false
-  /// Run once more per allocator under strace to count munmap and madvise calls.
+  /// Run once more per allocator under strace to count its system calls (SyscallCount.swift).
   var countSyscalls = false
 
   func arguments(quick: Bool) -> [String] { quick ? quickArgs : args }
@@ -94,6 +94,12 @@ enum Workloads {
              quickArgs: ["2", "4000", "--pile", "300"],
              headline: ["pile_free_total_ns", "pile_free_max_ns", "malloc_p999_ns", "malloc_max_ns",
                         "free_p999_ns", "free_max_ns", "zm_purge_max_step_ns"]),
+    Workload(name: "big-touch-2t", summary: "2 threads, 32 live blocks of 32 KiB-4 MiB each, 3 bytes touched",
+             program: .c("big_touch"), args: ["2", "400000"], quickArgs: ["2", "40000"],
+             headline: Workloads.bigTouchKeys, countSyscalls: true),
+    Workload(name: "big-touch-4t", summary: "big-touch-2t at 4 threads (oversubscribed on 2 cores)",
+             program: .c("big_touch"), args: ["4", "400000"], quickArgs: ["4", "40000"],
+             headline: Workloads.bigTouchKeys, countSyscalls: true),
     Workload(name: "thread-storm", summary: "10,000 short-lived threads, ~300 alive at once",
              program: .c("thread_storm"), args: ["300", "10000"], quickArgs: ["300", "1500"],
              headline: ["threads_per_s", "peak_alive", "zm_orphan_slabs"]),
@@ -130,6 +136,10 @@ enum Workloads {
   /// The figures of the two release workloads.
   static let releaseKeys = ["baseline_mib", "peak_mib", "rss_500ms_mib", "rss_1s_mib", "rss_2s_mib",
                             "rss_3s_mib", "release_ms", "release90_ms", "sys_munmap", "sys_madvise"]
+
+  /// The figures of the two big-touch workloads (issue 27: futex calls per 100 frees).
+  static let bigTouchKeys = ["wall_ns_per_op", "cpu_ns_per_op", "sys_futex", "sys_futex_failed",
+                             "sys_futex_per_100_frees", "sys_munmap", "sys_madvise", "sys_mmap"]
 
   /// The workloads named by --only (all when nil), in catalogue order.
   static func select(_ names: [String]?) throws -> [Workload] {
