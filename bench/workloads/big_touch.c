@@ -28,7 +28,6 @@
 #include "common.h"
 
 #include <pthread.h>
-#include <sys/resource.h>
 
 enum { MIN_BLOCK = 32 << 10, MAX_BLOCK = 4 << 20 };
 
@@ -79,12 +78,6 @@ static void *run(void *arg) {
   return NULL;
 }
 
-static double cpu_seconds(void) {
-  struct rusage ru;
-  getrusage(RUSAGE_SELF, &ru);
-  return (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) + (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
-}
-
 int main(int argc, char **argv) {
   long threads = arg_pos(argc, argv, 1, 2);
   long operations = arg_pos(argc, argv, 2, 400000);
@@ -102,11 +95,11 @@ int main(int argc, char **argv) {
   pthread_barrier_init(&start_line, NULL, (unsigned)threads + 1);
   for (long i = 0; i < threads; i++)
     if (pthread_create(&tids[i], NULL, run, &ts[i]) != 0) die("big_touch: pthread_create");
-  double cpu0 = cpu_seconds();
+  uint64_t cpu0 = cpu_now_ns();
   pthread_barrier_wait(&start_line);
   uint64_t t0 = now_ns();
   for (long i = 0; i < threads; i++) pthread_join(tids[i], NULL);
-  double secs = secs_since(t0), cpu = cpu_seconds() - cpu0;
+  double secs = secs_since(t0), cpu = (double)(cpu_now_ns() - cpu0) / 1e9;
 
   long mallocs = 0, frees = 0;
   for (long i = 0; i < threads; i++) {
