@@ -7,9 +7,6 @@
 // ZONEMALLOC_PROF_FILE, with strerror's text) and the guarded-slot report must do the
 // same. In each case the data file holds exactly what the program wrote, and the
 // message is on the stderr the test captured.
-// The profiler and guard tests need the core change of issue 30 ("the profiler's and
-// guard's messages go to the stderr duplicated at load"); until it is in, they are
-// disabled.
 import Foundation
 import Testing
 
@@ -30,8 +27,7 @@ struct StderrReplacedTests {
     #expect(outcome.stderr.hasPrefix("zonemalloc: statistics for pid \(outcome.pid) "), "\(outcome)")
   }
 
-  @Test(.disabled("needs the core change of issue 30: the profiler writes to the stderr duplicated at load"))
-  func profilerMessagesSkipAReplacedStderr() throws {
+  @Test func profilerMessagesSkipAReplacedStderr() throws {
     let dir = try Paths.makeTempDir("stderrprof")
     let (written, data) = try run("exit", ["ZONEMALLOC_PROF": "1", "ZONEMALLOC_PROF_FILE": dir + "/p.%p.prof"])
     expectSuccess(written)
@@ -45,8 +41,7 @@ struct StderrReplacedTests {
                                    + "No such file or directory"), "\(failed)")
   }
 
-  @Test(.disabled("needs the core change of issue 30: the guard writes to the stderr duplicated at load"))
-  func theGuardReportSkipsAReplacedStderr() throws {
+  @Test func theGuardReportSkipsAReplacedStderr() throws {
     let (outcome, data) = try run("uaf", ["ZONEMALLOC_GUARD_RATE": "1"], optimize: "-O0")
     #expect(outcome.signal == SIGABRT, "\(outcome)")
     #expect(data == "data\n", "the data file: \(data)")

@@ -16,7 +16,7 @@ import ZoneSupport
 
 @c(zm_malloc)
 public func zm_malloc(_ size: UInt) -> UnsafeMutableRawPointer? {
-  if _fastPath(size <= FastPath.directLimit) { return FastPath.mallocDirect(size) }
+  if _fastPath(size <= SizeClass.directLimit) { return FastPath.mallocDirect(size) }
   return zmcore_malloc_above_direct(size)
 }
 
@@ -35,9 +35,6 @@ public func zm_free(_ pointer: UnsafeMutableRawPointer?) {
 }
 
 enum FastPath {
-  /// Sizes up to this are served through the bucket table (Zone.direct).
-  static let directLimit: UInt = 1024
-
   /// malloc for 0 ... 1 KiB: the current slab of the size's 16-byte bucket. Hot.
   @inline(__always) static func mallocDirect(_ size: UInt) -> UnsafeMutableRawPointer? {
     let zone = ThreadZone.current

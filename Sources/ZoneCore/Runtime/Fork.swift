@@ -1,4 +1,5 @@
-// Fork.swift: how a forked child gets a consistent heap (seed 001).
+// Fork.swift: how a forked child gets a consistent heap, lazily, as Linux's fork copies
+// anon_vma chains in O(1) and leaves the work to the child.
 //
 // Owns: the repair of a child, which runs before the child takes its first allocator
 // lock (ZoneSupport/Locks.c detects the child through a MADV_WIPEONFORK page).

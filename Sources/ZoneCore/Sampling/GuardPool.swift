@@ -55,8 +55,9 @@ enum GuardPool {
   static var slotBytes: UInt { OS.pageRound(largestBlock) }
   static var stride: UInt { slotBytes + OS.pageSize }
 
-  /// 0 not reserved, 1 reserving, 2 ready, 3 failed (guarding stays off).
+  /// The reservation: not made, being made, ready, or failed (guarding stays off).
   private static let state = Atomic<UInt>(0)
+  private static let notReserved: UInt = 0, reserving: UInt = 1, reserved: UInt = 2, failed: UInt = 3
   /// The pool's bounds; both 0 until it is ready, so that nothing is inside.
   nonisolated(unsafe) private(set) static var base: UInt = 0
   nonisolated(unsafe) private(set) static var end: UInt = 0
@@ -72,13 +73,15 @@ enum GuardPool {
   /// True when the pool is there, reserving it on first use. A thread that finds another
   /// reserving it gets false (that allocation is simply not guarded).
   @inline(__always) static func ready() -> Bool {
-    state.load(ordering: .acquiring) == 2 || reserveOnce()
+    state.load(ordering: .acquiring) == reserved || reserveOnce()
   }
 
   @inline(never) private static func reserveOnce() -> Bool {
-    guard state.compareExchange(expected: 0, desired: 1, ordering: .acquiring).exchanged else { return false }
+    guard state.compareExchange(expected: notReserved, desired: reserving, ordering: .acquiring).exchanged else {
+      return false
+    }
     let ok = reserve(slots: Config.guardSlots)
-    state.store(ok ? 2 : 3, ordering: .releasing)
+    state.store(ok ? reserved : failed, ordering: .releasing)
     return ok
   }
 

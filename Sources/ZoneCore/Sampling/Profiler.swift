@@ -11,7 +11,7 @@
 //    sampled small block is served from a span of its own, flagged the same way, and
 //    the chunk goes back to its slab (Sampling does that). Spans are 64 KiB aligned, so
 //    every alignment a size class promises still holds, and every span free already
-//    takes a slow path (ThreadZone.localFreeEvent, freeRemote), which checks the flag:
+//    takes a slow path (SmallFree.freeEvent, freeRemote), which reports the flag:
 //    the small free fast path is not touched. A big block is sampled in place: its
 //    registry entry carries the flag (BigBlocks), and BigBlocks.free and realloc tell
 //    the profiler. A block another feature served (`servedAt`, the guarded slots) is
@@ -22,7 +22,7 @@
 //  - The samples go to ProfileTables under the profile lock; a signal's pending dump is
 //    served after the lock is dropped (ProfileDump).
 // Touches: SampleRandom, Sampling (holding the sampler off), span headers' `sampled`
-// flag, BigBlocks (the registry flag), ThreadZone (a span for a sampled small block),
+// flag, BigBlocks (the registry flag), Spans (a span for a sampled small block),
 // ProfileTables, ProfileDump, the stack walker.
 
 import ZoneSupport

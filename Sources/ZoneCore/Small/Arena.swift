@@ -3,7 +3,7 @@
 // Owns: per NUMA node, windows of reserved address space (PROT_NONE, MAP_NORESERVE: no
 // commit charge), each starting on a 64 MiB boundary and entered in the region table, so
 // that free() tells a zonemalloc chunk from a foreign pointer with one table load. A
-// window starts with the 128 KiB array of granule headers (Slab.swift); the rest is
+// window starts with the 128 KiB array of granule headers (SlabHeader.swift); the rest is
 // committed (mprotect) in 1 MiB steps as it is carved by a bump pointer into 64 KiB slabs and
 // spans of up to 8 contiguous granules. With NUMA on, a window is bound to its node once,
 // with a preferred policy (the mbind system call), so every slab carved from it lands there.

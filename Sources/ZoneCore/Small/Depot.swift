@@ -4,7 +4,7 @@
 // Owns: each node's empty memory: dirty units (pages still resident, reused first) in
 // lists by charge class, and clean units (pages returned with MADV_DONTNEED; only address
 // space is left) in lists by size in granules. Headers live outside the units
-// (Slab.swift), so a released unit keeps its header and its links. A request takes a dirty unit of the charge
+// (SlabHeader.swift), so a released unit keeps its header and its links. A request takes a dirty unit of the charge
 // class it needs when there is one: no system call, no page fault.
 // A depot keeps a working set of dirty units (Retention.depotKeep: it scales with what is
 // in use, since a storm of short-lived threads hands back and takes again thousands of
@@ -36,9 +36,13 @@ enum ChargeClass {
 
 }
 
+/// A depot's lists (lengths: ChargeClass.count and SizeClass.maxGranules; Boot.checkTables).
+typealias DirtyLists = InlineArray<32, TailedList<SlabLinks>>
+typealias CleanLists = InlineArray<8, UInt>
+
 struct DepotState {
-  var dirty: InlineArray<32, TailedList<SlabLinks>> // by charge class - 1, newest first [depot lock]
-  var clean: InlineArray<8, UInt>          // released units by granules - 1 (no charge)
+  var dirty: DirtyLists                    // by charge class - 1, newest first   [depot lock]
+  var clean: CleanLists                    // released units by granules - 1 (no charge)
   var dirtyGranules: UInt                  // sum over the dirty lists
 }
 
@@ -159,7 +163,7 @@ enum Depot {
   /// An empty unit of `granules` for a charge of class `chargeClass`: a dirty one of that
   /// class, else of a smaller class of the same size (its pages past the old charge were
   /// never touched), else of a larger one, else a clean one. The flag says whether it is
-  /// fresh (zero). The caller settles the charge (Limit.charge).
+  /// fresh (zero). The caller settles the charge (Depot.charge).
   static func take(_ node: Int, granules: Int, chargeClass: Int) -> (SlabPointer, Bool)? {
     let smallest = 4 * (granules - 1) + 1
     let largest = min(4 * granules, ChargeClass.count)

@@ -12,9 +12,9 @@ import Synchronization
 
 /// Orphans collected by one teardown, per class, to be published under one lock.
 struct OrphanBatch: ~Copyable {
-  var heads = InlineArray<64, UInt>(repeating: 0)
-  var tails = InlineArray<64, UInt>(repeating: 0)
-  var counts = InlineArray<64, UInt>(repeating: 0)
+  var heads = ClassTable(repeating: 0)
+  var tails = ClassTable(repeating: 0)
+  var counts = ClassTable(repeating: 0)
   var total: UInt = 0
 
   mutating func append(_ slab: SlabPointer) {
@@ -28,8 +28,8 @@ struct OrphanBatch: ~Copyable {
 
 /// The orphan lists, mapped at boot.
 struct OrphanLists: ~Copyable {
-  var heads: InlineArray<64, UInt>   // per size class, doubly linked        [orphans lock]
-  var counts: InlineArray<64, UInt>  // read without the lock as a hint
+  var heads: ClassTable              // per size class, doubly linked        [orphans lock]
+  var counts: ClassTable             // read without the lock as a hint
 }
 
 enum Orphans {

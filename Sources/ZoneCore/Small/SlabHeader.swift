@@ -1,7 +1,6 @@
 // SlabHeader.swift: where a slab's header is and what it holds.
 //
-// Owns: the geometry of arena windows and granules, the header's layout and the way from
-// any chunk address to its header, the encoding of free-list links, and the per-slab
+// Owns: the header's layout and the way from any chunk address to its header, the encoding of free-list links, and the per-slab
 // keys and tags. Touches: nothing (arithmetic on addresses, and the header it is given).
 //
 // A slab is 64 KiB and 64 KiB aligned (one granule), carved from an arena window; a
@@ -17,20 +16,6 @@
 
 import ZoneSupport
 import Synchronization
-
-enum SlabGeometry {
-  static let shift: UInt = 16
-  static let size: UInt = 1 << shift
-  static let mask: UInt = size - 1
-  /// Each granule's header is this long, in the array at the start of its window.
-  static let headerShift: UInt = 7
-  static let headerStride: UInt = 1 << headerShift
-  static let regionMask: UInt = (1 << UInt(ZMS_REGION_SHIFT)) - 1
-  /// The header array at the start of each window: one header per granule (128 KiB).
-  static let metadataBytes: UInt = ((regionMask + 1) >> shift) * headerStride
-  /// Chunks are multiples of 16 bytes and start 16-byte aligned.
-  static let quantum: UInt = 16
-}
 
 /// Which owner list a slab is on. Owner-only bookkeeping.
 enum SlabList {

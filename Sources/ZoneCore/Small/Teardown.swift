@@ -26,7 +26,7 @@ enum Teardown {
     slot.unlock()
   }
 
-  /// Empties a zone. `patience` bounds the wait for an in-flight signal (see Slab.swift).
+  /// Empties a zone. `patience` bounds the wait for an in-flight signal (SlabState.orphan).
   static func dismantle(_ zone: ZonePointer, patience: Int) {
     _ = LockFreeStack.takeAll(zone.pointee.relink) // signals no longer matter
     var empties = SlabChain()

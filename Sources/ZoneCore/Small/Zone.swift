@@ -9,18 +9,24 @@
 import ZoneSupport
 import Synchronization
 
+/// The zone's tables. InlineArray's length must be a literal: each stands for the
+/// constant beside it, and boot checks that they agree (Boot.checkTables).
+typealias BucketTable = InlineArray<65, UInt>     // SizeClass.directLimit / 16 + 1 buckets
+typealias ClassTable = InlineArray<64, UInt>      // SizeClass.count
+typealias ChargeClassTable = InlineArray<32, UInt> // ChargeClass.count
+
 struct Zone: ~Copyable {
   // First, as the C empty zone mirrors them (ZMS_SENTINEL_WORDS): the current slab of the
   // class of each 16-byte bucket of sizes up to 1 KiB, then of each class.
-  var direct: InlineArray<65, UInt>
-  var current: InlineArray<64, UInt>
+  var direct: BucketTable
+  var current: ClassTable
   var mallocs: UInt                    // chunks this thread handed out (slabs and spans)
   var frees: UInt                      // chunks this thread freed (local or remote)
   var allocatedBytes: UInt             // bytes of the tick's ended periods (AllocationTick)
   var freedBytes: UInt
-  var partial: InlineArray<64, UInt>   // slabs with free chunks, not current
-  var full: InlineArray<64, UInt>      // exhausted slabs waiting for a signal or a local free
-  var cache: InlineArray<32, UInt>     // empty slabs and spans kept for reuse, by charge class - 1
+  var partial: ClassTable              // slabs with free chunks, not current
+  var full: ClassTable                 // exhausted slabs waiting for a signal or a local free
+  var cache: ChargeClassTable         // empty slabs and spans kept for reuse, by charge class - 1
   var cachedGranules: UInt
   var remoteFrees: UInt
   var signals: UInt
