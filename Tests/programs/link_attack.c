@@ -12,9 +12,12 @@
  *          a live block of that slab.
  * Setup: 64-byte blocks are allocated until two slabs have been filled completely (no
  * free or never-used chunk left in them), so that the first freed block of a slab is the
- * only one on its list. The program then prints "yielded P inside|outside" for the
- * second malloc's result and exits 0 (a failure for the test when the allocator should
- * have aborted); an abort is the expected answer.
+ * only one on its list. Before the victim, half of the victim's slab is freed (blocks
+ * the attack does not use), so that the slab is back among the zone's partial slabs
+ * (a full slab comes back once enough of it is free) and the victim, freed last, heads
+ * its list. The program then prints "yielded P inside|outside" for the second malloc's
+ * result and exits 0 (a failure for the test when the allocator should have aborted);
+ * an abort is the expected answer.
  * Usage: link_attack cross|same
  */
 #include "common.h"
@@ -61,11 +64,20 @@ int main(int argc, char **argv) {
   free(leaked);
   uint64_t link;
   memcpy(&link, leaked, 8);                 /* the use-after-free read: the slab's key */
+  uintptr_t victim_slab = (uintptr_t)victim & ~(SLAB - 1);
+  int freed = (uintptr_t)leaked >> 16 == victim_slab >> 16;
+  for (int i = 0; i < count && freed < (int)(SLAB / 64 / 2); i++) {
+    char *p = blocks[i];
+    if (((uintptr_t)p & ~(SLAB - 1)) != victim_slab || p == leaked || p == target || p == victim) continue;
+    free(p);
+    blocks[i] = NULL;
+    freed++;
+  }
   free(victim);
   uint64_t crafted = (uint64_t)(uintptr_t)target ^ link;
   memcpy(victim, &crafted, 8);              /* the use-after-free write */
-  /* The two mallocs come from the slab freed into last, as the current slab of 64 B
-   * chunks would be at the attacker's next request. */
+  /* The two mallocs come from the slab freed into last, the head of the partial slabs,
+   * as the attacker's next requests would. */
   char *volatile a = malloc(64), *volatile b = malloc(64);
   uintptr_t slab = (uintptr_t)victim & ~(SLAB - 1);
   int inside = ((uintptr_t)b & ~(SLAB - 1)) == slab && ((uintptr_t)b - slab) % 64 == 0;

@@ -24,8 +24,15 @@ enum Allocation {
 
   // MARK: - Small and medium
 
-  /// A chunk of class c for a request of `size` bytes whose current slab ran dry.
+  /// A chunk of class c for a request of `size` bytes whose current slab ran dry. The
+  /// common case, a thread with its zone whose refill succeeds, comes first.
   static func small(_ c: Int, size: UInt) -> UnsafeMutableRawPointer? {
+    let zone = ThreadZone.current
+    if _fastPath(!Zones.isPlaceholder(zone)), let slab = Refill.slab(zone, c) {
+      let p = handOut(zone, slab, slab.takeLocal())
+      Housekeeping.afterSlowPath()
+      return p
+    }
     let p = retrying(SlabGeometry.size) { inZone { zone in
       guard let slab = Refill.slab(zone, c) else { return nil }
       return handOut(zone, slab, slab.takeLocal())

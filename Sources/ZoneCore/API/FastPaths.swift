@@ -45,7 +45,17 @@ enum FastPath {
     return handOut(zone, slab, slab.pop(chunk))
   }
 
-  /// malloc of a slab class above the bucket table. Hot.
+  /// malloc for 1 ... 16 KiB: the current slab of the size's 128-byte bucket. Hot.
+  @inline(__always) static func mallocWide(_ size: UInt) -> UnsafeMutableRawPointer? {
+    let zone = ThreadZone.current
+    let slab = slabAt(zone.pointee.wide[Int((size &+ 127) >> SizeClass.wideShift)])
+    let chunk = slab.pointee.free
+    if _slowPath(chunk == 0) { return zmcore_refill(UnsafeMutableRawPointer(zone), size) }
+    if _slowPath(!slab.isIntactHead(chunk)) { return zmcore_corrupt_list(UnsafeMutableRawPointer(slab), chunk) }
+    return handOut(zone, slab, slab.pop(chunk))
+  }
+
+  /// malloc of any slab class (aligned requests name their class's size). Hot.
   @inline(__always) static func mallocSmall(_ size: UInt) -> UnsafeMutableRawPointer? {
     let zone = ThreadZone.current
     let slab = slabAt(zone.pointee.current[SizeClass.index(for: Int(size))])

@@ -14,7 +14,7 @@ import ZoneSupport
 /// malloc above the bucket table's sizes: the other slab classes, spans, big blocks.
 @c(zmcore_malloc_above_direct) @inline(never)
 func zmcore_malloc_above_direct(_ size: UInt) -> UnsafeMutableRawPointer? {
-  if size <= Allocation.smallLimit { return FastPath.mallocSmall(size) }
+  if size <= Allocation.smallLimit { return FastPath.mallocWide(size) }
   return Allocation.larger(size, zeroed: false)
 }
 

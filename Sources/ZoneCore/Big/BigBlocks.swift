@@ -183,7 +183,7 @@ enum BigBlocks {
       Limit.release(length)
       return freed
     }
-    Release.wantBackground()
+    Release.noteCached()
     let held = LazyUnmap.bytes.load(ordering: .relaxed)
     let target = Retention.lazyTarget
     if held > target {

@@ -20,6 +20,8 @@ enum Release {
   /// A purge or a trim is due: set while a wake-up is pending, so that a burst of frees
   /// wakes the thread once.
   static let requested = Atomic<Bool>(false)
+  /// Something was cached since the last idle pass a program thread considered.
+  static let cachedSinceLastPass = Atomic<Bool>(false)
 
   /// True while the thread runs (the caches then keep their full floors).
   static var backgroundRunning: Bool { backgroundState.load(ordering: .relaxed) == running }
@@ -29,6 +31,13 @@ enum Release {
     if backgroundState.load(ordering: .relaxed) == stopped && !wanted.load(ordering: .relaxed) {
       wanted.store(true, ordering: .relaxed)
     }
+  }
+
+  /// Memory went into a cache: the thread is wanted, and without it the next slow path
+  /// considers an idle pass.
+  @inline(__always) static func noteCached() {
+    wantBackground()
+    if !cachedSinceLastPass.load(ordering: .relaxed) { cachedSinceLastPass.store(true, ordering: .relaxed) }
   }
 
   /// Asks the thread to purge the lazy cache or trim depots now. False when there is no

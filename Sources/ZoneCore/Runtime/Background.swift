@@ -27,14 +27,21 @@ enum Background {
   /// True while the thread runs.
   static var isRunning: Bool { Release.backgroundRunning }
 
-  /// Whether the policy allows the thread now.
-  private static var allowed: Bool {
-    guard Boot.constructed else { return false }
+  /// Threads of the program that must hold a zone before the thread may start (the
+  /// policy: ZONEMALLOC_BACKGROUND=1 one, auto two, 0 never), set at boot.
+  nonisolated(unsafe) static var threadsNeeded = UInt.max
+
+  static func setPolicy() {
     switch Config.backgroundMode {
-    case Config.modeOff: return false
-    case Config.modeOn: return true
-    default: return Zones.liveCount.load(ordering: .relaxed) >= 2
+    case Config.modeOff: threadsNeeded = UInt.max
+    case Config.modeOn: threadsNeeded = 1
+    default: threadsNeeded = 2
     }
+  }
+
+  /// Whether the policy allows the thread now. Cheap: the slow paths ask it first.
+  @inline(__always) static var allowed: Bool {
+    Zones.liveCount.load(ordering: .relaxed) >= threadsNeeded && Boot.constructed
   }
 
   /// Starts the thread if it was asked for, the policy allows it and the calling thread

@@ -76,6 +76,7 @@ enum Boot {
   /// The fixed tables' literal lengths agree with the constants they stand for.
   private static func checkTables() {
     let agree = BucketTable(repeating: 0).count == Int(SizeClass.directLimit) / 16 + 1
+      && WideTable(repeating: 0).count == SizeClass.limit >> Int(SizeClass.wideShift) + 1
       && ClassTable(repeating: 0).count == SizeClass.count
       && ChargeClassTable(repeating: 0).count == ChargeClass.count
       && DirtyLists(repeating: TailedList()).count == ChargeClass.count
@@ -105,6 +106,7 @@ enum Boot {
     _ = Limit.set(Config.limit)
     Retention.depotFloor = Config.depotSlabsPerCPU * UInt(cpus) * SlabGeometry.size
     Teardown.slots = min(cpus, Int(ZMS_MAX_TEARDOWN_SLOTS))
+    Background.setPolicy()
     return pthread_key_create(&Zones.key, Zones.destructor) == 0
   }
 

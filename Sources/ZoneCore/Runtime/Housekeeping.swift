@@ -4,11 +4,13 @@
 // Owns: what runs outside the allocation paths proper, and when.
 //  - afterSlowPath: every allocator slow path calls it last, where it holds no lock. It
 //    runs the reclaim pass the limit asked for, starts the background thread when the
-//    caches asked for it and the policy allows it, and, without that thread, makes the
-//    idle pass itself at most once per half release delay (any thread: the first to see
-//    it due does it).
+//    caches asked for it and the policy allows it, and, without that thread, when a
+//    cache took memory since, considers the idle pass. Each check is one load when
+//    nothing is asked for.
 //  - onTick: the allocation tick's turn (about every 1 MiB a thread allocates): the
-//    same, and the stats page's refresh.
+//    same, the idle pass considered in any case, and the stats page's refresh.
+// Without the background thread the idle pass runs at most once per half release delay
+// (any thread: the first to see it due does it).
 //  - backgroundRound: the background thread's tick (Background.swift): the purge and
 //    the trims the caches asked for, the idle pass, the reaper, the stats page, a heap
 //    profile a signal left pending.
@@ -31,21 +33,31 @@ enum Housekeeping {
   static let lastInlinePass = Atomic<UInt>(0)
 
   /// Called last by every slow path, with no allocator lock held.
-  static func afterSlowPath() {
-    Reclaim.ifWanted()
-    Background.startIfWanted()
+  @inline(__always) static func afterSlowPath() {
+    if _slowPath(Limit.reclaimWanted.load(ordering: .relaxed)) { Reclaim.ifWanted() }
+    if _slowPath(Release.wanted.load(ordering: .relaxed)) && Background.allowed { Background.startIfWanted() }
+    if _slowPath(Release.cachedSinceLastPass.load(ordering: .relaxed)) {
+      Release.cachedSinceLastPass.store(false, ordering: .relaxed)
+      idlePassIfDue()
+    }
+  }
+
+  /// The allocation tick's turn.
+  static func onTick() {
+    afterSlowPath()
+    idlePassIfDue()
+    StatsPage.refreshIfDue()
+  }
+
+  /// Without the background thread, the idle pass, when half a release delay has passed
+  /// since the last.
+  @inline(never) private static func idlePassIfDue() {
     guard !Release.backgroundRunning, Lock.noneHeld else { return }
     let now = OS.nowMilliseconds()
     let last = lastInlinePass.load(ordering: .relaxed)
     guard now &- last >= max(Config.releaseDelay / 2, 1),
           lastInlinePass.compareExchange(expected: last, desired: now, ordering: .relaxed).exchanged else { return }
     releaseIdle(olderThan: Config.releaseDelay)
-  }
-
-  /// The allocation tick's turn.
-  static func onTick() {
-    afterSlowPath()
-    StatsPage.refreshIfDue()
   }
 
   /// The background thread's round.

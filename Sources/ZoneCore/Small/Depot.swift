@@ -134,7 +134,7 @@ enum Depot {
     }
     Lock.depot(lockedNode).unlock()
     dirtyGranules.wrappingAdd(added, ordering: .relaxed)
-    Release.wantBackground()
+    Release.noteCached()
     // The background thread releases the excess at its next tick (a burst of thread
     // exits, as at a program's end, is not worth a burst of madvise at once); without
     // one, the caller does.

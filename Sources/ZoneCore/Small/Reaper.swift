@@ -14,10 +14,12 @@
 // does, and the memory stayed resident for good. The owner's lists belong to the owner,
 // so nobody else may move the slab; the reaper returns the memory and leaves the slab
 // where it is:
-//  1. The free whose push leaves no carved chunk off the remote list (nothing is live,
-//     nothing on the owner's local list: the remote word counts both) queues
-//     the slab here, with one CAS, unless it is queued already (reapNext is its link,
-//     bit 0 marking it queued). A current slab that is only partly carved qualifies too.
+//  1. The free whose push puts the slab's last chunk on the remote list (its count
+//     reaches the capacity: every chunk was carved, none is live, none is on the owner's
+//     local list) queues the slab here, with one CAS, unless it is queued already
+//     (reapNext is its link, bit 0 marking it queued). A slab never fully carved (a
+//     current slab the owner has not finished) is not reaped: at most one per class and
+//     thread.
 //  2. Each background tick (half the release delay) takes the queue. A slab still wholly
 //     free is marked observed in its remote word (any push or drain rebuilds the word
 //     without the mark) and watched; a slab no longer wholly free is dropped (its next
@@ -29,7 +31,7 @@
 //     madvise per run of adjacent slabs; each word then becomes "reaped": no head, the
 //     count kept.
 //  4. The owner, draining the slab when it needs the class again, finds it reaped: the
-//     chunks become never-used ones, carved again from zero pages (Slab.reuseReaped).
+//     chunks become never-used ones, carved again from zero pages (SlabChunks.reuseReaped).
 // While reaped, the slab's owner field has bit 0 set: the owner's free of a chunk there
 // (a double free: every chunk was free) misses the fast path and the remote push
 // reports it, as it does for any other thread's.
@@ -79,7 +81,7 @@ enum Reaper {
       // Unqueued first: an emptying from now on queues it again (Dekker with queue()).
       slab.pointee.reapNext.store(0, ordering: .sequentiallyConsistent)
       let word = slab.remoteWordForReaping
-      guard RemoteWord.isWhollyFree(word) else { continue }
+      guard RemoteWord.isWhollyFree(word, capacity: UInt(slab.pointee.capacity)) else { continue }
       let marked = word & RemoteWord.observed != 0
       if marked && ticks == 2 {
         freeze(slab, word, into: &batch)

@@ -18,11 +18,13 @@ enum Refill {
   static func slab(_ zone: ZonePointer, _ c: Int) -> SlabPointer? {
     maintain(zone)
     let current = slabAt(zone.pointee.current[c])
-    if current.address != ThreadZone.sentinel {
+    let hadCurrent = current.address != ThreadZone.sentinel
+    if hadCurrent {
       if current.pointee.free != 0 || current.drainRemote() > 0 || current.carve() { return current }
-      ThreadZone.setCurrent(zone, c, ThreadZone.sentinel)
       retireExhausted(zone, c, current)
     }
+    // The zone array keeps naming the retired slab until its successor is known: the
+    // bucket tables are written once per refill.
     while let slab = nextCandidate(zone, c) {
       slab.setList(SlabList.current)
       if slab.pointee.free != 0 || slab.drainRemote() > 0 || slab.carve() {
@@ -31,6 +33,7 @@ enum Refill {
       }
       retireExhausted(zone, c, slab)
     }
+    if hadCurrent { ThreadZone.setCurrent(zone, c, ThreadZone.sentinel) }
     return nil
   }
 

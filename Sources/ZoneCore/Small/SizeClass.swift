@@ -71,14 +71,23 @@ enum SizeClass {
     return (128 << group) + ((index & 7) + 1) * step
   }
 
-  /// Sizes up to this are served through the bucket table (Zone.direct), one entry per
-  /// 16 bytes: the classes below directClasses.
+  /// Sizes up to this are served through the small bucket table (Zone.direct), one entry
+  /// per 16 bytes: the classes below directClasses. Larger slab sizes go through the
+  /// wide table (Zone.wide), one entry per 128 bytes: every class above 1 KiB is a
+  /// multiple of 128, so each entry names one class.
   static let directLimit: UInt = 1024
   static let directClasses = 32
+  static let wideShift: UInt = 7
 
   /// The 16-byte buckets (size + 15) / 16 whose requests class c serves; c < directClasses.
-  static func buckets(of c: Int) -> ClosedRange<Int> {
+  @inline(__always) static func buckets(of c: Int) -> ClosedRange<Int> {
     (c == 0 ? 0 : size(of: c - 1) / 16 + 1)...(size(of: c) / 16)
+  }
+
+  /// The 128-byte buckets (size + 127) / 128 whose requests class c serves;
+  /// directClasses <= c < count.
+  @inline(__always) static func wideBuckets(of c: Int) -> ClosedRange<Int> {
+    (size(of: c - 1) >> Int(wideShift) + 1)...(size(of: c) >> Int(wideShift))
   }
 
   static func capacity(of index: Int) -> Int {

@@ -66,8 +66,14 @@ extension UnsafeMutablePointer where Pointee == Slab {
   func setList(_ list: UInt8, used: UInt = 0) {
     if list == SlabList.current { pointee.handed = UInt32(self.used) }
     pointee.list = list
-    pointee.countdown = list == SlabList.current ? UInt32.max : list == SlabList.full ? 1 : UInt32(used)
+    pointee.countdown = list == SlabList.current ? UInt32.max
+      : list == SlabList.full ? UInt32(fullSlabReturn) : UInt32(used)
   }
+
+  /// Local frees that bring a full slab back to the partial list: a quarter of its
+  /// chunks, at least one. A slab that came back with a single free chunk was current
+  /// again for one malloc and full again at the next: every turn a refill.
+  var fullSlabReturn: UInt { max(UInt(pointee.capacity) / 4, 1) }
 
   /// Chunks handed out and not back in the owner's view (remotely freed ones that were not
   /// drained count as out). What the countdown holds, except for the current slab (its
@@ -158,7 +164,6 @@ extension UnsafeMutablePointer where Pointee == Slab {
     guard first < end else { return false }
     let size = UInt(pointee.chunkSize)
     let limit = min(end, max((first | (OS.pageSize - 1)) + 1, first + 4 * size))
-    guard countCarved((limit - first + size - 1) / size) else { return drainRemote() > 0 }
     var chunk = first
     while chunk + size < limit {
       ChunkLink.word(chunk, 0).pointee = (chunk + size) ^ pointee.key
@@ -176,9 +181,9 @@ extension UnsafeMutablePointer where Pointee == Slab {
 
   /// Moves every remotely freed chunk onto the local list, or makes the chunks of a
   /// reaped slab never-used again. Owner (or adopter) only. Returns how many came back.
-  @discardableResult
+  @discardableResult @inline(__always)
   func drainRemote() -> Int {
-    guard let detached = detachRemote() else { return 0 }
+    guard remoteCount != 0, let detached = detachRemote() else { return 0 }
     if detached.reaped { return reuseReaped(count: detached.count) }
     return spliceIntoLocal(detached.head, count: detached.count)
   }

@@ -7,30 +7,36 @@
 // words of chunks pushed on the remote list (encoded with the slab's key, tagged with
 // its tag, as local links are).
 //
-// The remote word is a lock-free stack of chunks freed by other threads, with a state,
-// the stack's length, and how many carved chunks are off the stack (RemoteWord), so one
-// CAS pushes a chunk and counts it, and the owner takes the whole stack with its count in
-// one exchange, without walking it. The owner counts the chunks it carves into the word
-// (one CAS per carve, before it writes them), so "no carved chunk is off the stack", which
-// the reaper needs to know that nothing in the slab is live or on the owner's local list,
-// is one field of one atomic word. The states:
-//   normal      the owner has the slab in its zone array; a remote free just pushes.
-//   notify      the owner found the slab full and took it out of its zone array. The first
-//               remote free moves the state to signalling and tells the owner, once, by
-//               pushing the slab onto the owner's relink stack (DragonFly's reduction of
-//               cross-cpu frees to one IPI per zone that must come back).
-//   signalling  a freer is in the middle of that push. Whoever wants to orphan the slab
-//               waits for it to finish, so no freer ever touches a zone that has gone.
+// The remote word is a lock-free stack of chunks freed by other threads, with a state
+// and the stack's length, so one CAS pushes a chunk and counts it, and the owner takes
+// the whole stack with its count in one CAS, without walking it. The owner's own work
+// (hand-outs, local frees, carving never-used chunks) never touches the word: a thread
+// that frees only what it allocated pays one plain load of it when a slab runs dry, and
+// one CAS the first time a slab goes full. The states:
+//   normal      a remote free just pushes.
+//   notify      the owner wants to hear of the next remote free: it took the slab out of
+//               its zone array as full. The first remote free moves the state to
+//               signalling and tells the owner, once, by pushing the slab onto the
+//               owner's relink stack (DragonFly's reduction of cross-cpu frees to one
+//               signal per zone that must come back). The request stays after the slab
+//               leaves the full list (a local free brought it back), so a slab that goes
+//               full again asks with no CAS; a signal for a slab that is no longer full
+//               is one wasted push, which the owner drops.
+//   signalling  a freer is in the middle of that push. Whoever parks or orphans the slab
+//               waits for it to finish, so no freer ever touches a zone that has gone,
+//               and no parked slab is ever pushed on a relink stack.
 //   orphan      the owner exited; frees still push, and an adopter drains them.
 //   parked      the slab is empty, cached or in a depot. A free into it is invalid.
-//   reaping     every chunk had come back through the remote list and stayed there: the
+//   reaping     every chunk came back through the remote list and stayed there: the
 //               background thread is returning the slab's pages (Reaper.swift). Owner
-//               and freers wait for it (one madvise).
-// A reaped slab is normal with no head and a count: its chunks are free and their memory
-// is zero pages. The owner's drain makes them never-used chunks again, and a free into it
-// is invalid. While it is reaped the owner word has bit 0 set, so the owner's own free
-// (a double free: every chunk was free) fails the fast path's owner test and reaches the
-// remote push, which reports it.
+//               and freers wait for it (one madvise). Only a fully carved slab can be
+//               wholly on its remote list (the count reaches the capacity), so the reaper
+//               and the owner's carving never meet.
+// A reaped slab is normal with no head and a full count: its chunks are free and their
+// memory is zero pages. The owner's drain makes them never-used chunks again, and a free
+// into it is invalid. While it is reaped the owner word has bit 0 set, so the owner's own
+// free (a double free: every chunk was free) fails the fast path's owner test and
+// reaches the remote push, which reports it.
 
 import ZoneSupport
 import Synchronization
@@ -54,7 +60,7 @@ extension UnsafeMutablePointer where Pointee == Slab {
   /// True when the reaper returned the slab's memory and its owner has not taken it back.
   var isReaped: Bool { RemoteWord.isReaped(pointee.remote.load(ordering: .acquiring)) }
   /// Chunks on the remote list now.
-  var remoteCount: UInt { RemoteWord.count(pointee.remote.load(ordering: .acquiring)) }
+  @inline(__always) var remoteCount: UInt { RemoteWord.count(pointee.remote.load(ordering: .acquiring)) }
   /// The first chunk on the remote list, 0 when it is empty.
   var remoteHead: UInt { remoteChunk(pointee.remote.load(ordering: .acquiring)) }
 
@@ -76,16 +82,14 @@ extension UnsafeMutablePointer where Pointee == Slab {
 
   /// Takes the remote list (owner or adopter only), waiting while the slab is being
   /// reaped; nil when it is empty. A reaped slab's list has no head, only the count.
-  func detachRemote() -> DetachedRemote? {
+  @inline(never) func detachRemote() -> DetachedRemote? {
     var old = pointee.remote.load(ordering: .relaxed)
     while true {
       if RemoteWord.state(old) == RemoteState.reaping { old = waitWhileReaping(); continue }
       let count = RemoteWord.count(old)
       if count == 0 { return nil }
-      let reaped = RemoteWord.headIndex(old) == 0
-      let out = reaped ? 0 : RemoteWord.out(old) &+ count
       let (done, seen) = pointee.remote.compareExchange(
-        expected: old, desired: RemoteWord.make(RemoteWord.state(old), out: out),
+        expected: old, desired: RemoteWord.make(RemoteWord.state(old)),
         successOrdering: .acquiring, failureOrdering: .relaxed)
       if done { return DetachedRemote(head: remoteChunk(old), count: count) }
       old = seen
@@ -97,28 +101,15 @@ extension UnsafeMutablePointer where Pointee == Slab {
     pointee.owner.store(ownerZone, ordering: .relaxed)
   }
 
-  /// Counts `n` chunks about to be carved as out, before they are written: one CAS, which
-  /// the reaper's cannot pass. False if the slab was reaped meanwhile.
-  func countCarved(_ n: UInt) -> Bool {
-    var old = pointee.remote.load(ordering: .relaxed)
-    while true {
-      if RemoteWord.state(old) == RemoteState.reaping { old = waitWhileReaping(); continue }
-      if RemoteWord.isReaped(old) { return false }
-      let (done, seen) = pointee.remote.compareExchange(
-        expected: old, desired: (old & ~RemoteWord.observed) &+ n << RemoteWord.outShift,
-        successOrdering: .acquiringAndReleasing, failureOrdering: .relaxed)
-      if done { return true }
-      old = seen
-    }
-  }
-
-  /// The owner found the slab exhausted: ask to be told about its next remote free.
-  /// Returns false if chunks arrived meanwhile (the caller drains them instead).
+  /// The owner found the slab exhausted: ask to be told about its next remote free (no
+  /// CAS when the slab still asks from an earlier time). Returns false if chunks arrived
+  /// meanwhile (the caller drains them instead).
   func requestNotify() -> Bool {
     var old = pointee.remote.load(ordering: .acquiring)
     var backoff = Backoff()
     while true {
       if RemoteWord.count(old) != 0 { return false }
+      if RemoteWord.state(old) == RemoteState.notify { return true }
       if RemoteWord.state(old) == RemoteState.signalling {
         backoff.pause()
         old = pointee.remote.load(ordering: .acquiring)
@@ -132,13 +123,12 @@ extension UnsafeMutablePointer where Pointee == Slab {
     }
   }
 
-  /// The slab leaves the full list: it no longer asks for a signal.
-  func cancelNotify() { setRemoteState(RemoteState.normal) }
-
   /// The slab is empty and leaves its owner for a cache or a depot: no owner, and any
-  /// further free into it is invalid. Its remote list is dropped: no chunk is live.
+  /// further free into it is invalid. Its remote list is dropped: no chunk is live. A
+  /// signal in flight finishes first; the caller then drops the relink stack's entry for
+  /// the slab, if that signal made one (no new one can come).
   func park() {
-    pointee.remote.store(RemoteState.parked, ordering: .releasing)
+    setRemoteState(RemoteState.parked, keepingChunks: false)
     pointee.owner.store(0, ordering: .relaxed)
   }
 
@@ -155,9 +145,9 @@ extension UnsafeMutablePointer where Pointee == Slab {
     setRemoteState(RemoteState.normal)
   }
 
-  /// Moves the state to `state` (keeping queued chunks), first waiting for an in-flight
-  /// signal to finish, and for a reaping in progress.
-  private func setRemoteState(_ state: UInt, patience: Int = Int.max) {
+  /// Moves the state to `state` (keeping queued chunks unless told), first waiting for an
+  /// in-flight signal to finish, and for a reaping in progress.
+  private func setRemoteState(_ state: UInt, patience: Int = Int.max, keepingChunks: Bool = true) {
     var old = pointee.remote.load(ordering: .acquiring)
     var backoff = Backoff()
     while true {
@@ -167,9 +157,9 @@ extension UnsafeMutablePointer where Pointee == Slab {
         continue
       }
       if RemoteWord.state(old) == RemoteState.reaping { old = waitWhileReaping(); continue }
+      let desired = keepingChunks ? (old & ~RemoteState.mask) | state : state
       let (done, seen) = pointee.remote.compareExchange(
-        expected: old, desired: (old & ~RemoteState.mask) | state,
-        successOrdering: .acquiringAndReleasing, failureOrdering: .acquiring)
+        expected: old, desired: desired, successOrdering: .acquiringAndReleasing, failureOrdering: .acquiring)
       if done { return }
       old = seen
     }
@@ -189,23 +179,25 @@ extension UnsafeMutablePointer where Pointee == Slab {
 
   // MARK: - Other threads' side
 
-  /// Pushes a chunk freed by another thread with one compare-and-swap. A free when no
-  /// chunk is out (a reaped slab's included), or into a parked slab, is a double free.
+  /// Pushes a chunk freed by another thread with one compare-and-swap. A free when every
+  /// chunk is on the stack already (a reaped slab's included), or into a parked slab, is
+  /// a double free.
   func pushRemote(_ chunk: UInt) -> RemotePush {
+    let capacity = UInt(pointee.capacity)
     var old = pointee.remote.load(ordering: .relaxed)
     while true {
       let state = RemoteWord.state(old)
       if _slowPath(state == RemoteState.reaping) { old = waitWhileReaping(); continue }
-      let out = RemoteWord.out(old)
-      if _slowPath(state == RemoteState.parked || out == 0) { Diagnostics.doubleFree(chunk) }
+      let count = RemoteWord.count(old)
+      if _slowPath(state == RemoteState.parked || count >= capacity) { Diagnostics.doubleFree(chunk) }
       ChunkLink.word(chunk, 0).pointee = remoteChunk(old) ^ pointee.key
       ChunkLink.word(chunk, 1).pointee = pointee.tag
       let newState = state == RemoteState.notify ? RemoteState.signalling : state
-      let desired = RemoteWord.make(newState, head: remoteIndex(chunk), count: RemoteWord.count(old) &+ 1, out: out &- 1)
+      let desired = RemoteWord.make(newState, head: remoteIndex(chunk), count: count &+ 1)
       let (done, seen) = pointee.remote.compareExchange(
         expected: old, desired: desired,
         successOrdering: .sequentiallyConsistent, failureOrdering: .relaxed)
-      if done { return RemotePush(word: old) }
+      if done { return RemotePush(word: old, capacity: capacity) }
       old = seen
     }
   }
@@ -223,10 +215,10 @@ extension UnsafeMutablePointer where Pointee == Slab {
   }
 
   /// A span's only chunk was freed by a thread that does not own it: that thread takes
-  /// the span with one CAS, from "normal, nothing queued, its chunk out" to parked.
-  /// False when the span was parked already (a double free).
+  /// the span with one CAS, from "normal, nothing queued" to parked. False when the span
+  /// was parked already (a double free).
   func claimFreedSpan() -> Bool {
-    pointee.remote.compareExchange(expected: RemoteWord.make(RemoteState.normal, out: 1),
+    pointee.remote.compareExchange(expected: RemoteWord.make(RemoteState.normal),
                                    desired: RemoteState.parked, ordering: .acquiringAndReleasing).exchanged
   }
 
@@ -238,8 +230,9 @@ extension UnsafeMutablePointer where Pointee == Slab {
   }
 
   /// Freezes a wholly free slab for a reap: the CAS to `reaping` stops its owner (which
-  /// must pass a CAS on the word to carve or drain) and its freers, who wait; and it
-  /// synchronises with the slab's last format. False if the word changed meanwhile.
+  /// must pass a CAS on the word to drain, and has nothing left to carve) and its freers,
+  /// who wait; and it synchronises with the slab's last format. False if the word changed
+  /// meanwhile.
   func freezeForReaping(_ word: UInt) -> Bool {
     let frozen = (word & ~RemoteState.mask & ~RemoteWord.observed) | RemoteState.reaping
     guard pointee.remote.compareExchange(expected: word, desired: frozen, ordering: .acquiringAndReleasing).exchanged

@@ -53,7 +53,7 @@ enum SmallFree {
     case SlabList.full:
       unlink(zone, c, slab)
       LinkedList<SlabLinks>.push(&zone.pointee.partial[c], slab.address)
-      slab.setList(SlabList.partial, used: UInt(slab.pointee.capacity) - 1)
+      slab.setList(SlabList.partial, used: UInt(slab.pointee.capacity) - slab.fullSlabReturn)
       return 0
     default:
       let sampled = takeSample(slab)
@@ -63,10 +63,10 @@ enum SmallFree {
     }
   }
 
-  /// Takes a slab off the partial or full list (a full one stops asking for a signal).
+  /// Takes a slab off the partial or full list (a full one keeps asking for a signal:
+  /// SlabState's sticky notify).
   static func unlink(_ zone: ZonePointer, _ c: Int, _ slab: SlabPointer) {
     if slab.pointee.list == SlabList.full {
-      slab.cancelNotify()
       LinkedList<SlabLinks>.remove(&zone.pointee.full[c], slab.address)
     } else if slab.pointee.list == SlabList.partial {
       LinkedList<SlabLinks>.remove(&zone.pointee.partial[c], slab.address)

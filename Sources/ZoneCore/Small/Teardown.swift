@@ -45,6 +45,7 @@ enum Teardown {
         release(slab, &empties, &orphans, patience)
       }
     }
+    _ = LockFreeStack.takeAll(zone.pointee.relink) // signals sent before the slabs were orphaned
     ThreadZone.flushCache(zone)
     Depot.put(empties)
     Orphans.put(&orphans)

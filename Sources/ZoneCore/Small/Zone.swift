@@ -12,13 +12,16 @@ import Synchronization
 /// The zone's tables. InlineArray's length must be a literal: each stands for the
 /// constant beside it, and boot checks that they agree (Boot.checkTables).
 typealias BucketTable = InlineArray<65, UInt>     // SizeClass.directLimit / 16 + 1 buckets
+typealias WideTable = InlineArray<129, UInt>      // SizeClass.limit / 128 + 1 buckets
 typealias ClassTable = InlineArray<64, UInt>      // SizeClass.count
 typealias ChargeClassTable = InlineArray<32, UInt> // ChargeClass.count
 
 struct Zone: ~Copyable {
   // First, as the C empty zone mirrors them (ZMS_SENTINEL_WORDS): the current slab of the
-  // class of each 16-byte bucket of sizes up to 1 KiB, then of each class.
+  // class of each 16-byte bucket of sizes up to 1 KiB, of each 128-byte bucket of sizes
+  // up to 16 KiB, then of each class.
   var direct: BucketTable
+  var wide: WideTable
   var current: ClassTable
   var mallocs: UInt                    // chunks this thread handed out (slabs and spans)
   var frees: UInt                      // chunks this thread freed (local or remote)
@@ -81,8 +84,15 @@ enum ThreadZone {
   /// Makes slab the current one of class c, in the class array and the bucket table.
   static func setCurrent(_ zone: ZonePointer, _ c: Int, _ slab: UInt) {
     zone.pointee.current[c] = slab
-    guard c < SizeClass.directClasses else { return }
-    for b in SizeClass.buckets(of: c) { zone.pointee.direct[b] = slab }
+    if c < SizeClass.directClasses {
+      let range = SizeClass.buckets(of: c)
+      var b = range.lowerBound
+      repeat { zone.pointee.direct[b] = slab; b += 1 } while b <= range.upperBound
+    } else if c < SizeClass.count {
+      let range = SizeClass.wideBuckets(of: c)
+      var b = range.lowerBound
+      repeat { zone.pointee.wide[b] = slab; b += 1 } while b <= range.upperBound
+    }
   }
 
   // MARK: - The zone's cache of empty units
@@ -91,6 +101,7 @@ enum ThreadZone {
   /// depot. Signals queued for it first go (a parked slab is never on a relink stack).
   static func park(_ zone: ZonePointer, _ slab: SlabPointer) {
     Depot.prepareForParking(slab)
+    if zone.pointee.relink.load(ordering: .relaxed) != 0 { Refill.relinkSignalled(zone) }
     let g = UInt(slab.pointee.granules)
     if zone.pointee.cachedGranules + g <= cacheBudget {
       let q = ChargeClass.index(of: slab.pointee.charged) - 1

@@ -87,6 +87,7 @@ enum Zones {
   private static func initialize(_ zone: ZonePointer) {
     let sentinel = ThreadZone.sentinel
     for b in 0..<zone.pointee.direct.count { zone.pointee.direct[b] = sentinel }
+    for b in 0..<zone.pointee.wide.count { zone.pointee.wide[b] = sentinel }
     for c in 0..<SizeClass.count {
       zone.pointee.current[c] = sentinel
       zone.pointee.partial[c] = 0

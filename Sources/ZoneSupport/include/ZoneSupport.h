@@ -53,8 +53,9 @@
 #define ZMS_EMPTY_ZONE_WORDS 1024 /* 8 KiB: at least sizeof(Zone), checked at boot */
 #define ZMS_CLASS_COUNT 64
 /* A zone's first words, which point at the sentinel slab in the static zones: 65 buckets
- * of the bucket table (sizes 0 to 1 KiB in 16-byte steps) and 64 class slots. */
-#define ZMS_SENTINEL_WORDS (65 + ZMS_CLASS_COUNT)
+ * of the small bucket table (sizes 0 to 1 KiB in 16-byte steps), 129 of the wide one
+ * (sizes to 16 KiB in 128-byte steps) and 64 class slots. */
+#define ZMS_SENTINEL_WORDS (65 + 129 + ZMS_CLASS_COUNT)
 
 extern __thread void *zms_zone_slot __attribute__((tls_model("initial-exec"), visibility("hidden")));
 extern void *zms_empty_zone[ZMS_EMPTY_ZONE_WORDS];
