@@ -44,25 +44,34 @@ import Synchronization
 /// The owner word's bit that marks a reaped slab.
 private let reapedOwnerBit: UInt = 1
 
+/// Every access to the two shared words is preceded by this. The protocol's exhaustive
+/// test (Tests/ZoneProtocolTests) compiles this file with ZONE_PROTOCOL_MODEL, where each
+/// access is a point at which another thread may run; in the allocator it is nothing.
+@inline(__always) private func sharedAccess() {
+  #if ZONE_PROTOCOL_MODEL
+  ProtocolModel.step()
+  #endif
+}
+
 extension UnsafeMutablePointer where Pointee == Slab {
   // MARK: - Reading
 
   /// True when `zone` owns the slab (never while it is reaped: the mark fails the test). Hot.
-  @inline(__always) func isOwned(by zone: UInt) -> Bool { pointee.owner.load(ordering: .relaxed) == zone }
+  @inline(__always) func isOwned(by zone: UInt) -> Bool { sharedAccess(); return pointee.owner.load(ordering: .relaxed) == zone }
 
   /// The remote word as the reaper examines it (ordered with its unqueueing).
-  var remoteWordForReaping: UInt { pointee.remote.load(ordering: .sequentiallyConsistent) }
+  var remoteWordForReaping: UInt { sharedAccess(); return pointee.remote.load(ordering: .sequentiallyConsistent) }
 
   /// The owning zone (without the reaped mark).
-  var ownerZone: UInt { pointee.owner.load(ordering: .relaxed) & ~reapedOwnerBit }
-  var remoteState: UInt { RemoteWord.state(pointee.remote.load(ordering: .acquiring)) }
+  var ownerZone: UInt { sharedAccess(); return pointee.owner.load(ordering: .relaxed) & ~reapedOwnerBit }
+  var remoteState: UInt { sharedAccess(); return RemoteWord.state(pointee.remote.load(ordering: .acquiring)) }
   var isParked: Bool { remoteState == RemoteState.parked }
   /// True when the reaper returned the slab's memory and its owner has not taken it back.
-  var isReaped: Bool { RemoteWord.isReaped(pointee.remote.load(ordering: .acquiring)) }
+  var isReaped: Bool { sharedAccess(); return RemoteWord.isReaped(pointee.remote.load(ordering: .acquiring)) }
   /// Chunks on the remote list now.
-  @inline(__always) var remoteCount: UInt { RemoteWord.count(pointee.remote.load(ordering: .acquiring)) }
+  @inline(__always) var remoteCount: UInt { sharedAccess(); return RemoteWord.count(pointee.remote.load(ordering: .acquiring)) }
   /// The first chunk on the remote list, 0 when it is empty.
-  var remoteHead: UInt { remoteChunk(pointee.remote.load(ordering: .acquiring)) }
+  var remoteHead: UInt { sharedAccess(); return remoteChunk(pointee.remote.load(ordering: .acquiring)) }
 
   /// The chunk a remote word's head names, 0 for none.
   @inline(__always) func remoteChunk(_ word: UInt) -> UInt {
@@ -76,18 +85,22 @@ extension UnsafeMutablePointer where Pointee == Slab {
 
   /// A freshly formatted slab belongs to `zone`: nothing queued, state normal.
   func becomeOwned(by zone: UInt) {
+    sharedAccess()
     pointee.remote.store(RemoteState.normal, ordering: .releasing)
+    sharedAccess()
     pointee.owner.store(zone, ordering: .releasing)
   }
 
   /// Takes the remote list (owner or adopter only), waiting while the slab is being
   /// reaped; nil when it is empty. A reaped slab's list has no head, only the count.
   @inline(never) func detachRemote() -> DetachedRemote? {
+    sharedAccess()
     var old = pointee.remote.load(ordering: .relaxed)
     while true {
       if RemoteWord.state(old) == RemoteState.reaping { old = waitWhileReaping(); continue }
       let count = RemoteWord.count(old)
       if count == 0 { return nil }
+      sharedAccess()
       let (done, seen) = pointee.remote.compareExchange(
         expected: old, desired: RemoteWord.make(RemoteWord.state(old)),
         successOrdering: .acquiring, failureOrdering: .relaxed)
@@ -98,6 +111,7 @@ extension UnsafeMutablePointer where Pointee == Slab {
 
   /// The owner takes a reaped slab back: its owner word loses the reaped mark.
   func reclaimReaped() {
+    sharedAccess()
     pointee.owner.store(ownerZone, ordering: .relaxed)
   }
 
@@ -105,6 +119,7 @@ extension UnsafeMutablePointer where Pointee == Slab {
   /// CAS when the slab still asks from an earlier time). Returns false if chunks arrived
   /// meanwhile (the caller drains them instead).
   func requestNotify() -> Bool {
+    sharedAccess()
     var old = pointee.remote.load(ordering: .acquiring)
     var backoff = Backoff()
     while true {
@@ -112,9 +127,11 @@ extension UnsafeMutablePointer where Pointee == Slab {
       if RemoteWord.state(old) == RemoteState.notify { return true }
       if RemoteWord.state(old) == RemoteState.signalling {
         backoff.pause()
+        sharedAccess()
         old = pointee.remote.load(ordering: .acquiring)
         continue
       }
+      sharedAccess()
       let (done, seen) = pointee.remote.compareExchange(
         expected: old, desired: (old & ~RemoteState.mask) | RemoteState.notify,
         successOrdering: .acquiringAndReleasing, failureOrdering: .acquiring)
@@ -129,6 +146,7 @@ extension UnsafeMutablePointer where Pointee == Slab {
   /// the slab, if that signal made one (no new one can come).
   func park() {
     setRemoteState(RemoteState.parked, keepingChunks: false)
+    sharedAccess()
     pointee.owner.store(0, ordering: .relaxed)
   }
 
@@ -136,11 +154,13 @@ extension UnsafeMutablePointer where Pointee == Slab {
   /// the wait for an in-flight signal (a signaller a fork left behind never finishes).
   func orphan(patience: Int) {
     setRemoteState(RemoteState.orphan, patience: patience)
+    sharedAccess()
     pointee.owner.store(0, ordering: .releasing)
   }
 
   /// An adopter takes an orphan.
   func adopt(by zone: UInt) {
+    sharedAccess()
     pointee.owner.store(zone, ordering: .releasing)
     setRemoteState(RemoteState.normal)
   }
@@ -148,16 +168,19 @@ extension UnsafeMutablePointer where Pointee == Slab {
   /// Moves the state to `state` (keeping queued chunks unless told), first waiting for an
   /// in-flight signal to finish, and for a reaping in progress.
   private func setRemoteState(_ state: UInt, patience: Int = Int.max, keepingChunks: Bool = true) {
+    sharedAccess()
     var old = pointee.remote.load(ordering: .acquiring)
     var backoff = Backoff()
     while true {
       if RemoteWord.state(old) == RemoteState.signalling && backoff.count < patience {
         backoff.pause()
+        sharedAccess()
         old = pointee.remote.load(ordering: .acquiring)
         continue
       }
       if RemoteWord.state(old) == RemoteState.reaping { old = waitWhileReaping(); continue }
       let desired = keepingChunks ? (old & ~RemoteState.mask) | state : state
+      sharedAccess()
       let (done, seen) = pointee.remote.compareExchange(
         expected: old, desired: desired, successOrdering: .acquiringAndReleasing, failureOrdering: .acquiring)
       if done { return }
@@ -170,6 +193,7 @@ extension UnsafeMutablePointer where Pointee == Slab {
   @inline(never) func waitWhileReaping() -> UInt {
     var backoff = Backoff()
     while true {
+      sharedAccess()
       let word = pointee.remote.load(ordering: .acquiring)
       if RemoteWord.state(word) != RemoteState.reaping { return word }
       if zms_needs_fork_repair() { zms_fork_repair() }
@@ -184,6 +208,7 @@ extension UnsafeMutablePointer where Pointee == Slab {
   /// a double free.
   func pushRemote(_ chunk: UInt) -> RemotePush {
     let capacity = UInt(pointee.capacity)
+    sharedAccess()
     var old = pointee.remote.load(ordering: .relaxed)
     while true {
       let state = RemoteWord.state(old)
@@ -194,6 +219,7 @@ extension UnsafeMutablePointer where Pointee == Slab {
       ChunkLink.word(chunk, 1).pointee = pointee.tag
       let newState = state == RemoteState.notify ? RemoteState.signalling : state
       let desired = RemoteWord.make(newState, head: remoteIndex(chunk), count: count &+ 1)
+      sharedAccess()
       let (done, seen) = pointee.remote.compareExchange(
         expected: old, desired: desired,
         successOrdering: .sequentiallyConsistent, failureOrdering: .relaxed)
@@ -204,8 +230,10 @@ extension UnsafeMutablePointer where Pointee == Slab {
 
   /// The signaller's last step, once the owner has the slab on its relink stack.
   func finishSignal() {
+    sharedAccess()
     var old = pointee.remote.load(ordering: .relaxed)
     while true {
+      sharedAccess()
       let (done, seen) = pointee.remote.compareExchange(
         expected: old, desired: (old & ~RemoteState.mask) | RemoteState.normal,
         successOrdering: .releasing, failureOrdering: .relaxed)
@@ -218,7 +246,8 @@ extension UnsafeMutablePointer where Pointee == Slab {
   /// the span with one CAS, from "normal, nothing queued" to parked. False when the span
   /// was parked already (a double free).
   func claimFreedSpan() -> Bool {
-    pointee.remote.compareExchange(expected: RemoteWord.make(RemoteState.normal),
+    sharedAccess()
+    return pointee.remote.compareExchange(expected: RemoteWord.make(RemoteState.normal),
                                    desired: RemoteState.parked, ordering: .acquiringAndReleasing).exchanged
   }
 
@@ -226,7 +255,8 @@ extension UnsafeMutablePointer where Pointee == Slab {
 
   /// Marks the slab as seen wholly free in `word`: false if the word changed meanwhile.
   func markObserved(_ word: UInt) -> Bool {
-    pointee.remote.compareExchange(expected: word, desired: word | RemoteWord.observed, ordering: .relaxed).exchanged
+    sharedAccess()
+    return pointee.remote.compareExchange(expected: word, desired: word | RemoteWord.observed, ordering: .relaxed).exchanged
   }
 
   /// Freezes a wholly free slab for a reap: the CAS to `reaping` stops its owner (which
@@ -235,8 +265,10 @@ extension UnsafeMutablePointer where Pointee == Slab {
   /// meanwhile.
   func freezeForReaping(_ word: UInt) -> Bool {
     let frozen = (word & ~RemoteState.mask & ~RemoteWord.observed) | RemoteState.reaping
+    sharedAccess()
     guard pointee.remote.compareExchange(expected: word, desired: frozen, ordering: .acquiringAndReleasing).exchanged
     else { return false }
+    sharedAccess()
     pointee.owner.bitwiseOr(reapedOwnerBit, ordering: .relaxed)
     return true
   }
@@ -244,9 +276,12 @@ extension UnsafeMutablePointer where Pointee == Slab {
   /// The slab's pages are returned: its word becomes "reaped" (no head, the count kept),
   /// and owner and freers go on. Nothing if it is not being reaped.
   func finishReaping() {
+    sharedAccess()
     let word = pointee.remote.load(ordering: .relaxed)
     guard RemoteWord.state(word) == RemoteState.reaping else { return }
+    sharedAccess()
     pointee.owner.bitwiseOr(reapedOwnerBit, ordering: .relaxed)
+    sharedAccess()
     pointee.remote.store(RemoteWord.reaped(count: RemoteWord.count(word)), ordering: .releasing)
   }
 }

@@ -16,9 +16,11 @@ enum LockFreeStack {
   /// becomes the node. Any number of threads may push at once.
   @inline(__always)
   static func push(_ head: borrowing Atomic<UInt>, _ node: UInt, link: (UInt) -> Void) {
+    sharedAccess()
     var current = head.load(ordering: .relaxed)
     while true {
       link(current)
+      sharedAccess()
       let (done, seen) = head.compareExchange(expected: current, desired: node,
                                               successOrdering: .releasing, failureOrdering: .relaxed)
       if done { return }
@@ -28,8 +30,19 @@ enum LockFreeStack {
 
   /// Takes the whole stack: its first node, 0 when it was empty.
   @inline(__always) static func takeAll(_ head: borrowing Atomic<UInt>) -> UInt {
-    head.exchange(0, ordering: .acquiring)
+    sharedAccess()
+    return head.exchange(0, ordering: .acquiring)
   }
+}
+
+/// Every access to a stack's head is preceded by this, and a spin's pause is a yield:
+/// the slab protocol's exhaustive test (Tests/ZoneProtocolTests) compiles this file with
+/// ZONE_PROTOCOL_MODEL, where each is a point at which another thread may run. In the
+/// allocator they are nothing.
+@inline(__always) private func sharedAccess() {
+  #if ZONE_PROTOCOL_MODEL
+  ProtocolModel.step()
+  #endif
 }
 
 /// A spin's wait for another thread's short step.
@@ -38,7 +51,11 @@ struct Backoff {
 
   mutating func pause() {
     rounds += 1
+    #if ZONE_PROTOCOL_MODEL
+    ProtocolModel.spin()
+    #else
     if rounds & 63 == 0 { sched_yield() } else { zms_cpu_relax() }
+    #endif
   }
 
   /// Rounds paused so far.
