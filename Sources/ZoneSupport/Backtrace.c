@@ -18,7 +18,11 @@
  * host program that samples nothing never loads it. The walk itself allocates nothing
  * in the usual case; the caller keeps its own allocations from being sampled while it
  * walks, so a rare allocation inside the FDE lookup cannot recurse.
- * x86-64 only: elsewhere there are no stacks.
+ * x86-64 and AArch64 (elsewhere there are no stacks). On x86-64 the call's return address
+ * and the caller's rbp sit just below the CFA, so the outermost own frame record gives
+ * the program's rsp too. On AArch64 a frame record (x29, x30) need not be at the top of
+ * its frame, so the program's sp is that frame's CFA, from its own CFI rule: the cross
+ * build (scripts/cross-aarch64.sh) gives the Swift code .eh_frame for this.
  */
 #include "FrameRules.h"
 #include <dlfcn.h>
@@ -56,15 +60,33 @@ static int is_own(uintptr_t pc) { return pc - own_start < own_end - own_start; }
 
 int zms_backtrace(uintptr_t *out, int max) {
   if (!__atomic_load_n(&own_end, __ATOMIC_ACQUIRE) || max <= 0) return 0;
-  /* The allocator's frames: rbp points at (caller's rbp, return address). A chain that
-   * does not climb the stack, or runs longer than the allocator ever nests, is no chain. */
+  /* The allocator's frames: rbp (x29) points at (caller's rbp, return address). A chain
+   * that does not climb the stack, or runs longer than the allocator ever nests, is no
+   * chain. */
   const uintptr_t *fp = __builtin_frame_address(0);
+#if defined(__aarch64__)
+  uintptr_t inner = 0; /* a return address into the frame at fp, once fp is a caller's */
+  for (int depth = 0; is_own(zms_strip_return_address(fp[1])); depth++) {
+    const uintptr_t *caller = (const uintptr_t *)fp[0];
+    if (depth == 64 || caller <= fp || ((uintptr_t)caller & 7)) return 0;
+    inner = zms_strip_return_address(fp[1]);
+    fp = caller;
+  }
+  /* The outermost own frame's rule finds its CFA, the program's sp; without it (no
+   * unwind table) the stack is the return address alone. */
+  struct zms_frame frame = {inner, (uintptr_t)fp, (uintptr_t)fp};
+  if (!inner || !zms_frame_step(&frame) || frame.pc != zms_strip_return_address(fp[1]) || frame.fp != fp[0]) {
+    out[0] = zms_strip_return_address(fp[1]);
+    return out[0] > 4096;
+  }
+#else
   for (int depth = 0; is_own(fp[1]); depth++) {
     const uintptr_t *caller = (const uintptr_t *)fp[0];
     if (depth == 64 || caller <= fp || ((uintptr_t)caller & 7)) return 0;
     fp = caller;
   }
   struct zms_frame frame = {fp[1], (uintptr_t)(fp + 2), fp[0]};
+#endif
   int count = 0;
   while (count < max && frame.pc > 4096) {
     out[count++] = frame.pc;

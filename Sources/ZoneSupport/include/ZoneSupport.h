@@ -80,7 +80,14 @@ static inline struct zms_sampler_thread *zms_sampler_state(void) { return &zms_s
 /* ---- The region table ------------------------------------------------------------ */
 
 #define ZMS_REGION_SHIFT 26
-#define ZMS_REGION_COUNT (1u << 21) /* 2^47 bytes of user address space / 64 MiB */
+/* The bits of a user-space address: 47 on x86-64; 48 on AArch64, where Linux hands out
+ * mmap addresses just below 2^48 (qemu-user on an x86-64 host stays below 2^47). */
+#if defined(__aarch64__)
+#define ZMS_ADDRESS_BITS 48
+#else
+#define ZMS_ADDRESS_BITS 47
+#endif
+#define ZMS_REGION_COUNT (1u << (ZMS_ADDRESS_BITS - ZMS_REGION_SHIFT)) /* user space / 64 MiB */
 
 extern uint8_t zms_regions[ZMS_REGION_COUNT];
 
@@ -89,10 +96,11 @@ static inline __attribute__((always_inline)) unsigned zms_region_of(uintptr_t ad
   uintptr_t index = address >> ZMS_REGION_SHIFT;
   return index < ZMS_REGION_COUNT ? __atomic_load_n(&zms_regions[index], __ATOMIC_RELAXED) : 0;
 }
-/* free()'s form of the same: the index from address bits 26 to 46 (an address above
- * user space aliases a window; free's slow path tells it apart), and the entry. Hot. */
+/* free()'s form of the same: the index from address bits 26 to ZMS_ADDRESS_BITS - 1 (an
+ * address above user space aliases a window; free's slow path tells it apart), and the
+ * entry. Hot. */
 static inline __attribute__((always_inline)) uintptr_t zms_region_index(uintptr_t address) {
-  return (address << 17) >> 43;
+  return (address << (64 - ZMS_ADDRESS_BITS)) >> (64 - ZMS_ADDRESS_BITS + ZMS_REGION_SHIFT);
 }
 static inline __attribute__((always_inline)) bool zms_region_is_arena(uintptr_t index) {
   return __atomic_load_n(&zms_regions[index], __ATOMIC_RELAXED) != 0;
