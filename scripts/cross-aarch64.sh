@@ -90,7 +90,8 @@ needed=$("${READELF[@]}" -d "$OUT/libzonemalloc.so" | sed -n 's/.*(NEEDED).*\[\(
 exported=$("${NM[@]}" -D --defined-only "$OUT/libzonemalloc.so" | awk '{print $NF}')
 stray=$(echo "$exported" | grep -v -E '^(zm_.*|malloc.*|mall.*|free|calloc|realloc.*|posix_memalign|aligned_alloc|memalign|p?valloc|_exit|_Exit|_Zn[wa].*|_Zd[la].*)$' || true)
 [ -z "$stray" ] || fail "exported beyond the C API: $stray"
-"${READELF[@]}" -S "$OUT/libzonemalloc.so" | grep -q eh_frame_hdr || fail "no .eh_frame_hdr"
+sections=$("${READELF[@]}" -S "$OUT/libzonemalloc.so")
+[[ "$sections" == *.eh_frame_hdr* ]] || fail "no .eh_frame_hdr"
 echo "cross-aarch64: $OUT/libzonemalloc.so ($(stat -c %s "$OUT/libzonemalloc.so") bytes, needs: $needed," \
      "$(echo "$exported" | wc -l) exported symbols)"
 

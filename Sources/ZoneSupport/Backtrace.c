@@ -28,31 +28,34 @@
 #include <dlfcn.h>
 #include <link.h>
 
-static uintptr_t own_start, own_end; /* this library's executable segment */
+static uintptr_t own_start, own_end; /* this library's executable segment; own_end published last */
 
 static int find_own_text(struct dl_phdr_info *info, size_t size, void *argument) {
   (void)size;
-  (void)argument;
-  uintptr_t here = (uintptr_t)&zms_backtrace;
+  uintptr_t *extent = argument, here = (uintptr_t)&zms_backtrace;
   for (int i = 0; i < info->dlpi_phnum; i++) {
     const ElfW(Phdr) *h = &info->dlpi_phdr[i];
     uintptr_t start = info->dlpi_addr + h->p_vaddr;
     if (h->p_type == PT_LOAD && (h->p_flags & PF_X) && here >= start && here < start + h->p_memsz) {
-      own_start = start;
-      own_end = start + h->p_memsz;
+      extent[0] = start;
+      extent[1] = start + h->p_memsz;
       return 1;
     }
   }
   return 0;
 }
 
+/* own_end is stored last, with release: a walker that reads it (acquire) sees own_start
+ * and the FDE lookup too (a weakly ordered CPU could show them late otherwise). */
 int zms_backtrace_setup(void) {
   if (__atomic_load_n(&own_end, __ATOMIC_ACQUIRE)) return 0;
   void *lib = dlopen("libgcc_s.so.1", RTLD_NOW | RTLD_LOCAL);
   void *find = lib ? dlsym(lib, "_Unwind_Find_FDE") : NULL;
-  if (!find || !dl_iterate_phdr(find_own_text, NULL)) return -1;
+  uintptr_t extent[2];
+  if (!find || !dl_iterate_phdr(find_own_text, extent)) return -1;
   zms_frame_rules_setup(find);
-  __atomic_thread_fence(__ATOMIC_RELEASE);
+  own_start = extent[0];
+  __atomic_store_n(&own_end, extent[1], __ATOMIC_RELEASE);
   return 0;
 }
 
