@@ -11,7 +11,8 @@
 //   access (ESR, or the instruction: qemu-user 7.2 gives no ESR record) and the program's
 //   frames (the AArch64 stack walker); the heap profiler's sites and shares, read by
 //   the native `zm prof --from`;
-// - hang and fork: fork_stdio (200 forks, not 3 x 2000), fork_atfork (200, not 5 x 1000),
+// - hang and fork: fork_stdio (200 forks, not 3 x 2000), fork_atfork (200, not 5 x 1000;
+//   preloaded it is a known issue where qemu ignores MADV_WIPEONFORK, as 7.2 does),
 //   fork_signal (2 s, not 3 x 3 s), the first reclaim under the limit, exit_threads;
 // - stress (linked): stress_handoff (1 s, not 3), thread_storm (800 threads, 50 at once,
 //   not 8000 and 250), fork_threads (20 forks), which qemu-user 7.2 cannot run even
@@ -188,15 +189,40 @@ extension Heavy {
     @Test func forkAgainstStdioAtforkHandlersAndSignals() throws {
       if CrossArch.skipped("fork_stdio.c, fork_atfork.c, fork_signal.c") { return }
       _ = try Self.expectRuns(try CrossArch.build("fork_stdio.c"), ["200"], prefix: "fork_stdio ok forks=200")
-      let library = try CrossArch.build("atfork_alloc_lib.c", flags: ["-shared", "-fPIC"])
-      let atfork = try CrossArch.build("fork_atfork.c", flags: [library, "-Wl,-rpath," + (library as NSString).deletingLastPathComponent])
-      for handlers in ["all", "child"] {
-        _ = try Self.expectRuns(atfork, ["200"], env: ["ATFORK_ALLOC": handlers],
-                                prefix: "fork_atfork ok forks=200 all_handlers=\(handlers == "all" ? 1 : 0)")
-      }
       let signal = try CrossArch.build("fork_signal.c")
       for threads in [1, 2] {
         _ = try Self.expectRuns(signal, ["\(threads)", "2"], timeout: 60, prefix: "fork_signal ok threads=\(threads) ")
+      }
+    }
+
+    /// fork_atfork's library registers its handlers before the allocator boots, so its
+    /// child handler allocates before the allocator's: only MADV_WIPEONFORK has the child
+    /// repaired by then, and qemu-user 7.2 ignores that advice (wipeonfork_probe.c). There
+    /// the preloaded case is a known issue (an allocator lock held by a vanished thread
+    /// hangs the child now and then), and the program is also run linked to the library
+    /// after its other library, whose handlers are then registered after the allocator's.
+    @Test func forkWhenAnotherLibrarysAtforkHandlersAllocate() throws {
+      if CrossArch.skipped("fork_atfork.c") { return }
+      let library = try CrossArch.build("atfork_alloc_lib.c", flags: ["-shared", "-fPIC"])
+      let flags = [library, "-Wl,-rpath," + (library as NSString).deletingLastPathComponent]
+      let preloaded = try CrossArch.build("fork_atfork.c", flags: flags)
+      let linkedAfter = try CrossArch.build("fork_atfork.c", linkage: .linked, flags: flags)
+      let probe = try CrossArch.run([try CrossArch.build("wipeonfork_probe.c")], preload: false)
+      let honoured = reportFields(probe.stdoutLines.last ?? "")["honoured"] == 1
+      for handlers in ["all", "child"] {
+        let env = ["ATFORK_ALLOC": handlers]
+        let prefix = "fork_atfork ok forks=200 all_handlers=\(handlers == "all" ? 1 : 0)"
+        let linked = try CrossArch.run([linkedAfter, "200"], env: env, preload: false, timeout: 120)
+        #expect(linked.succeeded && (linked.stdoutLines.last ?? "").hasPrefix(prefix), "\(linked)")
+        if honoured {
+          _ = try Self.expectRuns(preloaded, ["200"], env: env, prefix: prefix)
+        } else {
+          print("known issue: qemu-aarch64 ignores MADV_WIPEONFORK (\(probe.stdout.trimmingCharacters(in: .newlines))): "
+                + "fork_atfork preloaded may hang")
+          withKnownIssue("qemu-user ignores MADV_WIPEONFORK", isIntermittent: true) {
+            _ = try Self.expectRuns(preloaded, ["200"], env: env, timeout: 60, prefix: prefix)
+          }
+        }
       }
     }
 
