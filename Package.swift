@@ -82,5 +82,9 @@ let package = Package(
     .executableTarget(name: "ZoneBench"),
     .executableTarget(name: "ZoneHost"),
     .testTarget(name: "ZoneMallocTests"),
+    // The allocator's pure files (size classes, the remote word, the lazy cache's bins,
+    // settings and cgroup parsing, the lists), compiled again as ordinary Swift through
+    // symbolic links: an Embedded Swift module cannot be imported by a test target.
+    .testTarget(name: "ZoneUnitTests", dependencies: ["ZoneSupport"], exclude: ["README.md"]),
   ]
 )

@@ -2,8 +2,9 @@
 //
 // Each bench/workloads/NAME.c is compiled with `cc -O2 -pthread` into
 // .build/bench-bin/NAME, again only when the binary is missing or older than the
-// source, common.h or include/zonemalloc.h. python3, sqlite3 and node are looked up
-// once. A workload whose interpreter is optional (node) is skipped where it is missing.
+// source, a header of bench/workloads or include/zonemalloc.h. python3, sqlite3 and
+// node are looked up once. A workload whose interpreter is optional (node) is skipped
+// where it is missing.
 
 import Foundation
 
@@ -45,10 +46,16 @@ final class Builder {
   func binary(_ stem: String) -> Result<String, BuildError> {
     if let r = built[stem] { return r }
     let src = "\(paths.workloads)/\(stem).c"
-    let r = compile(src, stem: stem, deps: [src, paths.workloads + "/common.h", paths.include + "/zonemalloc.h"])
+    let r = compile(src, stem: stem, deps: [src, paths.include + "/zonemalloc.h"] + headers)
     built[stem] = r
     return r
   }
+
+  /// The headers of bench/workloads (common.h, smaps.h), which any workload may include.
+  private lazy var headers: [String] = {
+    let names = (try? FileManager.default.contentsOfDirectory(atPath: paths.workloads)) ?? []
+    return names.filter { $0.hasSuffix(".h") }.map { paths.workloads + "/" + $0 }
+  }()
 
   /// bench/support/measure, which runs a command and reports its own rusage; nil
   /// (after a warning) when it cannot be built.

@@ -9,8 +9,11 @@
 //                 per allocator a "geomean" row and, when capped workloads ran, a
 //                 "geomean-without-<capped>" row (wall-time means leave out the
 //                 fixed-wall workloads)
-//   syscalls.csv  munmap and madvise calls counted under strace, per workload and
-//                 allocator, and per free when the workload reports its frees
+//   syscalls.csv  one row per workload, allocator and traced system call (munmap,
+//                 madvise, mmap, futex): calls and failed calls counted under strace,
+//                 and per free and per 100 frees when the workload reports its frees
+//   figures.csv   one row per workload, allocator and ok-line key: the median of the
+//                 values the workload printed (with the strace counts as sys_* keys)
 //   fastpath.csv  callgrind instruction totals and instructions per malloc+free pair
 //                 for each variant (only the header when the fast path was not measured)
 
@@ -21,6 +24,7 @@ enum CSVReport {
     try runs(results).write(toFile: dir + "/runs.csv", atomically: true, encoding: .utf8)
     try summary(results).write(toFile: dir + "/summary.csv", atomically: true, encoding: .utf8)
     try syscalls(results).write(toFile: dir + "/syscalls.csv", atomically: true, encoding: .utf8)
+    try figures(results).write(toFile: dir + "/figures.csv", atomically: true, encoding: .utf8)
     try fast(fastPath).write(toFile: dir + "/fastpath.csv", atomically: true, encoding: .utf8)
   }
 
@@ -74,16 +78,37 @@ enum CSVReport {
     return rows.joined(separator: "\n") + "\n"
   }
 
-  /// The strace counts; only the header when none were taken.
+  /// The strace counts; only the header when none were taken. A failed traced run
+  /// has one row, with no call named.
   static func syscalls(_ r: SuiteResults) -> String {
-    var rows = [line(["workload", "allocator", "status", "reason", "munmap_calls", "madvise_calls", "frees",
-                      "munmap_per_free", "madvise_per_free"])]
+    var rows = [line(["workload", "allocator", "status", "reason", "syscall", "calls", "failed", "frees",
+                      "per_free", "per_100_frees"])]
     for x in r.syscalls {
+      let head = [x.workload, x.allocator, x.failure == nil ? "ok" : "FAILED", x.failure ?? ""]
+      guard x.failure == nil else {
+        rows.append(line(head + ["", "", "", "", "", ""]))
+        continue
+      }
       let m = x.metrics
-      rows.append(line([x.workload, x.allocator, x.failure == nil ? "ok" : "FAILED", x.failure ?? "",
-                        m["sys_munmap"].map { String(Int($0)) } ?? "", m["sys_madvise"].map { String(Int($0)) } ?? "",
-                        x.frees.map(String.init) ?? "", num(m["sys_munmap_per_free"], "%.6f"),
-                        num(m["sys_madvise_per_free"], "%.6f")]))
+      for call in SyscallCount.traced {
+        let t = x.calls[call] ?? SyscallTally(calls: 0, failed: 0)
+        rows.append(line(head + [call, String(t.calls), String(t.failed), x.frees.map(String.init) ?? "",
+                                 num(m["sys_\(call)_per_free"], "%.6f"), num(m["sys_\(call)_per_100_frees"])]))
+      }
+    }
+    return rows.joined(separator: "\n") + "\n"
+  }
+
+  /// Every figure of every summary, in catalogue and allocator order, keys sorted.
+  static func figures(_ r: SuiteResults) -> String {
+    var rows = [line(["workload", "allocator", "key", "median"])]
+    for w in r.workloads {
+      for a in r.allocators {
+        guard let s = r.summary(w, a), !s.failed else { continue }
+        for (k, v) in s.metrics.sorted(by: { $0.key < $1.key }) {
+          rows.append(line([w, a, k, v == v.rounded() && abs(v) < 1e15 ? String(Int(v)) : String(v)]))
+        }
+      }
     }
     return rows.joined(separator: "\n") + "\n"
   }

@@ -2,15 +2,17 @@
 //
 //   --lib PATH            libzonemalloc.so to test (default <package>/.build/release/libzonemalloc.so)
 //   --reps N              repetitions per workload and allocator (default 5; 1 with --quick)
-//   --only w1,w2          run only these workloads
+//   --only w1,w2          run only these workloads (the only way to run the opt-in ones)
 //   --allocators a,b      run only these allocators (zonemalloc, glibc, jemalloc, mimalloc, tcmalloc;
-//                         zonemalloc-prof: zonemalloc with ZONEMALLOC_PROF=1, and zonemalloc-noguard:
-//                         with ZONEMALLOC_GUARD_RATE=0, only when named)
+//                         zonemalloc-prof: zonemalloc with ZONEMALLOC_PROF=1, zonemalloc-noguard:
+//                         with ZONEMALLOC_GUARD_RATE=0, and the huge-page variants only when named)
+//   --huge-pages          add the huge-page variants: glibc-hugetlb, jemalloc-thp, mimalloc-large,
+//                         zonemalloc-thp-never (Allocators.swift)
 //   --quick               small scales and 1 repetition: a smoke run of the whole pipeline
 //   --out DIR             where CSV, SVG and table go (default <package>/bench/results)
 //   --timeout SEC         a run that takes longer is killed and reported FAILED (default 60)
 //   --no-fastpath         skip the callgrind fast-path measurement
-//   --no-strace           skip the munmap/madvise counts (the extra runs under strace)
+//   --no-strace           skip the system-call counts (the extra runs under strace)
 //   --list                print the workloads and allocators, then exit
 //   --help                usage
 
@@ -21,6 +23,7 @@ struct Options {
   var reps: Int?
   var only: [String]?
   var allocators: [String]?
+  var hugePages = false
   var quick = false
   var out: String?
   var timeout: Double = 60
@@ -34,10 +37,13 @@ struct Options {
 
   static let usage = """
     usage: zonemalloc-bench [--lib PATH] [--reps N] [--only w1,w2] [--allocators a,b]
-                            [--quick] [--out DIR] [--timeout SEC] [--no-fastpath] [--no-strace]
-                            [--list]
+                            [--huge-pages] [--quick] [--out DIR] [--timeout SEC] [--no-fastpath]
+                            [--no-strace] [--list]
     Runs every benchmark workload under zonemalloc, glibc, jemalloc, mimalloc and tcmalloc,
     prints time and peak-RSS ratios to zonemalloc, and writes CSV and SVG to bench/results/.
+    The huge-page workloads run only when named:
+      zonemalloc-bench --only pointer-chase,hash-lookup,sparse-release --huge-pages
+    adds each allocator's huge-page setting as a column (see bench/README.md).
     """
 }
 
@@ -73,6 +79,7 @@ extension Options {
         o.reps = n
       case "--only": o.only = splitList(try value())
       case "--allocators": o.allocators = splitList(try value())
+      case "--huge-pages": o.hugePages = true
       case "--quick": o.quick = true
       case "--out": o.out = try value()
       case "--timeout":

@@ -16,7 +16,8 @@ struct BarChart {
   /// value(group, series): nil = no bar, .nan = failed.
   let value: (String, String) -> Double?
 
-  static let colors = ["#1f5fa8", "#8c8c8c", "#e8871e", "#3a9a3a", "#8e5bb5", "#c0392b", "#17a2b8"]
+  static let colors = ["#1f5fa8", "#8c8c8c", "#e8871e", "#3a9a3a", "#8e5bb5", "#c0392b", "#17a2b8", "#d4a017",
+                       "#e377c2", "#6b8e23", "#7f4f24"]
   private let barWidth = 16.0, groupGap = 26.0, left = 78.0, top = 100.0, plotHeight = 330.0,
               bottom = 110.0, right = 24.0, cap = 4.0
 

@@ -24,7 +24,7 @@ final class Suite {
   let paths: Paths
   /// The strace command prefix for the syscall counts; nil to skip them.
   let tracer: [String]?
-  /// The munmap/madvise counts of the traced runs, filled by run().
+  /// The system-call counts of the traced runs, filled by run().
   private(set) var syscalls: [SyscallRecord] = []
   private var step = 0
   private let progress = Progress()
@@ -93,7 +93,7 @@ final class Suite {
     for a in allocators {
       step += 1
       if broken.contains(a.name) { continue }
-      progress.show("[\(step)/\(totalRuns)] \(w.name) under \(a.name) (munmap/madvise count under strace)")
+      progress.show("[\(step)/\(totalRuns)] \(w.name) under \(a.name) (system calls counted under strace)")
       let r = traceOnce(w, argv, a, tracer: tracer)
       syscalls.append(r)
       if let why = r.failure { progress.note("FAILED: \(w.name) under \(a.name) (strace count): \(why)") }

@@ -173,7 +173,8 @@ struct TableReport {
   }
 }
 
-/// Large figures with thousands separators, small ones with a few decimals.
+/// Large figures with thousands separators, whole ones and those from 1,000 up without
+/// decimals, smaller ones with 3 significant digits.
 func formatFigure(_ v: Double) -> String {
   if abs(v) >= 10_000 {
     let f = NumberFormatter()
@@ -181,6 +182,6 @@ func formatFigure(_ v: Double) -> String {
     f.maximumFractionDigits = 0
     return f.string(from: NSNumber(value: v.rounded())) ?? String(format: "%.0f", v)
   }
-  if v == v.rounded() { return String(format: "%.0f", v) }
+  if v == v.rounded() || abs(v) >= 1000 { return String(format: "%.0f", v) }
   return String(format: "%.3g", v)
 }

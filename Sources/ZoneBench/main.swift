@@ -3,7 +3,7 @@
 // `swift build -c release && .build/release/zonemalloc-bench` compiles the C workloads
 // of bench/workloads, measures the single-thread fast path with callgrind, runs every
 // workload under every installed allocator (interleaved, 5 repetitions by default),
-// counts munmap and madvise calls under strace for the workloads that ask for it,
+// counts munmap, madvise, mmap and futex calls under strace for the workloads that ask,
 // prints the report, and writes CSV and SVG files into bench/results/. The exit
 // status is 1 when any run failed (or an argument was wrong), else 0.
 
@@ -24,7 +24,7 @@ func runMain() -> Int32 {
   do {
     workloads = try Workloads.select(options.only)
     if options.list { return listAll(lib) }
-    allocators = try Allocators.select(options.allocators, zonemallocLib: lib)
+    allocators = try Allocators.select(options.allocators, hugePages: options.hugePages, zonemallocLib: lib)
   } catch {
     FileHandle.standardError.write(Data("zonemalloc-bench: \(error)\n".utf8))
     return 2
@@ -101,7 +101,7 @@ func save(_ results: SuiteResults, fast: [FastPathResult]?, table: String, to di
     try CSVReport.write(results, fastPath: fast, to: dir)
     try Charts.write(results, to: dir)
     try table.write(toFile: dir + "/table.txt", atomically: true, encoding: .utf8)
-    print("results written to \(dir): runs.csv, summary.csv, syscalls.csv, fastpath.csv, time_ratio.svg,"
+    print("results written to \(dir): runs.csv, summary.csv, syscalls.csv, figures.csv, fastpath.csv, time_ratio.svg,"
           + " rss_ratio.svg, table.txt")
   } catch {
     print("could not write results to \(dir): \(error)")
@@ -110,11 +110,12 @@ func save(_ results: SuiteResults, fast: [FastPathResult]?, table: String, to di
 
 func listAll(_ lib: String) -> Int32 {
   print("workloads:")
-  for w in Workloads.all { print("  " + w.name.padding(toLength: 20, withPad: " ", startingAt: 0) + w.summary) }
+  func padded(_ s: String) -> String { "  " + s.padding(toLength: 22, withPad: " ", startingAt: 0) }
+  for w in Workloads.all { print(padded(w.name) + w.summary + (w.optIn ? "  [only with --only]" : "")) }
   print("allocators:")
   for a in Allocators.all(zonemallocLib: lib) {
-    print("  " + a.name.padding(toLength: 20, withPad: " ", startingAt: 0)
-          + (a.library ?? "(no preload)") + (a.isAvailable ? "" : "  [not found]"))
+    let env = a.env.sorted { $0.key < $1.key }.map { " \($0.key)=\($0.value)" }.joined()
+    print(padded(a.name) + (a.library ?? "(no preload)") + env + (a.isAvailable ? "" : "  [not found]"))
   }
   return 0
 }

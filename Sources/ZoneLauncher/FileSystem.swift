@@ -2,11 +2,12 @@
 //
 // Owns: paths (canonical, absolute, parent, last component, this executable's folder,
 // lookup in PATH), tests (is a file, a folder, an executable), reading (whole files,
-// lines, parts), and writing that replaces a file atomically (a new file beside the old
-// one, renamed over it: a program running the old copy keeps it), symbolic links,
-// folders (listing, private scratch folders) and removal. Failures throw FileError with
-// the path and the system's reason.
-// Touches: the file system only.
+// lines, parts), writing, and replacing a file atomically (a new file beside the old one,
+// created exclusively under a random name and renamed over it: a program running the old
+// copy keeps it, and a link planted beside it is never written through), folders
+// (creating, listing, private scratch folders). Failures throw FileError with the path
+// and the system's reason.
+// Touches: Folder (replace), the file system.
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -80,6 +81,11 @@ enum FileSystem {
     let fd = open(path, O_RDONLY | O_CLOEXEC)
     guard fd >= 0 else { throw FileError("cannot read", path) }
     defer { close(fd) }
+    return try read(fd: fd, path: path)
+  }
+
+  /// Everything left to read from fd (path names it in messages).
+  static func read(fd: Int32, path: String) throws(FileError) -> [UInt8] {
     var bytes: [UInt8] = []
     var chunk = [UInt8](repeating: 0, count: 1 << 16)
     while true {
@@ -107,41 +113,26 @@ enum FileSystem {
     return n < 0 ? nil : Array(bytes[0..<n])
   }
 
-  /// Replaces path with bytes and the mode: written beside it, then renamed over it.
-  static func replace(_ path: String, with bytes: [UInt8], mode: mode_t) throws(FileError) {
-    let temporary = parent(path) + "/.zm-new-" + String(getpid())
-    let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode)
-    guard fd >= 0 else { throw FileError("cannot write", temporary) }
+  /// Writes all of bytes to fd (path names it in messages).
+  static func write(_ bytes: [UInt8], to fd: Int32, path: String) throws(FileError) {
     var done = 0
     while done < bytes.count {
-      let n = bytes.withUnsafeBytes { write(fd, $0.baseAddress! + done, bytes.count - done) }
+      let n = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress! + done, bytes.count - done) }
       if n < 0 && errno == EINTR { continue }
-      guard n > 0 else {
-        let code = errno
-        close(fd)
-        unlink(temporary)
-        throw FileError("cannot write", temporary, code: code)
-      }
+      guard n > 0 else { throw FileError("cannot write", path) }
       done += n
-    }
-    fchmod(fd, mode) // the umask narrowed open's mode
-    close(fd)
-    guard rename(temporary, path) == 0 else {
-      let code = errno
-      unlink(temporary)
-      throw FileError("cannot replace", path, code: code)
     }
   }
 
-  /// Replaces path with a symbolic link to target.
-  static func replaceWithLink(_ path: String, to target: String) throws(FileError) {
-    let temporary = parent(path) + "/.zm-new-" + String(getpid())
-    unlink(temporary)
-    guard symlink(target, temporary) == 0 else { throw FileError("cannot create link", temporary) }
-    guard rename(temporary, path) == 0 else {
-      let code = errno
-      unlink(temporary)
-      throw FileError("cannot replace", path, code: code)
+  /// Replaces path with bytes and the mode: written beside it, then renamed over it.
+  static func replace(_ path: String, with bytes: [UInt8], mode: mode_t) throws(FileError) {
+    let folder = try Folder.open(parent(path))
+    let temporary = try folder.createFile(bytes, mode: mode).name
+    do throws(FileError) {
+      try folder.rename(temporary, to: lastComponent(path))
+    } catch {
+      folder.remove(temporary)
+      throw error
     }
   }
 
@@ -179,10 +170,4 @@ enum FileSystem {
     for name in list(folder) ?? [] { unlink(folder + "/" + name) }
     rmdir(folder)
   }
-
-  /// Removes a file or link, if it is there.
-  static func remove(_ path: String) { unlink(path) }
-
-  /// Removes a folder, if it is empty.
-  static func removeDirectoryIfEmpty(_ path: String) { rmdir(path) }
 }

@@ -1,7 +1,7 @@
-// Install.swift: `zm install [--prefix DIR]` and `zm uninstall [--prefix DIR]`.
+// Install.swift: `zm install [--prefix DIR]`.
 //
 // Owns: what an install puts under the prefix (default /usr/local), where each part comes
-// from, the pkg-config file, and running ldconfig.
+// from, the prefix itself, the pkg-config file, and running ldconfig.
 //   lib/libzonemalloc.so.0       the library `zm run` preloads (zm lib: next to zm in the
 //                                build folder, or in an installed prefix); SONAME
 //                                libzonemalloc.so.0, set when it is linked
@@ -13,46 +13,48 @@
 //                                adds -Wl,-rpath, so programs find the library at run time
 //   bin/zm                       this executable; it finds ../lib/libzonemalloc.so there
 //   share/zonemalloc/install-manifest  what was installed (Manifest.swift)
-// Each file is written beside its destination and renamed over it, so programs running the
-// old library or zm keep their copy. A reinstall keeps the folders the first install made.
-// uninstall removes the files in the manifest and the manifest, then the folders install
-// created that are now empty: a prefix that was empty is empty again. Both run ldconfig
-// when the prefix is /usr or /usr/local (the dynamic loader's cache lists those).
-// Touches: Library, Manifest, FileSystem, Console; spawns ldconfig.
+// The prefix is created if it is missing, then resolved once with realpath: a prefix
+// given through a symbolic link is installed into the folder the link names, and zm
+// says so. Inside it nothing is followed: everything is written through an
+// InstallTransaction, all of it or none (a failed install leaves the prefix as it was).
+// Each file is created beside its destination and renamed over it, so programs running
+// the old library or zm keep their copy. A reinstall keeps the folders the first install
+// made (from the manifest, of either format). A prefix may hold spaces and the other
+// characters a shell treats specially: the pkg-config file escapes them with
+// backslashes, as pkg-config expects. It may not hold a control character, "(", ")" or
+// "$" (pkg-config cannot escape them), ":" (the dynamic loader splits run paths at
+// colons) or "," (the compiler splits -Wl, options at commas). ldconfig runs when the
+// prefix is /usr or /usr/local (the dynamic loader's cache lists those).
+// Touches: Library, InstallTransaction, Manifest, Folder, FileSystem, Console; spawns
+// ldconfig. Uninstall.swift removes an install.
 #if canImport(Glibc)
 import Glibc
 #endif
 
 enum Install {
-  private static let installUsage = """
+  private static let usage = """
     usage: zm install [--prefix DIR]
 
     Installs zonemalloc under DIR (default /usr/local): lib/libzonemalloc.so.0 and the
     libzonemalloc.so link, include/zonemalloc.h, lib/pkgconfig/zonemalloc.pc and bin/zm,
-    from the build folder that holds this zm (or from the prefix it is installed in).
-    Programs then build with `cc app.c $(pkg-config --cflags --libs zonemalloc)`
+    from the build folder that holds this zm (or from the prefix it is installed in), and
+    records them in DIR/share/zonemalloc/install-manifest for `zm uninstall`. Nothing
+    inside DIR is reached through a symbolic link; if anything fails, DIR is left as it
+    was. Programs then build with `cc app.c $(pkg-config --cflags --libs zonemalloc)`
     (PKG_CONFIG_PATH=DIR/lib/pkgconfig outside the system prefixes).
     """
 
-  private static let uninstallUsage = """
-    usage: zm uninstall [--prefix DIR]
+  /// The files and links install writes, relative to the prefix, in the order it writes them.
+  static let files = ["lib/libzonemalloc.so.0", "lib/libzonemalloc.so", "include/zonemalloc.h",
+                      "lib/pkgconfig/zonemalloc.pc", "bin/zm"]
 
-    Removes what `zm install --prefix DIR` installed (default /usr/local), as listed in
-    DIR/share/zonemalloc/install-manifest, and the folders it created if they are empty.
-    """
+  /// Every folder that holds one of them or the manifest.
+  static let folders: Set<String> = Set((files + [Manifest.path]).flatMap { path in
+    let components = path.split(separator: "/").dropLast()
+    return components.indices.map { components[...$0].joined(separator: "/") }
+  })
 
-  private static let systemPrefixes = ["/usr", "/usr/local"]
-
-  /// One installed file or link, relative to the prefix.
-  private struct Item {
-    enum Content {
-      case copy(from: String, mode: mode_t)
-      case text(String)
-      case link(to: String)
-    }
-    let path: String
-    let content: Content
-  }
+  static let systemPrefixes = ["/usr", "/usr/local"]
 
   /// Where the installed files come from.
   private struct Sources {
@@ -72,49 +74,52 @@ enum Install {
       return Sources(library: library, header: header, zm: zm)
     }
 
-    func items(prefix: String) -> [Item] {
-      [
-        Item(path: "lib/libzonemalloc.so.0", content: .copy(from: library, mode: 0o755)),
-        Item(path: "lib/libzonemalloc.so", content: .link(to: "libzonemalloc.so.0")),
-        Item(path: "include/zonemalloc.h", content: .copy(from: header, mode: 0o644)),
-        Item(path: "lib/pkgconfig/zonemalloc.pc", content: .text(pkgConfig(prefix: prefix))),
-        Item(path: "bin/zm", content: .copy(from: zm, mode: 0o755)),
+    /// Stages the files (in the order of `files`) and the manifest.
+    func stage(in transaction: InstallTransaction, prefix: String, keeping folders: [String]) throws(FileError) {
+      var manifest = Manifest()
+      manifest.entries = [
+        try transaction.stageFile(files[0], bytes: FileSystem.read(library), mode: 0o755),
+        try transaction.stageLink(files[1], to: "libzonemalloc.so.0"),
+        try transaction.stageFile(files[2], bytes: FileSystem.read(header), mode: 0o644),
+        try transaction.stageFile(files[3], bytes: Array(pkgConfig(prefix: prefix).utf8), mode: 0o644),
+        try transaction.stageFile(files[4], bytes: FileSystem.read(zm), mode: 0o755),
       ]
+      _ = try transaction.folder(for: Manifest.path)
+      manifest.folders = folders + transaction.createdFolders.filter { !folders.contains($0) }
+      _ = try transaction.stageFile(Manifest.path, bytes: Array(manifest.text(prefix: prefix).utf8), mode: 0o644)
     }
   }
 
   static func install(_ args: ArraySlice<String>) -> Int32 {
-    let requested = parsePrefix(args, usage: installUsage)
+    let requested = FileSystem.absolute(prefixOption(args, usage: usage))
+    checkCharacters(requested)
     let sources = Sources.find()
     return perform("install") { () throws(FileError) in
-      let prefix = try makePrefix(requested)
-      let items = sources.items(prefix: prefix)
-      var manifest = try Manifest.read(prefix: prefix) ?? Manifest()
-      manifest.files = items.map(\.path)
-      manifest.folders += try makeFolders(for: manifest.files + [Manifest.path], in: prefix)
-      for item in items { try put(item, in: prefix) }
-      try manifest.write(prefix: prefix)
-      runLdconfig(ifSystem: prefix)
-      Console.out("installed zonemalloc \(version) in \(prefix); `zm uninstall --prefix \(prefix)` removes it")
-    }
-  }
-
-  static func uninstall(_ args: ArraySlice<String>) -> Int32 {
-    let requested = FileSystem.absolute(parsePrefix(args, usage: uninstallUsage))
-    return perform("uninstall") { () throws(FileError) in
-      guard let prefix = FileSystem.realPath(requested), let manifest = try Manifest.read(prefix: prefix) else {
-        throw FileError(message: "nothing to uninstall: no \(requested)/\(Manifest.path)")
+      let (prefix, createdPrefix) = try makePrefix(requested)
+      do throws(FileError) {
+        let root = try Folder.open(prefix)
+        let keeping = switch try Manifest.read(in: root) {
+        case .current(let old, _)?: old.folders
+        case .formatOne(let folders)?: folders
+        case .unknown?, nil: [String]()
+        }
+        let transaction = InstallTransaction(root: root)
+        try transaction.run { () throws(FileError) in
+          try sources.stage(in: transaction, prefix: prefix, keeping: keeping)
+        }
+      } catch {
+        for folder in createdPrefix.reversed() { rmdir(folder) }
+        throw error
       }
-      for file in manifest.files { FileSystem.remove(prefix + "/" + file) }
-      FileSystem.remove(prefix + "/" + Manifest.path)
-      for folder in manifest.folders.reversed() { FileSystem.removeDirectoryIfEmpty(prefix + "/" + folder) }
       runLdconfig(ifSystem: prefix)
-      Console.out("removed zonemalloc from \(prefix)")
+      let through = lexicallyNormal(requested) == prefix ? "" : " (\(requested) resolves to it)"
+      Console.out("installed zonemalloc \(version) in \(prefix)\(through); "
+                  + "`zm uninstall --prefix \(prefix.shellQuoted)` removes it")
     }
   }
 
   /// Runs body; a FileError ends the command with status 1 and its message.
-  private static func perform(_ verb: String, _ body: () throws(FileError) -> Void) -> Int32 {
+  static func perform(_ verb: String, _ body: () throws(FileError) -> Void) -> Int32 {
     do {
       try body()
       return 0
@@ -123,45 +128,48 @@ enum Install {
     }
   }
 
-  private static func parsePrefix(_ args: ArraySlice<String>, usage: String) -> String {
+  static func prefixOption(_ args: ArraySlice<String>, usage: String) -> String {
     let (options, operands) = OptionParser(usage: usage, accepted: ["--prefix": .value]).parse(args)
     if let extra = operands.first { Console.usageError("unexpected argument \(extra)", usage: usage) }
     return options.last?.value ?? "/usr/local"
   }
 
-  /// The prefix as a canonical absolute path, created (with its parents) if missing.
-  private static func makePrefix(_ path: String) throws(FileError) -> String {
-    let absolute = FileSystem.absolute(path)
+  /// Exits 2 when the prefix holds a character an install cannot pass on (see above).
+  private static func checkCharacters(_ prefix: String) {
+    for scalar in prefix.unicodeScalars {
+      let reason: String? = switch scalar {
+      case _ where scalar.value < 0x20 || (0x7f...0x9f).contains(scalar.value): "a control character"
+      case "(", ")", "$": "\"\(scalar)\", which pkg-config cannot escape"
+      case ":": "\":\", at which the dynamic loader splits run paths"
+      case ",": "\",\", at which the compiler splits -Wl, options"
+      default: nil
+      }
+      if let reason { Console.fail("cannot install into \(prefix.printable): it contains \(reason)", status: 2) }
+    }
+  }
+
+  /// The prefix as a canonical absolute path, created (with its parents) if missing; the
+  /// folders it created, parents first.
+  private static func makePrefix(_ absolute: String) throws(FileError) -> (String, [String]) {
     var partial = ""
+    var created: [String] = []
     for component in absolute.split(separator: "/") {
       partial += "/" + component
-      if !FileSystem.isDirectory(partial) { try FileSystem.makeDirectory(partial) }
-    }
-    return FileSystem.realPath(absolute) ?? absolute
-  }
-
-  /// Creates the folders that hold the paths and are missing, parents first; returns them.
-  private static func makeFolders(for paths: [String], in prefix: String) throws(FileError) -> [String] {
-    var created: [String] = []
-    for path in paths {
-      let components = path.split(separator: "/").dropLast()
-      for depth in components.indices {
-        let folder = components[...depth].joined(separator: "/")
-        guard !FileSystem.isDirectory(prefix + "/" + folder) else { continue }
-        try FileSystem.makeDirectory(prefix + "/" + folder)
-        created.append(folder)
+      if !FileSystem.isDirectory(partial) {
+        try FileSystem.makeDirectory(partial)
+        created.append(partial)
       }
     }
-    return created
+    return (FileSystem.realPath(absolute) ?? absolute, created)
   }
 
-  private static func put(_ item: Item, in prefix: String) throws(FileError) {
-    let path = prefix + "/" + item.path
-    switch item.content {
-    case let .copy(source, mode): try FileSystem.replace(path, with: FileSystem.read(source), mode: mode)
-    case let .text(text): try FileSystem.replace(path, with: Array(text.utf8), mode: 0o644)
-    case let .link(target): try FileSystem.replaceWithLink(path, to: target)
+  /// The path with "." and empty components dropped and ".." applied, links untouched.
+  private static func lexicallyNormal(_ path: String) -> String {
+    var components: [Substring] = []
+    for component in path.split(separator: "/") where component != "." {
+      if component == ".." { _ = components.popLast() } else { components.append(component) }
     }
+    return "/" + components.joined(separator: "/")
   }
 
   /// include/zonemalloc.h in zm's folder or the nearest folder above it.
@@ -174,10 +182,12 @@ enum Install {
     }
   }
 
+  /// The .pc file; the prefix's shell-special characters escaped with backslashes.
   private static func pkgConfig(prefix: String) -> String {
     let rpath = systemPrefixes.contains(prefix) ? "" : " -Wl,-rpath,${libdir}"
+    let escaped = prefix.unicodeScalars.map { " \t\\'\"#`;&|<>*?[]{}~!=%@+^".unicodeScalars.contains($0) ? "\\\($0)" : "\($0)" }
     return """
-      prefix=\(prefix)
+      prefix=\(escaped.joined())
       libdir=${prefix}/lib
       includedir=${prefix}/include
 
@@ -191,7 +201,7 @@ enum Install {
   }
 
   /// ldconfig, for /usr and /usr/local; a failure is only a warning.
-  private static func runLdconfig(ifSystem prefix: String) {
+  static func runLdconfig(ifSystem prefix: String) {
     guard systemPrefixes.contains(prefix) else { return }
     var pid: pid_t = 0
     let argv: [UnsafeMutablePointer<CChar>?] = [strdup("ldconfig"), nil]

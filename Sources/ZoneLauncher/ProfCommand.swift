@@ -1,11 +1,14 @@
 // ProfCommand.swift: `zm prof`, the heap profiler's front end.
 //
 // Owns: the command line of `zm prof`, running the command with the profiler on (each
-// process writes its profile into a scratch folder at exit), and turning the profiles
-// into the three outputs (ProfReport, ProfFlameGraph) and the table on stdout.
-// `--from FILE...` reads profiles written earlier (ZONEMALLOC_PROF=1, zm_prof_dump, or
-// the ZONEMALLOC_PROF_SIGNAL signal) instead of running a command.
-// Touches: Library, Run (LD_PRELOAD), Size, ChildProcess, FileSystem, Console, the other
+// process writes its profile into the scratch folder of a ProfSession at exit, which
+// also owns the signals, the wait for processes that outlive the command and the
+// cleanup), and turning the profiles into the three outputs (ProfReport,
+// ProfFlameGraph) and the table on stdout. `--from FILE...` reads profiles written
+// earlier (ZONEMALLOC_PROF=1, zm_prof_dump, or the ZONEMALLOC_PROF_SIGNAL signal)
+// instead of running a command. --top N is checked: 1 to 10^9; --rate as the library
+// reads ZONEMALLOC_PROF_RATE.
+// Touches: Library, Preload, Size, ProfSession, Options, FileSystem, Console, the other
 // Prof files.
 #if canImport(Glibc)
 import Glibc
@@ -27,7 +30,9 @@ enum ProfCommand {
       - PREFIX.total.collapsed and PREFIX.peak.collapsed, the same stacks in the
         collapsed format of flamegraph.pl and speedscope ("main;f;malloc_site BYTES").
     Every process of CMD that loads the library writes a profile when it exits; they are
-    added together. Bytes are estimates: the profiler samples one allocation per SIZE
+    added together. When CMD leaves processes running (a daemon, a background job), zm
+    prof waits for them and says so; ^C then stops the wait and keeps their folder, and
+    zm names it. Bytes are estimates: the profiler samples one allocation per SIZE
     bytes allocated on average (a Poisson process over bytes, so each sample stands for
     its size divided by its chance of being sampled), and records its stack.
 
@@ -35,7 +40,7 @@ enum ProfCommand {
       --rate SIZE    mean bytes between samples (ZONEMALLOC_PROF_RATE; default 512K):
                      smaller is more precise and slower
       --out PREFIX   where the files go (default zm-prof: zm-prof.svg, ...)
-      --top N        rows of the table (default 10)
+      --top N        rows of the table (default 10; 1 to 1000000000)
       --from FILE    read profiles written earlier instead of running a command
                      (ZONEMALLOC_PROF=1 writes zonemalloc.<pid>.prof at exit; a running
                      process with ZONEMALLOC_PROF_SIGNAL=USR2 writes one on kill -USR2)
@@ -55,18 +60,20 @@ enum ProfCommand {
 
   static func main(_ args: ArraySlice<String>) -> Int32 {
     let options = parse(args)
+    let session = ProfSession()
     if !options.from.isEmpty {
-      report(options.from, options, title: "zm prof: " + options.from.joined(separator: " "))
+      report(options.from, options, session, title: "zm prof: " + options.from.joined(separator: " "))
       return 0
     }
-    let (files, end, scratch) = runProfiled(options)
-    defer { FileSystem.removeScratchFolder(scratch) }
+    let end = runProfiled(options, session)
+    let files = session.profiles
+    session.checkpoint()
     if files.isEmpty {
       let how = end.status > 128 ? "was killed by signal \(end.status - 128)" : "exited with status \(end.status)"
       Console.error("prof: no heap profile was written (\(options.command[0]) \(how); "
                     + "a process writes its profile when it exits normally)")
     } else {
-      report(files, options, title: "zm prof: " + options.command.joined(separator: " "))
+      report(files, options, session, title: "zm prof: " + options.command.joined(separator: " "))
     }
     return end.status
   }
@@ -81,14 +88,13 @@ enum ProfCommand {
       let value = option.value ?? ""
       switch option.name {
       case "--rate":
-        guard case .success(let bytes) = Size.parse(value), bytes > 0 else {
-          Console.usageError("bad --rate size \(value)", usage: help)
+        switch Size.parse(value) {
+        case .success(let bytes) where bytes > 0: options.rate = value
+        case .success: Console.fail("bad --rate 0: expected a size of at least 1 byte", status: 2)
+        case .failure(let error): Console.fail("bad --rate \(value.printable): \(error.reason)", status: 2)
         }
-        options.rate = value
       case "--out": options.out = value
-      case "--top":
-        guard let n = Int(value), n > 0 else { Console.usageError("bad --top count \(value)", usage: help) }
-        options.top = n
+      case "--top": options.top = Argument.integer(value, in: 1...1_000_000_000, what: "--top")
       default: // --from
         fromGiven = true
         if let file = option.value { options.from.append(file) }
@@ -104,40 +110,35 @@ enum ProfCommand {
     return options
   }
 
-  /// Runs the command with the profiler on; the profiles it wrote, how it ended, and the
-  /// scratch folder holding them.
-  private static func runProfiled(_ options: Options) -> ([String], ChildProcess.End, String) {
+  /// Runs the command with the profiler on, and waits for it; how it ended.
+  private static func runProfiled(_ options: Options, _ session: ProfSession) -> ChildProcess.End {
     let library = Library.locate()
-    let scratch: String
-    do { scratch = try FileSystem.makeScratchFolder("zm-prof") } catch { Console.fail(error.message, status: 1) }
     let existing = getenv("LD_PRELOAD").map { String(cString: $0) } ?? ""
     var changes: [String: String?] = [
-      "LD_PRELOAD": Run.preloadValue(library: library, existing: existing),
+      "LD_PRELOAD": Preload.value(library: library, existing: existing),
       "ZONEMALLOC_PROF": "1",
-      "ZONEMALLOC_PROF_FILE": scratch + "/%p.prof",
+      "ZONEMALLOC_PROF_FILE": session.profilePattern,
     ]
     if let rate = options.rate { changes["ZONEMALLOC_PROF_RATE"] = rate }
-    guard let end = ChildProcess.run(options.command, changes: changes, ignoringInterrupts: true) else {
-      let code = errno
-      FileSystem.removeScratchFolder(scratch)
-      Console.fail("cannot run \(options.command[0]): \(errorText(code))", status: code == ENOENT ? 127 : 126)
-    }
-    let names = (FileSystem.list(scratch) ?? []).filter { $0.hasSuffix(".prof") }.sorted()
-    return (names.map { scratch + "/" + $0 }, end, scratch)
+    Preload.warnIfIgnored(options.command[0], library: library)
+    return session.run(options.command, changes: changes)
   }
 
-  /// Reads, symbolises and reports the profiles.
-  private static func report(_ files: [String], _ options: Options, title: String) {
+  /// Reads, symbolises and reports the profiles; ends zm at a checkpoint if a signal
+  /// asks for it.
+  private static func report(_ files: [String], _ options: Options, _ session: ProfSession, title: String) {
     var profiles: [RawProfile] = []
     for file in files {
       let (profile, problem) = RawProfile.read(file)
       guard let profile else { Console.fail(problem, status: 1) }
       profiles.append(profile)
     }
-    let symbols = Symbolizer()
+    let symbols = Symbolizer(scratch: session.scratch)
     symbols.load(profiles)
+    session.checkpoint()
     if let warning = symbols.warning { Console.warn("prof: " + warning) }
     let heap = HeapProfile(profiles, symbols)
+    session.checkpoint()
     let outputs = [
       (options.out + ".svg", FlameGraph(profile: heap, title: String(title.prefix(120))).svg()),
       (options.out + ".total.collapsed", heap.collapsed(.total)),

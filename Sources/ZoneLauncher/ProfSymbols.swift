@@ -20,9 +20,13 @@ struct SymbolFrame: Hashable {
 }
 
 final class Symbolizer {
+  /// A folder for addr2line's output.
+  private let scratch: String
   private var names: [String: [UInt: [SymbolFrame]]] = [:]   // object path -> address -> frames
   private var segments: [String: [(offset: UInt, vaddr: UInt, size: UInt)]] = [:]
   private(set) var warning: String?
+
+  init(scratch: String) { self.scratch = scratch }
 
   /// Names every address of the profiles, one addr2line call per object and batch.
   func load(_ profiles: [RawProfile]) {
@@ -71,9 +75,7 @@ final class Symbolizer {
   /// addr2line -a -f -C -i on a batch of addresses: address -> frames, innermost first.
   private func addr2line(_ path: String, _ addresses: [UInt]) -> [UInt: [SymbolFrame]] {
     var result: [UInt: [SymbolFrame]] = [:]
-    guard let scratch = try? FileSystem.makeScratchFolder("zm-symbols") else { return result }
-    defer { FileSystem.removeScratchFolder(scratch) }
-    let out = scratch + "/out"
+    let out = scratch + "/addr2line.out"
     for start in stride(from: 0, to: addresses.count, by: 2000) {
       let batch = addresses[start..<min(start + 2000, addresses.count)].map { "0x" + String($0, radix: 16) }
       let end = ChildProcess.run(["addr2line", "-a", "-f", "-C", "-i", "-e", path] + batch,

@@ -1,9 +1,10 @@
 // Run.swift: `zm run [OPTIONS] [--] CMD [ARGS...]`.
 //
-// Owns: run's options and what they set in the environment, the checks made before the
-// command starts, and the exec.
-//  - LD_PRELOAD gets the library (Library.locate) prepended; it is kept as is when the
-//    library already comes first.
+// Owns: run's options and what they set in the environment, and the exec.
+//  - LD_PRELOAD gets the library (Library.locate) prepended, in a form the dynamic
+//    loader does not split (Preload.swift), which also warns when the loader will not
+//    preload the command: statically linked, built for another machine, setuid or
+//    setgid to someone else, or given capabilities. The command then runs anyway.
 //  - --stats prints the summary of the command itself on stderr: ZONEMALLOC_STATS=1 and
 //    ZONEMALLOC_STATS_PID=<zm's pid>, which the command keeps across the exec, so the
 //    processes it starts stay quiet. --stats=all lets every process print its own;
@@ -13,12 +14,9 @@
 //  - --limit SIZE sets ZONEMALLOC_LIMIT after checking SIZE exactly as the library will
 //    (Size.swift): a value the library would ignore is an error here, with the reason.
 //    --limit auto is passed on: the library reads the cgroup's limit.
-//  - A command that is an ELF file without a program interpreter (statically linked, or
-//    static-pie) cannot be preloaded: zm warns, then runs it anyway. So it does for an
-//    ELF file built for another machine.
 // zm replaces itself with the command (execvp): same pid, the command's own exit status
 // and signals.
-// Touches: Library, Size, ELFFile, FileSystem, Console, the environment.
+// Touches: Library, Preload, Size, FileSystem, Console, the environment.
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -48,8 +46,8 @@ enum Run {
     }
     let library = Library.locate()
     let existing = getenv("LD_PRELOAD").map { String(cString: $0) } ?? ""
-    setenv("LD_PRELOAD", preloadValue(library: library, existing: existing), 1)
-    warnIfNotPreloadable(program, library: library)
+    setenv("LD_PRELOAD", Preload.value(library: library, existing: existing), 1)
+    Preload.warnIfIgnored(program, library: library)
     exec(Array(command))
   }
 
@@ -82,27 +80,6 @@ enum Run {
     switch Size.parseLimit(value) {
     case .success: setenv("ZONEMALLOC_LIMIT", value, 1)
     case .failure(let error): Console.fail("bad --limit \(value): \(error.reason)", status: 2)
-    }
-  }
-
-  /// LD_PRELOAD with the library first (kept as is when it already comes first); zm prof
-  /// preloads the same way.
-  static func preloadValue(library: String, existing: String) -> String {
-    let entries = existing.split { $0 == ":" || $0 == " " }
-    if entries.first.map(String.init) == library { return existing }
-    return entries.isEmpty ? library : library + ":" + existing
-  }
-
-  /// Warns when the dynamic loader will not preload the library into the command.
-  private static func warnIfNotPreloadable(_ program: String, library: String) {
-    guard let path = FileSystem.findCommand(program), let elf = ELFFile(path: path),
-          let lib = ELFFile(path: library) else { return } // scripts, or not found: exec decides
-    if !elf.sameMachine(as: lib) {
-      Console.warn("\(path) is built for \(elf.machineName), the library for \(lib.machineName): "
-        + "it will run without zonemalloc")
-    } else if elf.hasInterpreter == false && !elf.hasSoname {
-      Console.warn("\(path) is statically linked (no program interpreter): LD_PRELOAD cannot reach it, "
-        + "so it will run without zonemalloc")
     }
   }
 

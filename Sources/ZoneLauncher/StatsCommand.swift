@@ -9,6 +9,11 @@
 //  - zm top PID prints one line per interval (default 1 s): bytes allocated, active,
 //    mapped and cached (lazy + slab), the malloc and free rates, and remote frees (in
 //    all, and in the interval). -n COUNT stops after COUNT lines.
+// Arguments are checked: SECONDS from 0.1 (the page is refreshed at most every 100 ms)
+// to 3600, COUNT from 1 to 10^9, a PID from 1 to 4194304. Nothing read from the page or
+// from /proc is trusted: names and the process name are printed escaped, and the
+// arithmetic saturates (a counter that went backwards gives a rate of 0, sums stop at
+// 2^64-1).
 // Touches: StatsPageReader, Size (readable bytes), Options, Console, FileSystem.
 #if canImport(Glibc)
 import Glibc
@@ -32,19 +37,20 @@ enum StatsCommand {
     Shows the counters of a running process that loaded zonemalloc every SECONDS (default
     1): bytes allocated, active, mapped and cached (lazy + slab), the malloc and free
     rates, and remote frees (in all, and in the interval). -n COUNT stops after COUNT
-    lines. See zm stats --help for where the counters come from.
+    lines (1 to 1000000000); SECONDS is from 0.1 to 3600. See zm stats --help for where
+    the counters come from.
     """
 
   static func stats(_ args: ArraySlice<String>) -> Int32 {
     let (_, operands) = OptionParser(usage: statsUsage, accepted: [:]).parse(args)
-    guard operands.count == 1, let pid = Int32(operands.first!) else {
-      Console.usageError("stats needs a PID", usage: statsUsage)
-    }
+    guard operands.count == 1 else { Console.usageError("stats needs a PID", usage: statsUsage) }
+    let pid = Argument.pid(operands.first!)
     let snapshot = read(pid)
-    Console.out("zonemalloc statistics of pid \(pid) (\(name(pid))), taken \(age(snapshot)) ago")
+    Console.out("zonemalloc statistics of pid \(pid) (\(name(pid))), taken \(age(snapshot))")
     for (i, name) in snapshot.names.enumerated() {
       let value = snapshot.values[i]
-      Console.out("\(name) \(value)" + (snapshot.isBytes[i] && value >= 1024 ? " (\(Size.readable(value)))" : ""))
+      Console.out("\(name.printable) \(value)"
+                  + (snapshot.isBytes[i] && value >= 1024 ? " (\(Size.readable(value)))" : ""))
     }
     return 0
   }
@@ -56,23 +62,20 @@ enum StatsCommand {
     for option in options {
       let value = option.value ?? ""
       if option.name == "-n" {
-        guard let n = Int(value), n > 0 else { Console.usageError("bad -n count \(value)", usage: topUsage) }
-        count = n
+        count = Argument.integer(value, in: 1...1_000_000_000, what: "-n")
       } else {
-        guard let d = Double(value), d >= 0.1 else { Console.usageError("bad -d seconds \(value)", usage: topUsage) }
-        interval = d
+        interval = Argument.decimal(value, in: 0.1...3600, what: "-d")
       }
     }
-    guard operands.count == 1, let pid = Int32(operands.first!) else {
-      Console.usageError("top needs a PID", usage: topUsage)
-    }
+    guard operands.count == 1 else { Console.usageError("top needs a PID", usage: topUsage) }
+    let pid = Argument.pid(operands.first!)
     var previous = read(pid)
     Console.out("zm top: pid \(pid) (\(name(pid))), every \(interval) s")
     let header = ["time", "allocated", "active", "mapped", "cached", "malloc/s", "free/s", "remote frees"]
     Console.out(header.enumerated().map { $0.element.leftPadded($0.offset == 7 ? 22 : 11) }.joined(separator: " "))
     let start = monotonicSeconds()
     for _ in 0..<count {
-      usleep(useconds_t(interval * 1_000_000))
+      sleep(seconds: interval)
       guard case .success(let now) = StatsPageReader.read(pid) else {
         Console.out("zm top: process \(pid) exited")
         return 0
@@ -84,13 +87,14 @@ enum StatsCommand {
   }
 
   private static func line(_ now: StatsSnapshot, _ before: StatsSnapshot, elapsed: Double) -> String {
-    let seconds = Double(now.time &- before.time) / 1e9
+    let seconds = Double(now.time.saturatingMinus(before.time)) / 1e9
     func rate(_ name: String) -> String {
-      seconds > 0 ? String(UInt64(Double(now[name] &- before[name]) / seconds)) : "0"
+      seconds > 0 ? String(UInt64(saturating: Double(now[name].saturatingMinus(before[name])) / seconds)) : "0"
     }
-    let remote = "\(now["remote_frees"]) (+\(now["remote_frees"] &- before["remote_frees"]))"
+    let remote = "\(now["remote_frees"]) (+\(now["remote_frees"].saturatingMinus(before["remote_frees"])))"
+    let cached = now["lazy_cached"].addingReportingOverflow(now["slab_cached"])
     let fields = [clock(elapsed), Size.readable(now["allocated"]), Size.readable(now["active"]),
-                  Size.readable(now["mapped"]), Size.readable(now["lazy_cached"] + now["slab_cached"]),
+                  Size.readable(now["mapped"]), Size.readable(cached.overflow ? .max : cached.partialValue),
                   rate("malloc_count"), rate("free_count"), remote]
     return fields.enumerated().map { $0.element.leftPadded($0.offset == 7 ? 22 : 11) }.joined(separator: " ")
   }
@@ -105,13 +109,25 @@ enum StatsCommand {
     }
   }
 
+  /// The process's name (its comm), escaped: a process chooses its own.
   private static func name(_ pid: Int32) -> String {
-    FileSystem.lines("/proc/\(pid)/comm")?.first.map(String.init) ?? "?"
+    FileSystem.lines("/proc/\(pid)/comm")?.first.map { String($0).printable } ?? "?"
   }
 
+  /// "41 ms ago", from the snapshot's time stamp (which the page may get wrong).
   private static func age(_ snapshot: StatsSnapshot) -> String {
-    let seconds = Double(UInt64(monotonicSeconds() * 1e9) &- snapshot.time) / 1e9
-    return "\(Int(seconds * 1000)) ms"
+    var ts = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &ts)
+    let now = UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
+    return now >= snapshot.time ? "\((now - snapshot.time) / 1_000_000) ms ago"
+      : "\((snapshot.time - now) / 1_000_000) ms in the future (a time stamp zm cannot account for)"
+  }
+
+  private static func sleep(seconds: Double) {
+    let whole = seconds.rounded(.down)
+    var request = timespec(tv_sec: Int(whole), tv_nsec: Int((seconds - whole) * 1e9))
+    var remaining = timespec()
+    while nanosleep(&request, &remaining) == -1 && errno == EINTR { request = remaining }
   }
 
   private static func monotonicSeconds() -> Double {
@@ -126,4 +142,14 @@ enum StatsCommand {
   }
 
   private static func format2(_ n: Int) -> String { n < 10 ? "0\(n)" : "\(n)" }
+}
+
+private extension UInt64 {
+  /// self - other, or 0 when other is larger.
+  func saturatingMinus(_ other: UInt64) -> UInt64 { self >= other ? self - other : 0 }
+
+  /// The value of a rate, 0 for NaN or below 0, 2^64-1 at or above 2^64.
+  init(saturating value: Double) {
+    self = value.isNaN || value <= 0 ? 0 : value >= 18_446_744_073_709_551_616.0 ? .max : UInt64(value)
+  }
 }

@@ -5,7 +5,7 @@
 // `zm --version`. Each subcommand lives in its own file and takes the arguments after its
 // name; a new one is a file and a line in `commands`. `zm COMMAND --help` prints that
 // command's usage. Exit statuses are listed in Console.swift.
-// Touches: the subcommands (Run, Library, Install, ProfCommand, StatsCommand), Console.
+// Touches: the subcommands (Run, Library, Install, Uninstall, ProfCommand, StatsCommand), Console.
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -29,7 +29,7 @@ let commands = [
           summary: "install the library, header, pkg-config file and zm (default /usr/local)",
           run: Install.install),
   Command(name: "uninstall", synopsis: "uninstall [--prefix DIR]", summary: "remove what install installed",
-          run: Install.uninstall),
+          run: Uninstall.uninstall),
   Command(name: "prof", synopsis: "prof [--rate SIZE] [--out PREFIX] [--top N] [--] CMD [ARGS...]",
           summary: "run CMD with the heap profiler on: top allocation sites, a flame graph, collapsed stacks",
           run: ProfCommand.main),

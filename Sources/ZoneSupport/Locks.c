@@ -14,7 +14,7 @@
  * the prepare handlers, and other libraries' handlers may allocate). Instead a forked
  * child repairs itself before it takes its first lock: zms_fork_word lies in a page
  * advised MADV_WIPEONFORK, which reads 0 in a child, and every acquisition checks it.
- * The first thread that sees 0 runs the repair (zmcore_repair_after_fork): it notes which
+ * The first thread that sees 0 runs the repair (the runtime's, set at boot): it notes which
  * locks a vanished thread held, re-creates every lock, and repairs or abandons what
  * those locks guarded. A pthread_atfork child handler clears the word too when the page
  * was not wiped: on a kernel without MADV_WIPEONFORK, and under qemu-user (7.2), which
@@ -52,31 +52,33 @@ static void clear_fork_word_in_child(void) {
     __atomic_compare_exchange_n(zms_fork_word, &expected, 0, false, __ATOMIC_RELEASE, __ATOMIC_RELAXED);
 }
 
-/* Boot calls this (again in a child forked while another thread booted); the handler is
- * registered once per process image: a child inherits it. glibc keeps the first 48
- * handlers in static storage, so registering allocates nothing. */
 void zms_fork_word_setup(void) {
   static bool handler_registered;
   __atomic_store_n(&repaired_pid, getpid(), __ATOMIC_RELAXED);
   if (!handler_registered) handler_registered = pthread_atfork(NULL, NULL, clear_fork_word_in_child) == 0;
-  uint64_t *page = zms_mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS);
-  if (page && madvise(page, 4096, MADV_WIPEONFORK) == 0) {
+  size_t bytes = (size_t)getauxval(AT_PAGESZ);
+  uint64_t *page = zms_mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS);
+  if (page && madvise(page, bytes, MADV_WIPEONFORK) == 0) {
     *page = 1;
     __atomic_store_n(&zms_fork_word, page, __ATOMIC_RELEASE);
     return;
   }
-  if (page) munmap(page, 4096);
+  if (page) munmap(page, bytes);
 }
 
 /* The repairing thread blocks signals while it repairs (bounded work, no wait): a
  * handler that allocated on it would otherwise wait for the repair it interrupted. */
+static void (*fork_repair)(void);
+
+void zms_set_fork_repair(void (*repair)(void)) { fork_repair = repair; }
+
 void zms_fork_repair(void) {
   uint64_t expected = 0;
   if (__atomic_compare_exchange_n(zms_fork_word, &expected, 2, false, __ATOMIC_ACQUIRE, __ATOMIC_ACQUIRE)) {
     sigset_t all, saved;
     sigfillset(&all);
     pthread_sigmask(SIG_BLOCK, &all, &saved);
-    zmcore_repair_after_fork();
+    if (fork_repair) fork_repair();
     __atomic_store_n(&repaired_pid, getpid(), __ATOMIC_RELAXED);
     __atomic_store_n(zms_fork_word, 1, __ATOMIC_RELEASE);
     pthread_sigmask(SIG_SETMASK, &saved, NULL);

@@ -10,8 +10,8 @@
 //   use-after-free report naming that block. The default rate (about one in 100,000)
 //   would need millions of runs to tell anything; the issue allows a higher rate.
 // - Real programs: python3, perl, git, g++ and sqlite3 under LD_PRELOAD, at the default
-//   rate and at rate 50 (thousands of guarded blocks each), print exactly what they
-//   print under glibc.
+//   rate and at rate 50, print exactly what they print under glibc; at rate 50 their
+//   summaries must count guarded blocks (thousands each).
 import Foundation
 import Testing
 
@@ -36,7 +36,9 @@ extension Heavy {
     }
 
     /// A program's stdout without preloading, then preloaded at the default rate and at
-    /// rate 50: the three must be equal and non-empty, and every run must succeed.
+    /// rate 50: the three must be equal and non-empty, and every run must succeed. At rate
+    /// 50 the processes' summaries (one file each) must count guarded blocks: the output
+    /// matched with guarding at work, not with guarding silently off.
     func expectSameOutput(_ argv: [String], env: [String: String] = [:], input: String? = nil,
                           sourceLocation: SourceLocation = #_sourceLocation) throws {
       func run(_ extra: [String: String]) throws -> Outcome {
@@ -46,10 +48,20 @@ extension Heavy {
       let glibc = try run([:])
       expectSuccess(glibc, sourceLocation: sourceLocation)
       #expect(!glibc.stdout.isEmpty, "no output:\n\(glibc)", sourceLocation: sourceLocation)
-      for rate in [nil, "50"] {
-        let preload = try run(try preloadEnvironment(rate.map { ["ZONEMALLOC_GUARD_RATE": $0] } ?? [:]))
-        expectSuccess(preload, stdout: glibc.stdoutLines, sourceLocation: sourceLocation)
+      expectSuccess(try run(try preloadEnvironment()), stdout: glibc.stdoutLines, sourceLocation: sourceLocation)
+      let summaries = try Paths.makeTempDir("guarded")
+      let guarded = try run(try preloadEnvironment(["ZONEMALLOC_GUARD_RATE": "50",
+                                                    "ZONEMALLOC_STATS": summaries + "/%p.txt"]))
+      expectSuccess(guarded, stdout: glibc.stdoutLines, sourceLocation: sourceLocation)
+      var blocks = 0
+      for file in try FileManager.default.contentsOfDirectory(atPath: summaries) {
+        let text = try String(contentsOfFile: summaries + "/" + file, encoding: .utf8)
+        for line in text.split(separator: "\n") where line.hasPrefix("zonemalloc: guarded_allocs ") {
+          blocks += Int(line.split(separator: " ")[2]) ?? 0
+        }
       }
+      #expect(blocks > 0, "no block was guarded at rate 50", sourceLocation: sourceLocation)
+      print("measured: \(argv.first ?? "") at ZONEMALLOC_GUARD_RATE=50: \(blocks) guarded blocks, output as under glibc")
     }
 
     @Test func python() throws {

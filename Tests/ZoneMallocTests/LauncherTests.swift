@@ -6,7 +6,8 @@
 // to the executable, ../lib) is checked on copies of the launcher in scratch layouts.
 // The launcher tells the truth: --version and run --help work; --limit is checked as the
 // library checks ZONEMALLOC_LIMIT (the two agree on a table of sizes); a library that is
-// not an ELF shared library is refused; a static command gets a warning; zm needs no
+// not an ELF shared library is refused; a static command gets a warning, and so does
+// one the loader runs in secure mode (setuid or setgid to someone else); zm needs no
 // Swift runtime from the toolchain. --stats prints one summary, the command's, even when
 // the command closes stderr; --stats=all one per process; --stats=FILE writes a file.
 import Foundation
@@ -184,6 +185,29 @@ struct LauncherTests {
     #expect(outcome.stderr.contains("without zonemalloc"), "\(outcome)")
     let dynamic = try launch(["run", "--", "/bin/true"])
     #expect(dynamic.succeeded && dynamic.stderr.isEmpty, "\(dynamic)")
+  }
+
+  /// As root: a copy of the probe setuid to nobody, or setgid to nogroup, runs in the
+  /// loader's secure mode, without zonemalloc, and zm says so; a setuid-root copy does
+  /// not (root is its real user), and gets no warning.
+  @Test(.enabled(if: getuid() == 0, "needs root, to make files setuid to another user"))
+  func aSetuidCommandGetsAWarningAndRuns() throws {
+    let probe = try TestProgram.build("preload_probe.c", linkage: .plain)
+    let dir = try Paths.makeTempDir("setuid")
+    defer { try? FileManager.default.removeItem(atPath: dir) }
+    for (name, setup, ignored) in [("nobody", "chown nobody p && chmod 4755 p", "setuid to nobody, not you"),
+                                   ("nogroup", "chgrp nogroup p && chmod 2755 p", "setgid to group nogroup, not yours"),
+                                   ("root", "chmod 4755 p", nil)] {
+      let copy = dir + "/" + name
+      expectSuccess(try Subprocess.shell("cd '\(dir)' && cp '\(probe)' p && \(setup) && mv p \(name)"))
+      let outcome = try launch(["run", "--", copy])
+      if let ignored {
+        #expect(outcome.exitCode == 1 && outcome.stderr.hasPrefix("zm: warning: \(copy) is \(ignored): the dynamic "
+                + "loader ignores LD_PRELOAD for it, so it will run without zonemalloc\n"), "\(outcome)")
+      } else {
+        #expect(outcome.succeeded && outcome.stdout.hasPrefix("preload active") && outcome.stderr.isEmpty, "\(outcome)")
+      }
+    }
   }
 
   @Test func needsNoSwiftRuntimeFromTheToolchain() throws {

@@ -3,9 +3,11 @@
  *
  * It holds only header-local (static) helpers, so each workload stays a single
  * translation unit built with `cc -O2 -pthread`:
- *   - a monotonic clock in nanoseconds,
+ *   - a monotonic clock in nanoseconds, a sleep until a time on it, and the
+ *     process's CPU time (all threads), which a busy shared machine disturbs less,
  *   - a seeded xorshift random generator (deterministic per thread),
- *   - content patterns written into blocks and checked before they are freed,
+ *   - content patterns written into blocks and checked before they are freed
+ *     (end tags for small blocks, page stamps for big ones),
  *     so an allocator that hands out overlapping or corrupted memory makes the
  *     workload fail instead of look fast,
  *   - a `die` that prints a one-line FAIL message and exits with status 1,
@@ -58,6 +60,19 @@ static inline uint64_t now_ns(void) {
 
 static inline double secs_since(uint64_t start_ns) {
   return (double)(now_ns() - start_ns) / 1e9;
+}
+
+/* CPU time used so far by all threads of the process, in nanoseconds. */
+static inline uint64_t cpu_now_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+  return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* Sleeps until the CLOCK_MONOTONIC time t_ns (now_ns's clock). */
+static inline void sleep_until(uint64_t t_ns) {
+  struct timespec ts = { (time_t)(t_ns / 1000000000ull), (long)(t_ns % 1000000000ull) };
+  while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR) {}
 }
 
 /* ---- random numbers (xorshift64*) -------------------------------------------- */
@@ -169,6 +184,17 @@ static inline int page_check(const void *p, size_t n, uint64_t tag) {
     if (last >= 8 && b[last] != (unsigned char)(tag ^ 0x5A ^ (off / BENCH_PAGE))) return 0;
   }
   return 1;
+}
+
+/* For a block of any size in a slot: end tags under a page, page stamps from a page
+ * up (so every page of a big block is resident). */
+static inline void slot_stamp(const slot_t *s) {
+  if (s->size < BENCH_PAGE) ends_stamp(s->ptr, s->size, s->tag);
+  else page_stamp(s->ptr, s->size, s->tag);
+}
+
+static inline int slot_intact(const slot_t *s) {
+  return s->size < BENCH_PAGE ? ends_check(s->ptr, s->size, s->tag) : page_check(s->ptr, s->size, s->tag);
 }
 
 /* ---- arguments ------------------------------------------------------------------ */

@@ -108,16 +108,6 @@ static void wait_phase(phase_t p) {
 
 /* ---- the blocks --------------------------------------------------------------------- */
 
-/* Blocks of a page or more get page stamps, so all their pages are resident. */
-static void stamp(slot_t *s) {
-  if (s->size < BENCH_PAGE) ends_stamp(s->ptr, s->size, s->tag);
-  else page_stamp(s->ptr, s->size, s->tag);
-}
-
-static int intact(const slot_t *s) {
-  return s->size < BENCH_PAGE ? ends_check(s->ptr, s->size, s->tag) : page_check(s->ptr, s->size, s->tag);
-}
-
 static void allocate_all(void) {
   rng_t rng = rng_seed(2024);
   size_t small = 0, medium = 0;
@@ -131,7 +121,7 @@ static void allocate_all(void) {
     s->tag = rng_next(&rng);
     s->ptr = malloc(s->size);
     if (!s->ptr) die("release: malloc(%zu) returned NULL", s->size);
-    stamp(s);
+    slot_stamp(s);
     if (is_small) small += s->size;
     else medium += s->size;
   }
@@ -142,7 +132,7 @@ static void free_all(void) {
   free_start_ns = now_ns();
   for (long i = 0; i < nblocks; i++) {
     slot_t *s = &table[i];
-    if (!intact(s)) die("release: block %p of %zu bytes was overwritten", s->ptr, s->size);
+    if (!slot_intact(s)) die("release: block %p of %zu bytes was overwritten", s->ptr, s->size);
     free(s->ptr);
     nfreed++;
   }
@@ -181,11 +171,6 @@ static int phase_now(void) {
   phase_t p = phase;
   pthread_mutex_unlock(&lock);
   return p;
-}
-
-static void sleep_until(uint64_t t_ns) {
-  struct timespec ts = { (time_t)(t_ns / 1000000000ull), (long)(t_ns % 1000000000ull) };
-  while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR) {}
 }
 
 /* The time of the first idle sample at or below limit_kib, or -1. */

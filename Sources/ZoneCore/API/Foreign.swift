@@ -24,37 +24,46 @@
 import ZoneSupport
 
 enum Foreign {
+  /// glibc's heaps of non-main arenas are this large at most, and this aligned.
   private static let heapMax: UInt = 64 << 20
+  /// glibc's chunk header: the size, with three flags in its low bits.
+  private static let previousInUse: UInt = 1
+  private static let isMmapped: UInt = 2
+  private static let nonMainArena: UInt = 4
+  private static let flags: UInt = 7
+  /// The header's two words sit before the pointer; the smallest chunk.
+  private static let headerBytes: UInt = 16
+  private static let smallestChunk: UInt = 32
 
   @inline(__always) private static func word(_ address: UInt) -> UInt {
     UnsafePointer<UInt>(bitPattern: address).unsafelyUnwrapped.pointee
   }
 
   /// The lowest address glibc's brk heap can start at: the end of the executable's
-  /// loaded segments. Set at boot.
-  nonisolated(unsafe) static var brkFloor: UInt = 0
-
-  static func setUp() {
-    brkFloor = UInt(zms_executable_end())
+  /// loaded segments (from the auxiliary vector, read at the first question).
+  nonisolated(unsafe) private static var brkFloorRead: UInt = 0
+  private static var brkFloor: UInt {
+    if brkFloorRead == 0 { brkFloorRead = UInt(zms_executable_end()) }
+    return brkFloorRead
   }
 
   /// The usable size of a glibc block, or nil if address is not one.
   static func glibcUsableSize(_ address: UInt) -> UInt? {
-    guard address & 15 == 0, address > 4096, !isOnThisStack(address), !Ownership.holds(address),
-          OS.isMapped(address - 16), OS.isMapped(address) else { return nil }
+    guard address & (headerBytes - 1) == 0, address > OS.pageSize, !isOnThisStack(address),
+          !Ownership.holds(address), OS.isMapped(address - headerBytes), OS.isMapped(address) else { return nil }
     let header = word(address - 8)
-    let size = header & ~7
-    guard size >= 32 else { return nil }
-    if header & 2 != 0 { return isMmappedChunk(address, size) ? size - 16 : nil }
+    let size = header & ~flags
+    guard size >= smallestChunk else { return nil }
+    if header & isMmapped != 0 { return isMmappedChunk(address, size) ? size - headerBytes : nil }
     guard isInUse(address, size) else { return nil }
-    if header & 4 != 0 { return isInArenaHeap(address, size) ? size - 8 : nil }
+    if header & nonMainArena != 0 { return isInArenaHeap(address, size) ? size - 8 : nil }
     return isInBrkHeap(address, size) ? size - 8 : nil
   }
 
   private static func isMmappedChunk(_ address: UInt, _ size: UInt) -> Bool {
-    let offset = word(address - 16)
+    let offset = word(address - headerBytes)
     let mask = OS.pageSize - 1
-    let block = address &- 16 &- offset
+    let block = address &- headerBytes &- offset
     guard (block | (offset &+ size)) & mask == 0, offset < heapMax, size < UInt(Int.max) - offset else {
       return false
     }
@@ -64,22 +73,22 @@ enum Foreign {
   /// The next chunk's header records this one as in use (its PREV_INUSE bit).
   private static func isInUse(_ address: UInt, _ size: UInt) -> Bool {
     guard size < heapMax else { return false }
-    let nextHeader = address - 16 + size + 8
+    let nextHeader = address - headerBytes + size + 8
     guard OS.isMapped(nextHeader) else { return false }
-    return word(nextHeader) & 1 == 1
+    return word(nextHeader) & previousInUse != 0
   }
 
   private static func isInBrkHeap(_ address: UInt, _ size: UInt) -> Bool {
     let end = UInt(bitPattern: sbrk(0))
-    return brkFloor != 0 && address >= brkFloor && address + size - 16 <= end
+    return brkFloor != 0 && address >= brkFloor && address + size - headerBytes <= end
   }
 
   private static func isInArenaHeap(_ address: UInt, _ size: UInt) -> Bool {
-    let heap = (address - 16) & ~(heapMax - 1)
+    let heap = (address - headerBytes) & ~(heapMax - 1)
     guard OS.isMapped(heap), !Ownership.holds(heap) else { return false }
     let arena = word(heap)
     let heapSize = word(heap + 16)
-    return arena != 0 && heapSize <= heapMax && address + size - 16 <= heap + heapSize
+    return arena != 0 && heapSize <= heapMax && address + size - headerBytes <= heap + heapSize
   }
 
   /// Within 1 MiB of the caller's stack: a stack object, never a heap block.

@@ -20,7 +20,7 @@ enum Ownership {
   static func intersects(_ start: UInt, _ end: UInt) -> Bool {
     guard end > start else { return false }
     if intersectsArena(start, end) { return true }
-    return Global.state != nil && BigBlocks.intersects(start, end)
+    return BigBlocks.intersects(start, end)
   }
 
   /// Each 64 MiB window in the range that the table marks is checked for the reserved part.

@@ -11,8 +11,11 @@
 //    neighbour when there is one, else with mremap, which moves page tables and copies
 //    no bytes.
 //  - a sampled block's entry carries `sampledFlag`; its free and its move by mremap are
-//    told to the profiler, with the big lock dropped.
-// Touches: the big lock (registry and lazy cache), OS, Limit, Numa, LazyUnmap, Profiler.
+//    reported to the caller, which tells the heap profiler.
+// Nothing here calls up: what the caller must do next (tell the profiler, move a block
+// by copying, start housekeeping) comes back as a result.
+// Touches: the big lock (registry and lazy cache), OS, Limit, Numa, LazyUnmap,
+// Retention, Release, and the calling thread's zone (its node).
 
 import ZoneSupport
 import Synchronization
@@ -22,15 +25,23 @@ enum BigBlocks {
   static let frees = Atomic<UInt>(0)
   static let reuses = Atomic<UInt>(0)
   static let liveBytes = Atomic<UInt>(0)
-  private static let pageMask: UInt = OS.pageSize - 1
+  private static var pageMask: UInt { OS.pageSize - 1 }
   /// Registry values are length | tag; the tag is the node + 1 (0 when NUMA is off) and
   /// this flag, set while the heap profiler holds a sample of the block.
   static let sampledFlag: UInt = 1 << 11
   private static let nodeMask: UInt = sampledFlag - 1
 
-  @inline(__always) private static var registry: UnsafeMutablePointer<AddressMap> {
-    withUnsafeMutablePointer(to: &Global.g.pointee.bigBlocks) { $0 }
+  /// Live big blocks: address -> length | tag, mapped at boot.                  [big lock]
+  nonisolated(unsafe) private static var map: UnsafeMutablePointer<AddressMap>? = nil
+  @inline(__always) private static var registry: UnsafeMutablePointer<AddressMap> { map.unsafelyUnwrapped }
+
+  static func setUp() -> Bool {
+    map = OS.mapRecords(AddressMap.self)
+    return map != nil
   }
+
+  /// False before boot: no block is big.
+  static var isSetUp: Bool { map != nil }
 
   /// size rounded up to whole pages, or nil when that overflows what can be mapped.
   static func pageRound(_ size: UInt) -> UInt? {
@@ -39,15 +50,23 @@ enum BigBlocks {
 
   // MARK: - Allocation
 
-  static func allocate(_ size: UInt, alignment: UInt, zeroed: Bool) -> UnsafeMutableRawPointer? {
-    guard Boot.ensure(), let length = pageRound(max(size, 1)) else { return nil }
-    if alignment <= OS.pageSize, let p = reuse(length, size, zeroed) { return p }
-    LazyUnmap.noteMiss(length)
-    if alignment <= OS.pageSize, let p = regrow(length, size, zeroed) { return p }
+  /// A big block handed out: its address and the length it really has.
+  struct Block {
+    let address: UInt
+    let length: UInt
+    var pointer: UnsafeMutableRawPointer { UnsafeMutableRawPointer(bitPattern: address).unsafelyUnwrapped }
+  }
+
+  /// A block of at least `size` bytes (the caller has booted the allocator), or nil.
+  static func allocate(_ size: UInt, alignment: UInt, zeroed: Bool) -> Block? {
+    guard let length = pageRound(max(size, 1)) else { return nil }
+    if alignment <= OS.pageSize, let block = reuse(length, size, zeroed) { return block }
+    Retention.noteLazyMiss(length)
+    if alignment <= OS.pageSize, let block = regrow(length, size, zeroed) { return block }
     return mapFresh(length, alignment)
   }
 
-  private static func reuse(_ length: UInt, _ size: UInt, _ zeroed: Bool) -> UnsafeMutableRawPointer? {
+  private static func reuse(_ length: UInt, _ size: UInt, _ zeroed: Bool) -> Block? {
     guard LazyUnmap.bytes.load(ordering: .relaxed) >= length else { return nil }
     Lock.big.lock()
     guard let (address, taken) = LazyUnmap.takeLocked(length) else {
@@ -61,15 +80,14 @@ enum BigBlocks {
     }
     Lock.big.unlock()
     reuses.wrappingAdd(1, ordering: .relaxed)
-    noteAllocated(address, taken)
-    let p = UnsafeMutableRawPointer(bitPattern: address).unsafelyUnwrapped
-    if zeroed { memset(p, 0, Int(size)) }
-    return p
+    let block = noteAllocated(address, taken)
+    if zeroed { memset(block.pointer, 0, Int(size)) }
+    return block
   }
 
   /// No cached extent fits: grow the largest one (at least half the request) with
   /// mremap, which keeps its resident pages. nil when there is none or mremap refuses.
-  private static func regrow(_ length: UInt, _ size: UInt, _ zeroed: Bool) -> UnsafeMutableRawPointer? {
+  private static func regrow(_ length: UInt, _ size: UInt, _ zeroed: Bool) -> Block? {
     guard LazyUnmap.bytes.load(ordering: .relaxed) >= length / 2 else { return nil }
     Lock.big.lock()
     let found = LazyUnmap.takeLargestLocked(atLeast: length / 2)
@@ -93,10 +111,9 @@ enum BigBlocks {
       return nil
     }
     reuses.wrappingAdd(1, ordering: .relaxed)
-    noteAllocated(moved, length)
-    let p = UnsafeMutableRawPointer(bitPattern: moved).unsafelyUnwrapped
-    if zeroed { memset(p, 0, Int(min(size, old))) } // the grown tail is fresh, hence zero
-    return p
+    let block = noteAllocated(moved, length)
+    if zeroed { memset(block.pointer, 0, Int(min(size, old))) } // the grown tail is fresh, hence zero
+    return block
   }
 
   private static func recache(_ address: UInt, _ length: UInt) {
@@ -109,7 +126,7 @@ enum BigBlocks {
     }
   }
 
-  private static func mapFresh(_ length: UInt, _ alignment: UInt) -> UnsafeMutableRawPointer? {
+  private static func mapFresh(_ length: UInt, _ alignment: UInt) -> Block? {
     let aligned = alignment > OS.pageSize
     guard !aligned || (alignment <= UInt(Int.max) && length <= UInt(Int.max) - alignment) else { return nil }
     let span = aligned ? length + alignment : length
@@ -134,51 +151,60 @@ enum BigBlocks {
       Limit.release(length)
       return nil
     }
-    noteAllocated(address, length)
-    return UnsafeMutableRawPointer(bitPattern: address)
+    return noteAllocated(address, length)
   }
 
   // MARK: - Free
 
-  /// Frees a big block. False if address is not one.
-  static func free(_ address: UInt) -> Bool {
+  /// What a free did: nothing (the address is no big block), or freed it (and whether
+  /// the heap profiler had sampled it).
+  struct Freed {
+    let found: Bool
+    let sampled: Bool
+  }
+
+  /// Frees a big block, if address is one.
+  static func free(_ address: UInt) -> Freed {
+    guard isSetUp else { return Freed(found: false, sampled: false) }
     let now = OS.nowMilliseconds()
     Lock.big.lock()
     guard let value = registry.pointee.remove(address) else {
       Lock.big.unlock()
-      return false
+      return Freed(found: false, sampled: false)
     }
     let length = value & ~pageMask
     let cached = LazyUnmap.enabled && LazyUnmap.insertLocked(address, length, now: now)
     Lock.big.unlock()
-    if value & sampledFlag != 0 { Profiler.noteFreed(address) }
+    let freed = Freed(found: true, sampled: value & sampledFlag != 0)
     frees.wrappingAdd(1, ordering: .relaxed)
     liveBytes.wrappingSubtract(length, ordering: .relaxed)
     if !cached {
       OS.unmap(address, length)
       Limit.release(length)
-      return true
+      return freed
     }
-    Background.want()
+    Release.wantBackground()
     let held = LazyUnmap.bytes.load(ordering: .relaxed)
-    let target = LazyUnmap.target
+    let target = Retention.lazyTarget
     if held > target {
       // The background thread purges; this free only wakes it (a pile of several times
       // the target freed at once is its work too: a munmap in free is a latency spike).
       // Without one, the free purges itself; only if the cache runs far away from a busy
       // background thread does each free help with one bounded step.
-      if !Background.request() { LazyUnmap.purgeIfOverTarget(steps: Int.max) }
-      else if held > 16 * target { LazyUnmap.purgeIfOverTarget(steps: 1) }
+      if !Release.requestPass() { LazyUnmap.purgeIfOverTarget(steps: Int.max) }
+      else if held > helpFactor * target { LazyUnmap.purgeIfOverTarget(steps: 1) }
     }
-    Background.runInlineIfDue()
-    return true
+    return freed
   }
+
+  /// How far past its target the cache must run before a free helps a busy purger.
+  static let helpFactor: UInt = 16
 
   // MARK: - Queries
 
   /// (length, node tag) of a live big block, or nil.
   static func lookup(_ address: UInt) -> UInt? {
-    guard Global.state != nil else { return nil }
+    guard isSetUp else { return nil }
     Lock.big.lock()
     let value = registry.pointee.value(for: address)
     Lock.big.unlock()
@@ -188,6 +214,7 @@ enum BigBlocks {
   /// True when [start, end) overlaps a live big block or a cached extent. A scan under
   /// the big lock: only for the rare questions about foreign pointers (Ownership.swift).
   static func intersects(_ start: UInt, _ end: UInt) -> Bool {
+    guard isSetUp else { return false }
     Lock.big.lock()
     defer { Lock.big.unlock() }
     let live = registry.pointee.contains { key, value in start < key &+ (value & ~pageMask) && end > key }
@@ -213,23 +240,26 @@ enum BigBlocks {
 
   // MARK: - Realloc
 
+  /// What realloc of a big block did, or what its caller must do.
   enum Resize {
-    case notBig
-    case done(UnsafeMutableRawPointer?)
+    case notBig                                          // not a big block
+    case resized(UnsafeMutableRawPointer?)               // in place or by mremap; nil: no memory
+    case copy(usable: UInt)                              // allocate, copy `usable` bytes, free
+    case remapped(from: UInt, to: UnsafeMutableRawPointer) // a sampled block moved: tell the profiler
   }
 
   static func resize(_ address: UInt, to size: UInt) -> Resize {
     guard let value = lookup(address) else { return .notBig }
     let old = value & ~pageMask
     let p = UnsafeMutableRawPointer(bitPattern: address)
-    if size <= UInt(SizeClass.limit) { return .done(Allocator.move(address, usable: old, to: size)) }
-    guard let length = pageRound(size) else { return .done(nil) }
-    if length == old { return .done(p) }
+    if size <= UInt(SizeClass.limit) { return .copy(usable: old) }
+    guard let length = pageRound(size) else { return .resized(nil) }
+    if length == old { return .resized(p) }
     if length < old {
       shrink(address, from: old, to: length, tag: value & pageMask)
-      return .done(p)
+      return .resized(p)
     }
-    return .done(grow(address, from: old, to: length, tag: value & pageMask, size: size))
+    return grow(address, from: old, to: length, tag: value & pageMask)
   }
 
   /// The tail goes to the lazy cache: no system call.
@@ -246,17 +276,16 @@ enum BigBlocks {
     }
   }
 
-  private static func grow(_ address: UInt, from old: UInt, to length: UInt, tag: UInt,
-                           size: UInt) -> UnsafeMutableRawPointer? {
+  private static func grow(_ address: UInt, from old: UInt, to length: UInt, tag: UInt) -> Resize {
     Lock.big.lock()
     if let taken = LazyUnmap.extendLocked(at: address + old, by: length - old) {
       _ = registry.pointee.set(address, (old + taken) | tag)
       Lock.big.unlock()
       liveBytes.wrappingAdd(taken, ordering: .relaxed)
-      return UnsafeMutableRawPointer(bitPattern: address)
+      return .resized(UnsafeMutableRawPointer(bitPattern: address))
     }
     Lock.big.unlock()
-    guard Limit.reserve(length - old) else { return nil }
+    guard Limit.reserve(length - old) else { return .resized(nil) }
     Lock.big.lock()
     _ = registry.pointee.remove(address)
     Lock.big.unlock()
@@ -265,25 +294,25 @@ enum BigBlocks {
       let registered = registry.pointee.set(moved, length | tag)
       Lock.big.unlock()
       if !registered { Diagnostics.fatal("cannot register a remapped block at", moved) }
-      if tag & sampledFlag != 0 && moved != address { Profiler.noteMoved(from: address, to: moved) }
       liveBytes.wrappingAdd(length - old, ordering: .relaxed)
-      return UnsafeMutableRawPointer(bitPattern: moved)
+      let p = UnsafeMutableRawPointer(bitPattern: moved).unsafelyUnwrapped
+      return tag & sampledFlag != 0 && moved != address ? .remapped(from: address, to: p) : .resized(p)
     }
     Limit.release(length - old)
     Lock.big.lock()
     _ = registry.pointee.set(address, old | tag)
     Lock.big.unlock()
     // mremap refused (for example a block that spans two mappings): copy instead.
-    return Allocator.move(address, usable: old, to: size)
+    return .copy(usable: old)
   }
 
   // MARK: - Helpers
 
-  /// Counts a big block handed out (no lock held: the sampler may take its own).
-  private static func noteAllocated(_ address: UInt, _ length: UInt) {
-    Sampling.noteBig(address, length)
+  /// Counts a big block handed out.
+  private static func noteAllocated(_ address: UInt, _ length: UInt) -> Block {
     allocs.wrappingAdd(1, ordering: .relaxed)
     liveBytes.wrappingAdd(length, ordering: .relaxed)
+    return Block(address: address, length: length)
   }
 
   private static func currentNode() -> Int {

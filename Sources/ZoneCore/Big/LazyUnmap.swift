@@ -1,4 +1,5 @@
-// LazyUnmap.swift: the vmalloc-like lazy munmap batcher for big blocks (seed 004).
+// LazyUnmap.swift: the lazy munmap batcher for big blocks, after Linux's lazy vmalloc
+// purge (lazy_max_pages).
 //
 // Owns: the cache of freed big-block address ranges ("extents") and the purger.
 //  - A freed big block is not unmapped: it becomes an extent, merged with the extents that
@@ -7,23 +8,25 @@
 //    buffers costs no system call at all. When none fits, the largest extent (if it holds
 //    at least half the request) is grown with mremap: its pages are still resident, so
 //    only the difference is faulted in fresh.
-//  - Past its target, one purger unmaps the oldest extents down to 7/8 of it. (Purging to
-//    half, as a first version did, made big-block churn fault in three times as many
-//    fresh pages.) The target follows demand (Retention.swift): its floor is
-//    ZONEMALLOC_LAZY_MAX (32 MiB x fls(ncpus) by default, Linux's lazy_max_pages), a
-//    sixteenth of it while the program has no background thread (nothing else would
-//    return the memory of a program that frees and then sleeps), and every big request
-//    that misses the cache soon after a purge raises it; under a memory cap it is at most
-//    1/16 of the cap.
+//  - Past its target, one purger unmaps the oldest extents down to 7/8 of it (purging to
+//    half made big-block churn fault in three times as many fresh pages). The target
+//    follows demand (Retention.lazyTarget): its floor is ZONEMALLOC_LAZY_MAX (32 MiB x
+//    fls(ncpus) by default, Linux's lazy_max_pages), a sixteenth of it while the program
+//    has no background thread (nothing else would return the memory of a program that
+//    frees and then sleeps), and every big request that misses the cache soon after a
+//    purge raises it; under a memory cap it is at most 1/16 of the cap.
 //    The purge lock is a sleeping mutex, taken with trylock on the free path: a second
 //    thread that wants a purge while one runs goes on instead of spinning (the 2016
 //    vmalloc fix). The purger holds the big lock only to detach a bounded step (at most
 //    32 extents and 2 MiB), and makes the munmap calls with no allocator lock held, so
 //    no malloc or free ever waits for a whole purge. A free() past the threshold wakes
 //    the background thread to purge; it purges itself only when there is no such thread.
-//  - The background thread (Background.swift) purges extents idle for longer than the
+//  - The idle pass (Runtime/Housekeeping.swift) purges extents idle for longer than the
 //    release delay, so an idle program gives its memory back.
-// Touches: the big lock (shared with BigBlocks), OS, Limit accounting, Stats counters.
+// Extents live in a table of slots; each is on a size bin's list (ExtentBins), on the age
+// list (youngest first), and in two address indexes (by start, by end) that find the
+// neighbours to merge with.
+// Touches: the big lock (shared with BigBlocks), OS, Limit accounting, Retention.
 
 import ZoneSupport
 import Synchronization
@@ -32,21 +35,40 @@ struct Extent {
   var address: UInt
   var length: UInt
   var stamp: UInt        // ms when it entered the cache
-  var binNext: UInt32
+  var binNext: UInt32    // its bin's list (a recycled slot: the free slots' chain)
   var binPrev: UInt32
+  var older: UInt32      // the age list
   var younger: UInt32
-  var older: UInt32
+}
+
+/// Extents on their bin's list, and recycled slots, linked through binNext/binPrev.
+enum ExtentBinLinks: ListLinks {
+  static func next(_ node: UInt32) -> UnsafeMutablePointer<UInt32> {
+    withUnsafeMutablePointer(to: &LazyUnmap.extent(node).pointee.binNext) { $0 }
+  }
+  static func prev(_ node: UInt32) -> UnsafeMutablePointer<UInt32> {
+    withUnsafeMutablePointer(to: &LazyUnmap.extent(node).pointee.binPrev) { $0 }
+  }
+}
+
+/// Extents on the age list, youngest first, linked through older/younger.
+enum ExtentAgeLinks: ListLinks {
+  static func next(_ node: UInt32) -> UnsafeMutablePointer<UInt32> {
+    withUnsafeMutablePointer(to: &LazyUnmap.extent(node).pointee.older) { $0 }
+  }
+  static func prev(_ node: UInt32) -> UnsafeMutablePointer<UInt32> {
+    withUnsafeMutablePointer(to: &LazyUnmap.extent(node).pointee.younger) { $0 }
+  }
 }
 
 struct LazyState {
   var table: UInt = 0          // Extent slots 1...capacity (slot 0 means "none")
   var capacity: UInt32 = 0
   var unused: UInt32 = 0       // next never-used slot
-  var freeSlots: UInt32 = 0    // recycled slots, linked through binNext
-  var oldest: UInt32 = 0
-  var youngest: UInt32 = 0
-  var bitmap: InlineArray<3, UInt> = InlineArray(repeating: 0)
-  var bins: InlineArray<160, UInt32> = InlineArray(repeating: 0)
+  var freeSlots = Chain<ExtentBinLinks>()
+  var ages = TailedList<ExtentAgeLinks>() // head: the youngest; tail: the oldest
+  var bitmap = ExtentBins.Bitmap(repeating: 0)
+  var bins = ExtentBins.Heads(repeating: 0)
   var starts = AddressMap()    // extent start -> slot
   var ends = AddressMap()      // extent end -> slot
 }
@@ -57,35 +79,23 @@ enum LazyUnmap {
   static let purges = Atomic<UInt>(0)
   static let maxStepNanoseconds = Atomic<UInt>(0)
   /// Smallest extent worth keeping apart: a big block is at least this long.
-  static let minimumExtent: UInt = 5 * 4096
+  static var minimumExtent: UInt { OS.pageRound(20 << 10) }
+  /// The most one purge step detaches under the big lock.
   static let stepBytes: UInt = 2 << 20
-
-  /// How much the cache keeps (Retention.swift).
-  static let retention = Retention()
 
   /// Whether freed big blocks are cached at all (ZONEMALLOC_LAZY_MAX=0 unmaps at once).
   static var enabled: Bool { Config.lazyMax > 0 }
 
-  /// The bytes the cache may hold before it purges: the floor (ZONEMALLOC_LAZY_MAX, a
-  /// sixteenth of it without a background thread) plus what regrets added, at most 1/16
-  /// of a memory cap (a cache that cannot fit under the cap would only be reclaimed again
-  /// and again).
-  static var target: UInt {
-    let floor = Background.isRunning ? Config.lazyMax : Config.lazyMax / 16
-    let cap = Limit.cap.load(ordering: .relaxed)
-    return retention.target(floor: floor, ceiling: cap == 0 ? UInt.max : cap / 16)
+  /// The cache, mapped at boot.                                              [big lock]
+  nonisolated(unsafe) private static var state: UnsafeMutablePointer<LazyState>? = nil
+  @inline(__always) private static var lazy: UnsafeMutablePointer<LazyState> { state.unsafelyUnwrapped }
+
+  static func setUp() -> Bool {
+    state = OS.mapRecords(LazyState.self)
+    return state != nil
   }
 
-  /// A big request of `bytes` found no cached extent: a regret if the cache purged lately.
-  static func noteMiss(_ bytes: UInt) {
-    retention.noteMiss(bytes, bound: 16 * Config.lazyMax)
-  }
-
-  @inline(__always) private static var lazy: UnsafeMutablePointer<LazyState> {
-    withUnsafeMutablePointer(to: &Global.g.pointee.lazy) { $0 }
-  }
-
-  private static func extent(_ slot: UInt32) -> UnsafeMutablePointer<Extent> {
+  static func extent(_ slot: UInt32) -> UnsafeMutablePointer<Extent> {
     UnsafeMutablePointer<Extent>(bitPattern: lazy.pointee.table).unsafelyUnwrapped + Int(slot)
   }
 
@@ -109,7 +119,7 @@ enum LazyUnmap {
       return false
     }
     extent(slot).pointee = Extent(address: start, length: size, stamp: now,
-                                  binNext: 0, binPrev: 0, younger: 0, older: 0)
+                                  binNext: 0, binPrev: 0, older: 0, younger: 0)
     add(slot)
     bytes.wrappingAdd(length, ordering: .relaxed)
     return true
@@ -120,13 +130,12 @@ enum LazyUnmap {
   /// out with it. Returns (address, length taken).
   static func takeLocked(_ length: UInt) -> (UInt, UInt)? {
     guard lazy.pointee.capacity > 0 else { return nil }
-    var b = bin(length >> 12)
+    let b = ExtentBins.bin(bytes: length)
     var slot = lazy.pointee.bins[b]
     while slot != 0 && extent(slot).pointee.length < length { slot = extent(slot).pointee.binNext }
     if slot == 0 {
-      guard let higher = firstBin(after: b) else { return nil }
-      b = higher
-      slot = lazy.pointee.bins[b]
+      guard let higher = ExtentBins.first(in: lazy.pointee.bitmap, after: b) else { return nil }
+      slot = lazy.pointee.bins[higher]
     }
     return takeFront(slot, length)
   }
@@ -142,7 +151,7 @@ enum LazyUnmap {
   /// Takes the largest cached extent whole, if it holds at least `minimum` bytes: a big
   /// request that fits nothing grows it with mremap, reusing its resident pages.
   static func takeLargestLocked(atLeast minimum: UInt) -> (UInt, UInt)? {
-    guard lazy.pointee.capacity > 0, let b = lastBin() else { return nil }
+    guard lazy.pointee.capacity > 0, let b = ExtentBins.last(in: lazy.pointee.bitmap) else { return nil }
     var best = lazy.pointee.bins[b]
     var slot = extent(best).pointee.binNext
     while slot != 0 {
@@ -176,8 +185,8 @@ enum LazyUnmap {
   /// (Evicting the smallest first was measured too: fragments are rarely adjacent, so it
   /// cost more munmap calls and more faults than age order.)
   private static func detachLocked(_ batch: inout RangeBatch, target: UInt, cutoff: UInt) {
-    while !batch.isFull && lazy.pointee.oldest != 0 && batch.bytes < stepBytes {
-      let slot = lazy.pointee.oldest
+    while !batch.isFull && lazy.pointee.ages.tail != 0 && batch.bytes < stepBytes {
+      let slot = lazy.pointee.ages.tail
       guard bytes.load(ordering: .relaxed) > target || extent(slot).pointee.stamp < cutoff else { return }
       let budget = stepBytes - batch.bytes
       let (address, length) = takeFront(slot, min(extent(slot).pointee.length, budget))
@@ -206,7 +215,7 @@ enum LazyUnmap {
   @discardableResult
   static func purge(downTo target: UInt, olderThan cutoff: UInt, wait: Bool,
                     steps: Int = Int.max) -> UInt {
-    guard Global.state != nil else { return 0 }
+    guard state != nil else { return 0 }
     if wait { Lock.purge.lock() } else if !Lock.purge.tryLock() { return 0 }
     defer { Lock.purge.unlock() }
     var released: UInt = 0
@@ -224,7 +233,7 @@ enum LazyUnmap {
       let started = OS.nowNanoseconds()
       batch.sortByAddress()
       batch.forEachRun { OS.unmap($0, $1) }
-      noteStep(OS.nowNanoseconds() &- started)
+      maxStepNanoseconds.raise(toAtLeast: OS.nowNanoseconds() &- started)
       Limit.release(batch.bytes)
       released += batch.bytes
     }
@@ -233,85 +242,33 @@ enum LazyUnmap {
 
   /// Past the target, purges down to 7/8 of it, at most `steps` bounded steps.
   static func purgeIfOverTarget(steps: Int) {
-    let limit = target
+    let limit = Retention.lazyTarget
     guard bytes.load(ordering: .relaxed) > limit else { return }
-    if purge(downTo: limit / 8 * 7, olderThan: 0, wait: false, steps: steps) > 0 { retention.noteTrim() }
-  }
-
-  private static func noteStep(_ nanoseconds: UInt) {
-    var seen = maxStepNanoseconds.load(ordering: .relaxed)
-    while nanoseconds > seen {
-      let (done, now) = maxStepNanoseconds.compareExchange(
-        expected: seen, desired: nanoseconds, ordering: .relaxed)
-      if done { return }
-      seen = now
-    }
+    if purge(downTo: limit / 8 * 7, olderThan: 0, wait: false, steps: steps) > 0 { Retention.lazyCache.noteTrim() }
   }
 
   // MARK: - Bins, age list and indexes
 
-  /// Bin of a page count: exact below 32 pages, then four bins per power of two.
-  static func bin(_ pages: UInt) -> Int {
-    if pages < 32 { return Int(pages) }
-    let b = 63 - pages.leadingZeroBitCount
-    return 32 + (b - 5) * 4 + Int((pages >> UInt(b - 2)) & 3)
-  }
-
-  private static func firstBin(after b: Int) -> Int? {
-    var word = (b + 1) >> 6
-    var mask: UInt = (b + 1) & 63 == 0 ? UInt.max : ~((1 << UInt((b + 1) & 63)) - 1)
-    while word < 3 {
-      let bits = lazy.pointee.bitmap[word] & mask
-      if bits != 0 { return word * 64 + bits.trailingZeroBitCount }
-      word += 1
-      mask = UInt.max
-    }
-    return nil
-  }
-
-  private static func lastBin() -> Int? {
-    var word = 2
-    while word >= 0 {
-      let bits = lazy.pointee.bitmap[word]
-      if bits != 0 { return word * 64 + 63 - bits.leadingZeroBitCount }
-      word -= 1
-    }
-    return nil
-  }
-
   /// Files a slot: its bin, the young end of the age list, the start and end indexes.
   private static func add(_ slot: UInt32) {
     index(slot)
-    let e = extent(slot)
-    e.pointee.older = lazy.pointee.youngest
-    e.pointee.younger = 0
-    if lazy.pointee.youngest != 0 { extent(lazy.pointee.youngest).pointee.younger = slot }
-    lazy.pointee.youngest = slot
-    if lazy.pointee.oldest == 0 { lazy.pointee.oldest = slot }
+    lazy.pointee.ages.push(slot)
   }
 
   /// Unfiles a slot completely and recycles it.
   private static func remove(_ slot: UInt32) {
     unindex(slot)
-    let e = extent(slot)
-    if e.pointee.older != 0 { extent(e.pointee.older).pointee.younger = e.pointee.younger }
-    else { lazy.pointee.oldest = e.pointee.younger }
-    if e.pointee.younger != 0 { extent(e.pointee.younger).pointee.older = e.pointee.older }
-    else { lazy.pointee.youngest = e.pointee.older }
-    e.pointee.binNext = lazy.pointee.freeSlots
-    lazy.pointee.freeSlots = slot
+    lazy.pointee.ages.remove(slot)
+    lazy.pointee.freeSlots.append(slot)
   }
 
   /// Bin list and address indexes (the age list is separate, so a shrinking extent
   /// keeps its age).
   private static func index(_ slot: UInt32) {
     let e = extent(slot)
-    let b = bin(e.pointee.length >> 12)
-    e.pointee.binPrev = 0
-    e.pointee.binNext = lazy.pointee.bins[b]
-    if e.pointee.binNext != 0 { extent(e.pointee.binNext).pointee.binPrev = slot }
-    lazy.pointee.bins[b] = slot
-    lazy.pointee.bitmap[b >> 6] |= 1 << UInt(b & 63)
+    let b = ExtentBins.bin(bytes: e.pointee.length)
+    LinkedList<ExtentBinLinks>.push(&lazy.pointee.bins[b], slot)
+    ExtentBins.mark(&lazy.pointee.bitmap, b)
     // An index that cannot grow only costs merging; lookups stay correct.
     _ = lazy.pointee.starts.set(e.pointee.address, UInt(slot))
     _ = lazy.pointee.ends.set(e.pointee.address + e.pointee.length, UInt(slot))
@@ -319,22 +276,16 @@ enum LazyUnmap {
 
   private static func unindex(_ slot: UInt32) {
     let e = extent(slot)
-    let b = bin(e.pointee.length >> 12)
-    if e.pointee.binPrev != 0 { extent(e.pointee.binPrev).pointee.binNext = e.pointee.binNext }
-    else { lazy.pointee.bins[b] = e.pointee.binNext }
-    if e.pointee.binNext != 0 { extent(e.pointee.binNext).pointee.binPrev = e.pointee.binPrev }
-    if lazy.pointee.bins[b] == 0 { lazy.pointee.bitmap[b >> 6] &= ~(1 << UInt(b & 63)) }
+    let b = ExtentBins.bin(bytes: e.pointee.length)
+    LinkedList<ExtentBinLinks>.remove(&lazy.pointee.bins[b], slot)
+    if lazy.pointee.bins[b] == 0 { ExtentBins.clear(&lazy.pointee.bitmap, b) }
     _ = lazy.pointee.starts.remove(e.pointee.address)
     _ = lazy.pointee.ends.remove(e.pointee.address + e.pointee.length)
   }
 
   private static func allocateSlot() -> UInt32? {
     if lazy.pointee.capacity == 0 && !mapTable() { return nil }
-    if lazy.pointee.freeSlots != 0 {
-      let slot = lazy.pointee.freeSlots
-      lazy.pointee.freeSlots = extent(slot).pointee.binNext
-      return slot
-    }
+    if let slot = lazy.pointee.freeSlots.pop() { return slot }
     guard lazy.pointee.unused <= lazy.pointee.capacity else { return nil }
     let slot = lazy.pointee.unused
     lazy.pointee.unused += 1

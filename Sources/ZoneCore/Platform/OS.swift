@@ -1,14 +1,38 @@
 // OS.swift: thin, typed wrappers over the memory system calls.
 //
-// Owns: every mmap/munmap/mremap/madvise/mprotect the allocator makes, and the counters
-// of those calls. Touches: nothing else. Callers decide what to map; this file only
-// talks to the kernel and counts.
+// Owns: the page size, every mmap/munmap/mremap/madvise/mprotect the allocator makes,
+// and the counters of those calls. Touches: nothing else. Callers decide what to map;
+// this file only talks to the kernel and counts.
 
 import ZoneSupport
 import Synchronization
 
 enum OS {
-  static let pageSize: UInt = 4096
+  /// The system's page size (getauxval(AT_PAGESZ), set at boot): 4, 16 or 64 KiB on the
+  /// machines Linux runs on. Nothing assumes 4 KiB; it is 4096 only until boot.
+  nonisolated(unsafe) private(set) static var pageSize: UInt = 4096
+  /// The largest page size the geometry supports: a slab is one 64 KiB page there.
+  static let largestPageSize: UInt = 64 << 10
+
+  /// Reads the page size, or takes `forced` when it is a larger power of two the
+  /// geometry supports (a test runs 16 and 64 KiB pages on a 4 KiB kernel that way:
+  /// every mapping and advice at a multiple of the kernel's pages is valid).
+  static func setPageSize(forced: UInt) {
+    let system = UInt(getauxval(UInt(AT_PAGESZ)))
+    let size = forced > system && forced <= largestPageSize && forced & (forced - 1) == 0 ? forced : system
+    pageSize = size == 0 ? 4096 : size
+  }
+
+  /// size rounded up to whole pages (no overflow check).
+  @inline(__always) static func pageRound(_ size: UInt) -> UInt { (size + pageSize - 1) & ~(pageSize - 1) }
+
+  /// Zeroed read-write memory for `count` records of a type (the state a subsystem maps at
+  /// boot: a Swift global with a non-constant initialiser would run swift_once on every
+  /// access, so tables live behind a pointer set once), or nil.
+  static func mapRecords<T: ~Copyable>(_ type: T.Type, count: Int = 1) -> UnsafeMutablePointer<T>? {
+    let bytes = pageRound(UInt(MemoryLayout<T>.stride * count))
+    return map(bytes).map { UnsafeMutablePointer<T>(bitPattern: $0).unsafelyUnwrapped }
+  }
 
   static let mmapCalls = Atomic<UInt>(0)
   static let munmapCalls = Atomic<UInt>(0)

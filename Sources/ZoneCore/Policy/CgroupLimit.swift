@@ -14,8 +14,8 @@
 // It runs at boot, which the first malloc may trigger, so it only opens and reads files
 // into stack buffers. ZONEMALLOC_CGROUP_ROOT, for tests only, is put in front of every
 // path it reads, so a fake tree can stand in for /proc/self and /sys/fs/cgroup.
-// Touches: Files, Config (the variables), Diagnostics (the line printed with
-// ZONEMALLOC_STATS=1).
+// Touches: Files, CgroupLines (the parsing), Config (the variables), Messages (the line
+// printed with ZONEMALLOC_STATS=1).
 
 import ZoneSupport
 
@@ -62,19 +62,16 @@ enum CgroupLimit {
     return !group.directory.overflowed
   }
 
-  /// The memory group's path from /proc/self/cgroup, and its version (0: none found).
+  /// The memory group's path from /proc/self/cgroup, and its version (0: none found): the
+  /// v1 memory controller's line wins over the v2 line.
   private static func groupPath(into path: inout PathBuffer) -> Int {
     var v1 = PathBuffer()
     var v2 = PathBuffer()
     var file = rooted("/proc/self/cgroup")
     _ = file.withCString { name in
       FileLines.forEach(name) { line in
-        guard let first = index(of: 58, in: line, from: 0),
-              let second = index(of: 58, in: line, from: first + 1) else { return true }
-        let controllers = slice(line, first + 1, second)
-        if hasItem(controllers, "memory") { copy(slice(line, second + 1, line.count), into: &v1) }
-        if controllers.isEmpty && slice(line, 0, first).count == 1 && line[0] == 48 {
-          copy(slice(line, second + 1, line.count), into: &v2)
+        if let (version, group) = CgroupLines.group(line) {
+          if version == 1 { copy(group, into: &v1) } else { copy(group, into: &v2) }
         }
         return true
       }
@@ -93,16 +90,10 @@ enum CgroupLimit {
     var file = rooted("/proc/self/mountinfo")
     _ = file.withCString { name in
       FileLines.forEach(name) { line in
-        // id parent major:minor root mount-point options [optional...] - fstype source super-options
-        guard let dash = separatorField(line) else { return true }
-        let fstype = field(line, dash + 1)
-        let matches = version == 1
-          ? equals(fstype, "cgroup") && hasItem(field(line, dash + 3), "memory")
-          : equals(fstype, "cgroup2")
-        guard matches else { return true }
-        copy(field(line, 3), into: &root)
+        guard let (groupRoot, mountPoint) = CgroupLines.mount(line, version: version) else { return true }
+        copy(groupRoot, into: &root)
         point = rooted("")
-        copy(field(line, 4), into: &point)
+        copy(mountPoint, into: &point)
         found = true
         return false
       }
@@ -135,7 +126,7 @@ enum CgroupLimit {
     var limit: UInt = 0
     _ = directory.withCString { name in
       FileLines.forEach(name) { line in
-        limit = number(line) ?? 0
+        limit = CgroupLines.number(line) ?? 0
         return false
       }
     }
@@ -180,57 +171,6 @@ enum CgroupLimit {
     return buffer
   }
 
-  private static func slice(_ line: UnsafeBufferPointer<UInt8>, _ start: Int, _ end: Int) -> UnsafeBufferPointer<UInt8> {
-    UnsafeBufferPointer(rebasing: line[min(start, end)..<end])
-  }
-
-  private static func index(of byte: UInt8, in line: UnsafeBufferPointer<UInt8>, from start: Int) -> Int? {
-    var i = start
-    while i < line.count {
-      if line[i] == byte { return i }
-      i += 1
-    }
-    return nil
-  }
-
-  /// The space-separated field number n (from 0) of a line.
-  private static func field(_ line: UnsafeBufferPointer<UInt8>, _ n: Int) -> UnsafeBufferPointer<UInt8> {
-    var start = 0
-    for _ in 0..<n {
-      guard let space = index(of: 32, in: line, from: start) else { return slice(line, 0, 0) }
-      start = space + 1
-    }
-    return slice(line, start, index(of: 32, in: line, from: start) ?? line.count)
-  }
-
-  /// The number of the field that is a lone "-" (mountinfo's separator), or nil.
-  private static func separatorField(_ line: UnsafeBufferPointer<UInt8>) -> Int? {
-    var n = 6
-    while true {
-      let f = field(line, n)
-      if f.isEmpty { return nil }
-      if f.count == 1 && f[0] == 45 { return n }
-      n += 1
-    }
-  }
-
-  /// True when a comma-separated list holds item.
-  private static func hasItem(_ list: UnsafeBufferPointer<UInt8>, _ item: StaticString) -> Bool {
-    var start = 0
-    while start <= list.count {
-      let end = index(of: 44, in: list, from: start) ?? list.count
-      if equals(slice(list, start, end), item) { return true }
-      start = end + 1
-    }
-    return false
-  }
-
-  private static func equals(_ text: UnsafeBufferPointer<UInt8>, _ word: StaticString) -> Bool {
-    guard text.count == word.utf8CodeUnitCount else { return false }
-    for i in 0..<text.count where text[i] != word.utf8Start[i] { return false }
-    return true
-  }
-
   private static func startsWith(_ path: inout PathBuffer, _ prefix: inout PathBuffer) -> Bool {
     guard prefix.count <= path.count else { return false }
     for i in 0..<prefix.count where path.byte(at: i) != prefix.byte(at: i) { return false }
@@ -239,19 +179,5 @@ enum CgroupLimit {
 
   private static func copy(_ text: UnsafeBufferPointer<UInt8>, into path: inout PathBuffer) {
     for byte in text { path.append(byte) }
-  }
-
-  /// A decimal number that fills the text, or nil ("max", empty, garbage).
-  private static func number(_ text: UnsafeBufferPointer<UInt8>) -> UInt? {
-    guard !text.isEmpty else { return nil }
-    var n: UInt = 0
-    for byte in text {
-      guard byte >= 48 && byte <= 57 else { return nil }
-      let (m, o1) = n.multipliedReportingOverflow(by: 10)
-      let (a, o2) = m.addingReportingOverflow(UInt(byte - 48))
-      if o1 || o2 { return nil }
-      n = a
-    }
-    return n
   }
 }

@@ -6,7 +6,8 @@
 // environment belongs to the unprivileged user who started it: every ZONEMALLOC_*
 // variable is ignored there, as glibc ignores its malloc tunables, and the library
 // creates no file (no stats page); the defaults, guarded sampling among them, stay on.
-// Touches: getenv, getauxval, Diagnostics, and CgroupLimit (ZONEMALLOC_LIMIT=auto).
+// Touches: getenv, getauxval, ConfigText (the parsing), Messages, and CgroupLimit
+// (ZONEMALLOC_LIMIT=auto).
 
 import ZoneSupport
 
@@ -25,11 +26,13 @@ enum Config {
   nonisolated(unsafe) static var lazyMax: UInt = 64 << 20
   /// Cached memory idle for longer than this is returned (milliseconds).
   nonisolated(unsafe) static var releaseDelay: UInt = 1000
-  /// 0 off, 1 forced on, 2 automatic (on with more than one node).
-  nonisolated(unsafe) static var numaMode: UInt = 2
-  /// The background thread: 0 never, 1 as soon as something is cached, 2 (auto) once
-  /// the program runs a second thread of its own.
-  nonisolated(unsafe) static var backgroundMode: UInt = 2
+  /// The values of a mode setting (ZONEMALLOC_NUMA, ZONEMALLOC_BACKGROUND).
+  static let modeOff: UInt = 0, modeOn: UInt = 1, modeAuto: UInt = 2
+  /// NUMA placement: off, forced on, or automatic (on with more than one node).
+  nonisolated(unsafe) static var numaMode: UInt = modeAuto
+  /// The background thread: never, as soon as something is cached, or (auto) once the
+  /// program runs a second thread of its own.
+  nonisolated(unsafe) static var backgroundMode: UInt = modeAuto
   /// Check the lock order on every acquisition (ZONEMALLOC_CHECK_LOCKS=1).
   nonisolated(unsafe) static var checkLocks = false
   /// Empty 64 KiB granules a depot keeps per CPU before it releases the excess in bulk.
@@ -96,20 +99,20 @@ enum Config {
 
   private static func readFlag(_ name: StaticString, into flag: inout Bool) {
     guard let text = value(name) else { return }
-    if let b = parseBool(text) { flag = b } else { warnBad(name, text, "0 or 1") }
+    if let b = ConfigText.parseBool(text) { flag = b } else { warnBad(name, text, "0 or 1") }
   }
 
   private static func readNumber(_ name: StaticString, into number: inout UInt,
                                  range: ClosedRange<UInt>, expected: StaticString) {
     guard let text = value(name) else { return }
-    if let n = parseSize(text, suffixes: false), range.contains(n) { number = n }
+    if let n = ConfigText.parseSize(text, suffixes: false), range.contains(n) { number = n }
     else { warnBad(name, text, expected) }
   }
 
   private static func readSize(_ name: StaticString, into size: inout UInt,
                                minimum: UInt, allowZero: Bool) {
     guard let text = value(name) else { return }
-    if let n = parseSize(text, suffixes: true), n >= minimum || (allowZero && n == 0) {
+    if let n = ConfigText.parseSize(text, suffixes: true), n >= minimum || (allowZero && n == 0) {
       size = n
     } else {
       warnBad(name, text, minimum > 1 ? "a size such as 512M or 2G (at least 1M)" : "a size such as 512K")
@@ -118,7 +121,7 @@ enum Config {
 
   /// A size, or "auto": the cgroup's memory limit decides, once the rest is read.
   private static func readLimit() {
-    if let text = value("ZONEMALLOC_LIMIT"), equals(text, "auto") {
+    if let text = value("ZONEMALLOC_LIMIT"), ConfigText.equals(text, "auto") {
       limitAuto = true
       limit = CgroupLimit.cap()
       return
@@ -129,10 +132,10 @@ enum Config {
   /// A signal number, or USR1 / USR2 with or without the SIG prefix.
   private static func readSignal() {
     guard let text = value("ZONEMALLOC_PROF_SIGNAL") else { return }
-    let name = equals(prefix: text, "SIG") ? text + 3 : text
-    if equals(name, "USR1") { profileSignal = UInt(SIGUSR1) }
-    else if equals(name, "USR2") { profileSignal = UInt(SIGUSR2) }
-    else if let n = parseSize(text, suffixes: false), n >= 1, n <= 64, n != UInt(SIGKILL), n != UInt(SIGSTOP) {
+    let name = ConfigText.equals(prefix: text, "SIG") ? text + 3 : text
+    if ConfigText.equals(name, "USR1") { profileSignal = UInt(SIGUSR1) }
+    else if ConfigText.equals(name, "USR2") { profileSignal = UInt(SIGUSR2) }
+    else if let n = ConfigText.parseSize(text, suffixes: false), n >= 1, n <= 64, n != UInt(SIGKILL), n != UInt(SIGSTOP) {
       profileSignal = n
     } else {
       warnBad("ZONEMALLOC_PROF_SIGNAL", text, "a signal number, USR1 or USR2")
@@ -145,91 +148,28 @@ enum Config {
     else { warnBad("ZONEMALLOC_PROF_FILE", text, "a path under 4 KiB") }
   }
 
-  /// 0, 1 or auto (2).
+  /// 0, 1 or auto.
   private static func readMode(_ name: StaticString, into mode: inout UInt) {
     guard let text = value(name) else { return }
-    if equals(text, "auto") { mode = 2 }
-    else if let b = parseBool(text) { mode = b ? 1 : 0 }
+    if ConfigText.equals(text, "auto") { mode = modeAuto }
+    else if let b = ConfigText.parseBool(text) { mode = b ? modeOn : modeOff }
     else { warnBad(name, text, "0, 1 or auto") }
   }
 
   private static func readStats() {
     if let text = value("ZONEMALLOC_STATS") {
-      if let b = parseBool(text) { printStats = b }
-      else if contains(text, 47), let path = zms_keep_path(text) { printStats = true; statsPath = path } // "/"
+      if let b = ConfigText.parseBool(text) { printStats = b }
+      else if ConfigText.contains(text, 47), let path = zms_keep_path(text) { printStats = true; statsPath = path } // "/"
       else { warnBad("ZONEMALLOC_STATS", text, "0, 1 or a file path with a /, under 4 KiB") }
     }
     if let text = value("ZONEMALLOC_STATS_FORMAT") {
-      if equals(text, "json") || equals(text, "text") { statsJSON = equals(text, "json") }
+      if ConfigText.equals(text, "json") || ConfigText.equals(text, "text") { statsJSON = ConfigText.equals(text, "json") }
       else { warnBad("ZONEMALLOC_STATS_FORMAT", text, "text or json") }
     }
     if let text = value("ZONEMALLOC_STATS_PID") {
-      if let pid = parseSize(text, suffixes: false), pid > 0 { statsPid = pid }
+      if let pid = ConfigText.parseSize(text, suffixes: false), pid > 0 { statsPid = pid }
       else { warnBad("ZONEMALLOC_STATS_PID", text, "a process id") }
     }
-  }
-
-  // MARK: - Parsing
-
-  /// "123", "64K", "512M", "2G", "1T" (binary units; a trailing "B"/"iB" is accepted).
-  static func parseSize(_ text: UnsafePointer<CChar>, suffixes: Bool) -> UInt? {
-    var i = 0
-    var n: UInt = 0
-    while text[i] >= 48 && text[i] <= 57 {
-      let (m, o1) = n.multipliedReportingOverflow(by: 10)
-      let (a, o2) = m.addingReportingOverflow(UInt(text[i] - 48))
-      if o1 || o2 { return nil }
-      n = a
-      i += 1
-    }
-    if i == 0 { return nil }
-    guard text[i] != 0 else { return n }
-    guard suffixes else { return nil }
-    var shift: UInt = 0
-    switch text[i] | 0x20 {
-    case 107: shift = 10 // k
-    case 109: shift = 20 // m
-    case 103: shift = 30 // g
-    case 116: shift = 40 // t
-    default: return nil
-    }
-    i += 1
-    if text[i] | 0x20 == 105 { i += 1 } // "i" as in MiB
-    if text[i] | 0x20 == 98 { i += 1 }  // "b"
-    guard text[i] == 0, n <= (UInt.max >> shift) else { return nil }
-    return n << shift
-  }
-
-  static func parseBool(_ text: UnsafePointer<CChar>) -> Bool? {
-    if equals(text, "1") || equals(text, "yes") || equals(text, "true") || equals(text, "on") {
-      return true
-    }
-    if equals(text, "0") || equals(text, "no") || equals(text, "false") || equals(text, "off") {
-      return false
-    }
-    return nil
-  }
-
-  private static func contains(_ text: UnsafePointer<CChar>, _ byte: UInt8) -> Bool {
-    var i = 0
-    while text[i] != 0 {
-      if UInt8(bitPattern: text[i]) == byte { return true }
-      i += 1
-    }
-    return false
-  }
-
-  private static func equals(_ text: UnsafePointer<CChar>, _ word: StaticString) -> Bool {
-    equals(prefix: text, word) && text[word.utf8CodeUnitCount] == 0
-  }
-
-  /// True when text starts with word, ignoring case.
-  private static func equals(prefix text: UnsafePointer<CChar>, _ word: StaticString) -> Bool {
-    let w = word.utf8Start
-    for i in 0..<word.utf8CodeUnitCount where UInt8(bitPattern: text[i]) | 0x20 != w[i] | 0x20 {
-      return false
-    }
-    return true
   }
 
   private static func warnBad(_ name: StaticString, _ text: UnsafePointer<CChar>,

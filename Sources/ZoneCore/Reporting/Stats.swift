@@ -1,53 +1,23 @@
 // Stats.swift: counters, summed when read, and the human-readable summary.
 //
-// Owns: the process-wide gauges and event counters that are not per thread, the totals
-// folded in from exited threads, the zm_stats snapshot, the peak of allocated bytes (and
-// the atomic max that the peaks use). Summary.swift prints the snapshot.
+// Owns: the zm_stats snapshot, the peak of allocated bytes, the counters of what the
+// allocator itself allocates through glibc (left out of the program's counts) and of
+// realloc's copies. Summary.swift prints the snapshot.
 // Touches: every zone's counters (plain words written only by their thread; read here
 // under the zones lock, which keeps zones from being retired mid-sum), and the counters
-// the other files own. Guarded blocks count as mallocs, frees (remote when another thread
-// frees them) and allocated bytes, and the pages under them as active and mapped.
+// the other layers own (SmallCounters, BigBlocks, LazyUnmap, Depot, Limit, ...). Guarded
+// blocks count as mallocs, frees (remote when another thread frees them) and allocated
+// bytes, and the pages under them as active and mapped.
 //
-// The per-thread counters follow seed 003: each thread counts the mallocs and frees it
-// performs, whoever owns the memory, so a chunk allocated on one thread and freed on
-// another adds one to each thread; the sums cancel exactly.
+// The per-thread counters follow DragonFly's per-cpu accounting: each thread counts the
+// mallocs and frees it performs, whoever owns the memory, so a chunk allocated on one
+// thread and freed on another adds one to each thread; the sums cancel exactly.
 
 import ZoneSupport
 import Synchronization
 
 enum Stats {
-  static let slabsInUse = Atomic<UInt>(0)       // granules of slabs and spans in use
-  static let activeBytes = Atomic<UInt>(0)      // bytes charged for slabs and spans in use
-  static let cachedGranules = Atomic<UInt>(0)   // granules of empty slabs/spans in zone caches
-  static let teardowns = Atomic<UInt>(0)
   static let reallocCopied = Atomic<UInt>(0)
-  static let spanGrowthBytes = Atomic<UInt>(0)  // spans grown in place by realloc
-  // Frees by threads that have no zone (rare: a zone is created at a thread's first free).
-  static let zonelessFrees = Atomic<UInt>(0)
-  static let zonelessFreeBytes = Atomic<UInt>(0)
-  static let zonelessRemote = Atomic<UInt>(0)
-  static let zonelessSignals = Atomic<UInt>(0)
-
-  /// Counters of retired zones.                                           [zones lock]
-  struct Totals {
-    var mallocs: UInt = 0
-    var frees: UInt = 0
-    var allocatedBytes: UInt = 0
-    var freedBytes: UInt = 0
-    var remoteFrees: UInt = 0
-    var signals: UInt = 0
-
-    mutating func add(_ zone: ZonePointer) {
-      mallocs &+= zone.pointee.mallocs
-      frees &+= zone.pointee.frees
-      allocatedBytes &+= Sampling.allocatedBytes(zone)
-      freedBytes &+= zone.pointee.freedBytes
-      remoteFrees &+= zone.pointee.remoteFrees
-      signals &+= zone.pointee.signals
-    }
-  }
-
-  nonisolated(unsafe) static var retired = Totals()
 
   /// Blocks glibc allocated and freed while creating the background thread (its
   /// thread-local storage) or loading libgcc_s for the guarded slots. That thread and
@@ -70,23 +40,11 @@ enum Stats {
     return result
   }
 
-  private static func threadTotals() -> Totals {
-    var mine = Totals()
+  private static func threadTotals() -> SmallCounters.Totals {
+    var mine = SmallCounters.Totals()
     let zone = ThreadZone.current
     if !Zones.isPlaceholder(zone) { mine.add(zone) }
     return mine
-  }
-
-  static func noteZonelessFree(bytes: UInt, remote: Bool, signal: Bool) {
-    zonelessFrees.wrappingAdd(1, ordering: .relaxed)
-    zonelessFreeBytes.wrappingAdd(bytes, ordering: .relaxed)
-    if remote { zonelessRemote.wrappingAdd(1, ordering: .relaxed) }
-    if signal { zonelessSignals.wrappingAdd(1, ordering: .relaxed) }
-  }
-
-  /// Folds a zone that is going away into the retired totals.             [zones lock]
-  static func fold(_ zone: ZonePointer) {
-    retired.add(zone)
   }
 
   // MARK: - Snapshot
@@ -97,22 +55,22 @@ enum Stats {
   static func snapshot(_ out: UnsafeMutablePointer<zm_stats_t>, onExitPath: Bool = false) -> Bool {
     memset(out, 0, MemoryLayout<zm_stats_t>.size)
     out.pointee.version = UInt64(ZM_STATS_VERSION)
-    guard Global.state != nil else { return true }
-    var sum = Totals()
+    guard Zones.isSetUp else { return true }
+    var sum = SmallCounters.Totals()
     if onExitPath {
       guard Lock.zones.lockOnExitPath() else { return false }
     } else {
       Lock.zones.lock()
     }
-    sum = retired
+    sum = SmallCounters.retired
     Zones.forEachCounted { sum.add($0) }
     if let exit = ExitZone.zone { sum.add(exit) }
     Lock.zones.unlock()
-    sum.frees &+= zonelessFrees.load(ordering: .relaxed)
-    sum.freedBytes &+= zonelessFreeBytes.load(ordering: .relaxed)
-    sum.remoteFrees &+= zonelessRemote.load(ordering: .relaxed)
-    sum.signals &+= zonelessSignals.load(ordering: .relaxed)
-    sum.allocatedBytes &+= spanGrowthBytes.load(ordering: .relaxed)
+    sum.frees &+= SmallCounters.zonelessFrees.load(ordering: .relaxed)
+    sum.freedBytes &+= SmallCounters.zonelessFreeBytes.load(ordering: .relaxed)
+    sum.remoteFrees &+= SmallCounters.zonelessRemote.load(ordering: .relaxed)
+    sum.signals &+= SmallCounters.zonelessSignals.load(ordering: .relaxed)
+    sum.allocatedBytes &+= SmallCounters.spanGrowthBytes.load(ordering: .relaxed)
     sum.mallocs &-= internalMallocs.load(ordering: .relaxed)
     sum.allocatedBytes &-= internalBytes.load(ordering: .relaxed)
     sum.frees &-= internalFrees.load(ordering: .relaxed)
@@ -127,12 +85,12 @@ enum Stats {
     notePeak(allocated: allocated)
     out.pointee.allocated = UInt64(allocated)
     let reaped = Reaper.reapedBytes.load(ordering: .relaxed)
-    out.pointee.active = UInt64(activeBytes.load(ordering: .relaxed) &- reaped &+ bigLive &+ guardedPages)
+    out.pointee.active = UInt64(SmallCounters.activeBytes.load(ordering: .relaxed) &- reaped &+ bigLive &+ guardedPages)
     out.pointee.mapped = UInt64(Limit.held.load(ordering: .relaxed) &- reaped &+ guardedPages)
     out.pointee.guarded_allocs = UInt64(GuardedSlots.allocs.load(ordering: .relaxed))
     out.pointee.guarded_frees = UInt64(GuardedSlots.frees.load(ordering: .relaxed))
     out.pointee.lazy_cached = UInt64(LazyUnmap.bytes.load(ordering: .relaxed))
-    out.pointee.slab_cached = UInt64((cachedGranules.load(ordering: .relaxed) &+
+    out.pointee.slab_cached = UInt64((SmallCounters.cachedGranules.load(ordering: .relaxed) &+
       Depot.dirtyGranules.load(ordering: .relaxed)) &* slab)
 
     out.pointee.malloc_count = UInt64(sum.mallocs &+ BigBlocks.allocs.load(ordering: .relaxed) &+
@@ -153,7 +111,7 @@ enum Stats {
 
     out.pointee.threads_live = UInt64(Zones.liveCount.load(ordering: .relaxed))
     out.pointee.zones_created = UInt64(Zones.created.load(ordering: .relaxed))
-    out.pointee.zone_teardowns = UInt64(teardowns.load(ordering: .relaxed))
+    out.pointee.zone_teardowns = UInt64(SmallCounters.teardowns.load(ordering: .relaxed))
     out.pointee.orphan_slabs = UInt64(Orphans.count.load(ordering: .relaxed))
     out.pointee.slabs_adopted = UInt64(Orphans.adopted.load(ordering: .relaxed))
     out.pointee.slabs_released = UInt64(Depot.releasedGranules.load(ordering: .relaxed) &+ Reaper.reapedGranules.load(ordering: .relaxed))
@@ -183,17 +141,5 @@ enum Stats {
   /// The summary on stderr (zm_stats_print, malloc_stats); Summary formats it.
   static func print() {
     Summary.write(to: 2)
-  }
-}
-
-extension Atomic where Value == UInt {
-  /// Raises the value to `value` if it is lower: an atomic max.
-  func raise(toAtLeast value: UInt) {
-    var current = load(ordering: .relaxed)
-    while value > current {
-      let (exchanged, original) = compareExchange(expected: current, desired: value, ordering: .relaxed)
-      if exchanged { return }
-      current = original
-    }
   }
 }

@@ -18,7 +18,7 @@
 // docs/DESIGN.md; zm reads the names from the page, so a counter added to
 // Summary.forEachField needs no change in zm.
 // Touches: Stats (the snapshot), Summary (the field list), OS (the mapping), Files (the
-// path), Background (the page wants the thread).
+// path), Release (the page wants the background thread).
 
 import ZoneSupport
 import Synchronization
@@ -40,7 +40,8 @@ struct StatsPageLayout: ~Copyable {
 enum StatsPage {
   static let magic: UInt64 = 0x3153_5441_5453_4D5A // "ZMSTATS1" in memory order
   private static let intervalMilliseconds: UInt = 100
-  private static let length = OS.pageSize
+  /// The file's length: the layout fits in 4 KiB whatever the page size.
+  private static let length: UInt = 4096
 
   /// The mapped page, 0 when there is none; in a forked child, possibly the parent's.
   nonisolated(unsafe) private static var page: UInt = 0
@@ -60,7 +61,7 @@ enum StatsPage {
     describe()
     refresh()
     layout.pointee.magic = magic
-    Background.want()
+    Release.wantBackground()
   }
 
   /// Housekeeping: a fresh snapshot when the last one is at least 100 ms old. In a forked

@@ -48,13 +48,16 @@ struct RingCell: ~Copyable {
 }
 
 enum GuardPool {
-  /// Data pages per slot: the largest block guarded is 32 KiB.
-  static let dataPages: UInt = 8
-  static let slotBytes = dataPages * OS.pageSize
-  static let stride = slotBytes + OS.pageSize
+  /// The largest block guarded.
+  static let largestBlock: UInt = 32 << 10
+  /// A slot's data pages (32 KiB, or one page where pages are larger), and the slot with
+  /// the guard page after it.
+  static var slotBytes: UInt { OS.pageRound(largestBlock) }
+  static var stride: UInt { slotBytes + OS.pageSize }
 
-  /// 0 not reserved, 1 reserving, 2 ready, 3 failed (guarding stays off).
+  /// The reservation: not made, being made, ready, or failed (guarding stays off).
   private static let state = Atomic<UInt>(0)
+  private static let notReserved: UInt = 0, reserving: UInt = 1, reserved: UInt = 2, failed: UInt = 3
   /// The pool's bounds; both 0 until it is ready, so that nothing is inside.
   nonisolated(unsafe) private(set) static var base: UInt = 0
   nonisolated(unsafe) private(set) static var end: UInt = 0
@@ -70,20 +73,22 @@ enum GuardPool {
   /// True when the pool is there, reserving it on first use. A thread that finds another
   /// reserving it gets false (that allocation is simply not guarded).
   @inline(__always) static func ready() -> Bool {
-    state.load(ordering: .acquiring) == 2 || reserveOnce()
+    state.load(ordering: .acquiring) == reserved || reserveOnce()
   }
 
   @inline(never) private static func reserveOnce() -> Bool {
-    guard state.compareExchange(expected: 0, desired: 1, ordering: .acquiring).exchanged else { return false }
+    guard state.compareExchange(expected: notReserved, desired: reserving, ordering: .acquiring).exchanged else {
+      return false
+    }
     let ok = reserve(slots: Config.guardSlots)
-    state.store(ok ? 2 : 3, ordering: .releasing)
+    state.store(ok ? reserved : failed, ordering: .releasing)
     return ok
   }
 
   private static func reserve(slots: UInt) -> Bool {
     let ring = UInt(1) << UInt(UInt.bitWidth - (slots - 1).leadingZeroBitCount)
     let cellBytes = ring * UInt(MemoryLayout<RingCell>.stride)
-    let tableBytes = pageRound(cellBytes + slots * UInt(MemoryLayout<GuardSlot>.stride))
+    let tableBytes = OS.pageRound(cellBytes + slots * UInt(MemoryLayout<GuardSlot>.stride))
     let poolBytes = slots * stride + OS.pageSize
     guard let table = OS.map(tableBytes) else { return false }
     guard let pool = OS.reserve(poolBytes) else {
@@ -104,8 +109,6 @@ enum GuardPool {
     end = pool + poolBytes
     return true
   }
-
-  private static func pageRound(_ n: UInt) -> UInt { (n + OS.pageSize - 1) & ~(OS.pageSize - 1) }
 
   // MARK: - Geometry
 
@@ -145,7 +148,7 @@ enum GuardPool {
   /// The whole pages under a block.
   private static func pages(_ block: UInt, _ size: UInt) -> (UInt, UInt) {
     let first = block & ~(OS.pageSize - 1)
-    return (first, pageRound(block + size) - first)
+    return (first, OS.pageRound(block + size) - first)
   }
 
   /// Makes a block's pages accessible and the block zero (calloc relies on it, as on a

@@ -12,7 +12,7 @@
 //    and accepts all: every allocation that fits a slot and finds one free is guarded.
 //  - A guarded block takes the slot free for longest (GuardPool), opens the pages under
 //    it and records its stack; the chunk the tick ran out on goes back to its slab
-//    (Sampling.expired). A block larger than a slot (32 KiB) is never guarded, nor one
+//    (Sampling.serve). A block larger than a slot (32 KiB) is never guarded, nor one
 //    asked for with an alignment above a page, nor one allocated while the thread is
 //    capturing a stack.
 //  - free closes the pages (any later access faults) and records the freeing stack; the
@@ -72,7 +72,7 @@ enum GuardedSlots {
 
   /// A guarded block for a chunk of `size` bytes, or nil (the allocation keeps its chunk).
   static func allocate(_ size: UInt) -> UnsafeMutableRawPointer? {
-    guard size <= GuardPool.slotBytes, !Sampling.heldOff,
+    guard size <= GuardPool.largestBlock, !Sampling.heldOff,
           accepts(size), GuardPool.ready(), let index = GuardPool.take() else { return nil }
     let block = GuardPool.place(size, in: index)
     guard GuardPool.open(block, size) else {

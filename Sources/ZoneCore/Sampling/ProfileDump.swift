@@ -41,9 +41,11 @@ enum ProfileDump {
 
   // MARK: - The three triggers
 
-  /// How a dump takes the profile lock.
-  enum Wait {
-    case block, tryOnce, exitPath
+  /// How a dump takes the profile lock (plain values: an enum's Hashable witnesses
+  /// would link in Hasher, whose seed runs swift_once).
+  struct Wait {
+    let raw: UInt8
+    static let block = Wait(raw: 0), tryOnce = Wait(raw: 1), exitPath = Wait(raw: 2)
   }
 
   /// At exit: the profile goes to the default path, and one line says where.
@@ -103,10 +105,10 @@ enum ProfileDump {
   /// Writes the profile to path: 0, EBUSY (the lock could not be had without blocking,
   /// and the caller may not block), or the errno of open or write.
   private static func write(to path: UnsafePointer<CChar>, waiting: Wait) -> Int32 {
-    switch waiting {
-    case .block: Lock.profile.lock()
-    case .tryOnce: if !Lock.profile.tryLock() { return EBUSY }
-    case .exitPath: if !Lock.profile.lockOnExitPath() { return EBUSY }
+    switch waiting.raw {
+    case Wait.block.raw: Lock.profile.lock()
+    case Wait.tryOnce.raw: if !Lock.profile.tryLock() { return EBUSY }
+    default: if !Lock.profile.lockOnExitPath() { return EBUSY }
     }
     let fd = zms_open_create(path, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
     guard fd >= 0 else {

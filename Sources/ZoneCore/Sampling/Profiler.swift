@@ -11,7 +11,7 @@
 //    sampled small block is served from a span of its own, flagged the same way, and
 //    the chunk goes back to its slab (Sampling does that). Spans are 64 KiB aligned, so
 //    every alignment a size class promises still holds, and every span free already
-//    takes a slow path (ThreadZone.localFreeEvent, freeRemote), which checks the flag:
+//    takes a slow path (SmallFree.freeEvent, freeRemote), which reports the flag:
 //    the small free fast path is not touched. A big block is sampled in place: its
 //    registry entry carries the flag (BigBlocks), and BigBlocks.free and realloc tell
 //    the profiler. A block another feature served (`servedAt`, the guarded slots) is
@@ -22,7 +22,7 @@
 //  - The samples go to ProfileTables under the profile lock; a signal's pending dump is
 //    served after the lock is dropped (ProfileDump).
 // Touches: SampleRandom, Sampling (holding the sampler off), span headers' `sampled`
-// flag, BigBlocks (the registry flag), ThreadZone (a span for a sampled small block),
+// flag, BigBlocks (the registry flag), Spans (a span for a sampled small block),
 // ProfileTables, ProfileDump, the stack walker.
 
 import ZoneSupport
@@ -54,9 +54,8 @@ enum Profiler {
   /// The tick chose the allocation of `chunk` from `slab`; `served` is where another
   /// feature put it, if one did. Returns where the allocation is served, or nil for its
   /// own chunk.
-  static func sample(_ slab: SlabPointer, _ chunk: UInt, servedAt served: UnsafeMutableRawPointer?)
-    -> UnsafeMutableRawPointer?
-  {
+  static func sample(_ zone: ZonePointer, _ slab: SlabPointer, _ chunk: UInt,
+                     servedAt served: UnsafeMutableRawPointer?) -> UnsafeMutableRawPointer? {
     let size = UInt(slab.pointee.chunkSize)
     return withStack { frames in
       if let served {
@@ -68,10 +67,11 @@ enum Profiler {
         record(chunk, size, frames)
         return nil
       }
-      guard let span = ThreadZone.mallocMedium(size, zeroed: false) else { return nil }
-      slabOf(UInt(bitPattern: span)).pointee.sampled = 1
-      record(UInt(bitPattern: span), size, frames)
-      return span
+      guard let (span, memory) = Spans.allocate(size, zeroed: false, in: zone) else { return nil }
+      _ = ThreadZone.handOut(zone, span, memory)
+      span.pointee.sampled = 1
+      record(memory, size, frames)
+      return UnsafeMutableRawPointer(bitPattern: memory)
     }
   }
 
@@ -91,12 +91,6 @@ enum Profiler {
     ProfileTables.forget(address)
     Lock.profile.unlock()
     ProfileDump.servePending()
-  }
-
-  /// A sampled span is being freed: its flag goes, and the sample with it.
-  static func noteSpanFreed(_ span: SlabPointer) {
-    span.pointee.sampled = 0
-    noteFreed(span.memory)
   }
 
   /// A sampled big block moved (realloc through mremap).

@@ -3,7 +3,7 @@
 // Owns: per NUMA node, windows of reserved address space (PROT_NONE, MAP_NORESERVE: no
 // commit charge), each starting on a 64 MiB boundary and entered in the region table, so
 // that free() tells a zonemalloc chunk from a foreign pointer with one table load. A
-// window starts with the 128 KiB array of granule headers (Slab.swift); the rest is
+// window starts with the 128 KiB array of granule headers (SlabHeader.swift); the rest is
 // committed (mprotect) in 1 MiB steps as it is carved by a bump pointer into 64 KiB slabs and
 // spans of up to 8 contiguous granules. With NUMA on, a window is bound to its node once,
 // with a preferred policy (the mbind system call), so every slab carved from it lands there.
@@ -25,7 +25,22 @@
 import ZoneSupport
 import Synchronization
 
+struct ArenaState {
+  var bump: UInt = 0        // next slab never handed out                      [arena lock]
+  var committedEnd: UInt = 0
+  var regionEnd: UInt = 0
+  var windows: UInt = 0     // windows reserved so far (each reserves twice the last, up to 64 MiB)
+}
+
 enum Arena {
+  /// Each node's bump pointer, mapped at boot.                               [arena lock]
+  nonisolated(unsafe) private static var states: UnsafeMutablePointer<ArenaState>? = nil
+
+  static func setUp() -> Bool {
+    states = OS.mapRecords(ArenaState.self, count: Int(ZMS_MAX_NODES))
+    return states != nil
+  }
+
   /// The span of one region-table entry, and the most one window reserves.
   static let windowSize: UInt = 1 << UInt(ZMS_REGION_SHIFT)
   static let smallestWindow: UInt = 1 << 20
@@ -71,8 +86,8 @@ enum Arena {
   }
 
   private static func carveLocked(_ node: Int, _ bytes: UInt) -> UInt? {
-    var arena = Global.g.pointee.arenas[node]
-    defer { Global.g.pointee.arenas[node] = arena }
+    var arena = states.unsafelyUnwrapped[node]
+    defer { states.unsafelyUnwrapped[node] = arena }
     if arena.bump + bytes > arena.regionEnd {
       if exhausted { return nil }
       // A unit that does not fit the window's tail starts a new window (the tail, less
@@ -157,13 +172,13 @@ enum Arena {
   /// The node's bump pointer was being moved when the child was forked: leave the
   /// current window; the next slab starts a new one.
   static func abandonInChild(_ node: Int) {
-    Global.g.pointee.arenas[node] = ArenaState()
+    states.unsafelyUnwrapped[node] = ArenaState()
   }
 
   /// Applies the node policy to the windows reserved before NUMA was set up (boot order).
   static func applyNumaPolicyToExistingRegions() {
     for node in 0..<Numa.nodeCount {
-      let arena = Global.g.pointee.arenas[node]
+      let arena = states.unsafelyUnwrapped[node]
       guard arena.regionEnd != 0 else { continue }
       let window = (arena.regionEnd - 1) & ~(windowSize - 1)
       Numa.prefer(window, arena.regionEnd - window, node: node)

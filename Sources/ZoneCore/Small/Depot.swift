@@ -1,22 +1,22 @@
-// Depot.swift: empty slabs and spans, per NUMA node, with hysteresis (seed 000's per-cpu
-// cache).
+// Depot.swift: empty slabs and spans, per NUMA node, with hysteresis (DragonFly's
+// per-cpu free-zone cache).
 //
 // Owns: each node's empty memory: dirty units (pages still resident, reused first) in
 // lists by charge class, and clean units (pages returned with MADV_DONTNEED; only address
 // space is left) in lists by size in granules. Headers live outside the units
-// (Slab.swift), so a released unit keeps its header and its links. A request takes a dirty unit of the charge
+// (SlabHeader.swift), so a released unit keeps its header and its links. A request takes a dirty unit of the charge
 // class it needs when there is one: no system call, no page fault.
-// A depot keeps a working set of dirty granules: depotSlabsPerCPU x ncpus, or an eighth of
-// the granules in use if that is more, so that the hysteresis scales with the program (a
-// storm of short-lived threads hands back and takes again thousands of slabs a second; a
-// fixed 2 MiB depot made it fault every one of them back in); under a memory cap, at most
-// 1/32 of the cap. When a put takes the depot past four times its working set, the
-// background thread releases the excess in bulk at its next tick, largest charge first:
-// unlinked under the lock, madvised in runs of adjacent units after the lock is dropped
-// (no free() makes that system call). Without the thread, the caller trims as soon as
-// the depot passes its working set. The background thread also releases units idle
-// longer than the release delay; reclaim releases what the limit needs.
-// Touches: parked slab headers (list links), Limit accounting.
+// A depot keeps a working set of dirty units (Retention.depotKeep: it scales with what is
+// in use, since a storm of short-lived threads hands back and takes again thousands of
+// slabs a second; under a memory cap, at most 1/32 of the cap). When a put takes the
+// depot past four times its working set, the background thread releases the excess in
+// bulk at its next tick, largest charge first: unlinked under the lock, madvised in runs
+// of adjacent units after the lock is dropped (no free() makes that system call).
+// Without the thread, the caller trims as soon as the depot passes its working set. The
+// background thread also releases units idle longer than the release delay; reclaim
+// releases what the limit needs. Owns too: a reused unit's charge against the limit.
+// Touches: parked slab headers (list links, SlabState.park), Limit accounting,
+// Retention (the targets), Release (reports what it caches), Reaper.
 
 import ZoneSupport
 import Synchronization
@@ -36,15 +36,13 @@ enum ChargeClass {
 
 }
 
-struct DirtyList {
-  var head: UInt = 0        // newest first                                     [depot lock]
-  var tail: UInt = 0
-  var count: UInt = 0
-}
+/// A depot's lists (lengths: ChargeClass.count and SizeClass.maxGranules; Boot.checkTables).
+typealias DirtyLists = InlineArray<32, TailedList<SlabLinks>>
+typealias CleanLists = InlineArray<8, UInt>
 
 struct DepotState {
-  var dirty: InlineArray<32, DirtyList>    // by charge class - 1
-  var clean: InlineArray<8, UInt>          // released units by granules - 1 (no charge)
+  var dirty: DirtyLists                    // by charge class - 1, newest first   [depot lock]
+  var clean: CleanLists                    // released units by granules - 1 (no charge)
   var dirtyGranules: UInt                  // sum over the dirty lists
 }
 
@@ -52,39 +50,49 @@ enum Depot {
   /// Dirty granules in every depot (a gauge, read without locks).
   static let dirtyGranules = Atomic<UInt>(0)
   static let releasedGranules = Atomic<UInt>(0)
-  /// The configured floor of the working set, set at boot.
-  nonisolated(unsafe) static var minimumKeep: UInt = 32
+  /// Each node's depot, mapped at boot.                                      [depot lock]
+  nonisolated(unsafe) private static var states: UnsafeMutablePointer<DepotState>? = nil
 
-  /// How much the depots keep beyond their floor (Retention.swift).
-  static let retention = Retention()
+  static func setUp() -> Bool {
+    states = OS.mapRecords(DepotState.self, count: Int(ZMS_MAX_NODES))
+    return states != nil
+  }
 
-  /// Dirty granules a depot keeps: the floor (ZONEMALLOC_DEPOT_SLABS per CPU, or an eighth
-  /// of the granules in use if that is more; an eighth of the configured floor while the
-  /// program has no background thread) plus what regrets added, but under a memory cap at
-  /// most 1/32 of it.
+  /// Dirty granules a depot keeps (Retention.depotKeep).
   static var keep: UInt {
-    let floor = Background.isRunning ? max(minimumKeep, Stats.slabsInUse.load(ordering: .relaxed) / 8)
-      : minimumKeep / 8
-    let cap = Limit.cap.load(ordering: .relaxed)
-    let bytes = retention.target(floor: floor * SlabGeometry.size, ceiling: cap == 0 ? UInt.max : cap / 32)
-    return bytes / SlabGeometry.size
+    let inUse = SmallCounters.slabsInUse.load(ordering: .relaxed) * SlabGeometry.size
+    return Retention.depotKeep(bytesInUse: inUse) / SlabGeometry.size
   }
 
-  /// A request for `granules` found no dirty unit: a regret if the depots trimmed lately.
-  private static func noteMiss(_ granules: Int) {
-    retention.noteMiss(UInt(granules) * SlabGeometry.size, bound: 16 * minimumKeep * SlabGeometry.size)
-  }
+  static var trimBound: UInt { Retention.depotTrimBound(keep: keep) }
 
   /// Marks an empty slab or span as parked: no owner, and any further free into it is
   /// invalid. Its remote list is dropped: no chunk of an empty slab is live.
   static func prepareForParking(_ slab: SlabPointer) {
     if slab.isReaped { Reaper.noteReused(slab) }
-    slab.pointee.remote.store(RemoteState.parked, ordering: .releasing)
-    slab.pointee.owner.store(0, ordering: .relaxed)
+    slab.park()
     slab.setList(SlabList.parked)
     slab.pointee.parkedAt = OS.nowMilliseconds()
-    Stats.slabsInUse.wrappingSubtract(UInt(slab.pointee.granules), ordering: .relaxed)
-    Stats.activeBytes.wrappingSubtract(slab.pointee.charged, ordering: .relaxed)
+    SmallCounters.slabsInUse.wrappingSubtract(UInt(slab.pointee.granules), ordering: .relaxed)
+    SmallCounters.activeBytes.wrappingSubtract(slab.pointee.charged, ordering: .relaxed)
+  }
+
+  /// Sets the bytes charged for an empty slab or span about to be used to at least
+  /// `bytes`. A reused unit keeps a larger charge (its dirty pages are resident), except
+  /// under pressure, when pages past `bytes` worth a system call are discarded and their
+  /// charge released. False past the cap.
+  static func charge(_ slab: SlabPointer, atLeast bytes: UInt) -> Bool {
+    let have = slab.pointee.charged
+    if have >= bytes + Limit.trimMinimum && Limit.underPressure {
+      OS.discard(slab.memory + bytes, have - bytes)
+      Limit.release(have - bytes)
+      slab.pointee.charged = bytes
+      return true
+    }
+    if have >= bytes { return true }
+    guard Limit.reserve(bytes - have) else { return false }
+    slab.pointee.charged = bytes
+    return true
   }
 
   /// A unit taken for a request that the memory limit then refused goes back where it
@@ -92,13 +100,13 @@ enum Depot {
   static func putBack(_ slab: SlabPointer) {
     if slab.pointee.charged != 0 { return put(slab) }
     var chain = SlabChain()
-    chain.append(slab)
+    chain.append(slab.address)
     pushClean(Int(slab.pointee.node), Int(slab.pointee.granules), chain)
   }
 
   static func put(_ slab: SlabPointer) {
     var chain = SlabChain()
-    chain.append(slab)
+    chain.append(slab.address)
     put(chain)
   }
 
@@ -110,7 +118,8 @@ enum Depot {
     var overflowing: UInt64 = 0
     var added: UInt = 0
     let bound = trimBound
-    while let slab = chain.pop() {
+    while let header = chain.pop() {
+      let slab = slabAt(header)
       let node = Int(slab.pointee.node)
       if node != lockedNode {
         if lockedNode >= 0 { Lock.depot(lockedNode).unlock() }
@@ -118,22 +127,18 @@ enum Depot {
         lockedNode = node
       }
       let g = UInt(slab.pointee.granules)
-      let list = dirtyList(node, ChargeClass.index(of: slab.pointee.charged))
-      SlabChain.push(&list.pointee.head, slab)
-      if list.pointee.tail == 0 { list.pointee.tail = slab.address }
-      list.pointee.count += 1
+      dirtyList(node, ChargeClass.index(of: slab.pointee.charged)).pointee.push(header)
       state(node).pointee.dirtyGranules += g
       added += g
       if state(node).pointee.dirtyGranules > bound { overflowing |= 1 << UInt64(node) }
     }
     Lock.depot(lockedNode).unlock()
     dirtyGranules.wrappingAdd(added, ordering: .relaxed)
-    Background.want()
+    Release.wantBackground()
     // The background thread releases the excess at its next tick (a burst of thread
     // exits, as at a program's end, is not worth a burst of madvise at once); without
     // one, the caller does.
-    if overflowing != 0 && !Background.isRunning { trimOverflowing() }
-    Background.runInlineIfDue()
+    if overflowing != 0 && !Release.backgroundRunning { trimOverflowing() }
   }
 
   /// A node's depot was being changed when the child was forked: abandon its lists (the
@@ -143,29 +148,22 @@ enum Depot {
     let depot = state(node)
     dirtyGranules.wrappingSubtract(min(depot.pointee.dirtyGranules, dirtyGranules.load(ordering: .relaxed)),
                                    ordering: .relaxed)
-    depot.pointee = DepotState(dirty: InlineArray(repeating: DirtyList()),
+    depot.pointee = DepotState(dirty: InlineArray(repeating: TailedList()),
                                clean: InlineArray(repeating: 0), dirtyGranules: 0)
   }
-
-  /// Dirty granules past which a depot is trimmed to its working set: four times it while
-  /// the background thread runs (up to there, age is what releases: a depot refilled by
-  /// another thread's burst of frees is reused within the delay more often than not); the
-  /// working set itself without the thread, since a program that frees and then sleeps
-  /// runs no slow path that could release by age.
-  static var trimBound: UInt { Background.isRunning ? 4 * keep : keep }
 
   /// Releases every node's depot that holds more than its trim bound down to its working set.
   static func trimOverflowing() {
     let keep = self.keep, bound = trimBound
     for node in 0..<Numa.nodeCount where state(node).pointee.dirtyGranules > bound {
-      if release(node: node, keeping: keep, parkedBefore: UInt.max) > 0 { retention.noteTrim() }
+      if release(node: node, keeping: keep, parkedBefore: UInt.max) > 0 { Retention.depots.noteTrim() }
     }
   }
 
   /// An empty unit of `granules` for a charge of class `chargeClass`: a dirty one of that
   /// class, else of a smaller class of the same size (its pages past the old charge were
   /// never touched), else of a larger one, else a clean one. The flag says whether it is
-  /// fresh (zero). The caller settles the charge (Limit.charge).
+  /// fresh (zero). The caller settles the charge (Depot.charge).
   static func take(_ node: Int, granules: Int, chargeClass: Int) -> (SlabPointer, Bool)? {
     let smallest = 4 * (granules - 1) + 1
     let largest = min(4 * granules, ChargeClass.count)
@@ -182,7 +180,7 @@ enum Depot {
       if let slab = popDirty(node, q) { return (slab, false) }
       q += 1
     }
-    noteMiss(granules)
+    Retention.noteDepotMiss(UInt(granules) * SlabGeometry.size)
     return popClean(node, granules).map { ($0, true) }
   }
 
@@ -215,13 +213,11 @@ enum Depot {
               && list.pointee.tail != 0 {
         let slab = slabAt(list.pointee.tail)
         guard slab.pointee.parkedAt < parkedBefore else { break }
-        list.pointee.tail = slab.pointee.prev
-        SlabChain.remove(&list.pointee.head, slab)
-        list.pointee.count -= 1
+        list.pointee.remove(slab.address)
         state(node).pointee.dirtyGranules -= g
         charged += slab.pointee.charged
         batch.append(slab.memory, g * SlabGeometry.size)
-        units.append(slab)
+        units.append(slab.address)
       }
       Lock.depot(node).unlock()
       guard batch.count > 0 else { break }
@@ -251,18 +247,16 @@ enum Depot {
   // MARK: - Storage                                                             [depot lock]
 
   private static func state(_ node: Int) -> UnsafeMutablePointer<DepotState> {
-    withUnsafeMutablePointer(to: &Global.g.pointee.depots[node]) { $0 }
+    states.unsafelyUnwrapped + node
   }
 
-  private static func dirtyList(_ node: Int, _ chargeClass: Int) -> UnsafeMutablePointer<DirtyList> {
-    withUnsafeMutablePointer(to: &Global.g.pointee.depots[node].dirty[chargeClass - 1]) { $0 }
+  private static func dirtyList(_ node: Int, _ chargeClass: Int) -> UnsafeMutablePointer<TailedList<SlabLinks>> {
+    withUnsafeMutablePointer(to: &state(node).pointee.dirty[chargeClass - 1]) { $0 }
   }
 
   private static func popDirty(_ node: Int, _ chargeClass: Int) -> SlabPointer? {
-    let list = dirtyList(node, chargeClass)
-    guard let slab = SlabChain.pop(&list.pointee.head) else { return nil }
-    if list.pointee.head == 0 { list.pointee.tail = 0 }
-    list.pointee.count -= 1
+    guard let header = dirtyList(node, chargeClass).pointee.popHead() else { return nil }
+    let slab = slabAt(header)
     let g = UInt(slab.pointee.granules)
     state(node).pointee.dirtyGranules -= g
     dirtyGranules.wrappingSubtract(g, ordering: .relaxed)
@@ -271,7 +265,7 @@ enum Depot {
 
   /// A released unit: its pages are zero, it carries no charge.
   private static func popClean(_ node: Int, _ granules: Int) -> SlabPointer? {
-    let head = withUnsafeMutablePointer(to: &Global.g.pointee.depots[node].clean[granules - 1]) { $0 }
+    let head = withUnsafeMutablePointer(to: &state(node).pointee.clean[granules - 1]) { $0 }
     guard head.pointee != 0 else { return nil }
     let slab = slabAt(head.pointee)
     head.pointee = slab.pointee.next
@@ -283,8 +277,9 @@ enum Depot {
     var chain = slabs
     Lock.depot(node).lock()
     defer { Lock.depot(node).unlock() }
-    let head = withUnsafeMutablePointer(to: &Global.g.pointee.depots[node].clean[granules - 1]) { $0 }
-    while let slab = chain.pop() {
+    let head = withUnsafeMutablePointer(to: &state(node).pointee.clean[granules - 1]) { $0 }
+    while let header = chain.pop() {
+      let slab = slabAt(header)
       slab.pointee.charged = 0
       slab.pointee.next = head.pointee
       head.pointee = slab.address

@@ -12,33 +12,45 @@ import Synchronization
 
 /// Orphans collected by one teardown, per class, to be published under one lock.
 struct OrphanBatch: ~Copyable {
-  var heads = InlineArray<64, UInt>(repeating: 0)
-  var tails = InlineArray<64, UInt>(repeating: 0)
-  var counts = InlineArray<64, UInt>(repeating: 0)
+  var heads = ClassTable(repeating: 0)
+  var tails = ClassTable(repeating: 0)
+  var counts = ClassTable(repeating: 0)
   var total: UInt = 0
 
   mutating func append(_ slab: SlabPointer) {
     let c = Int(slab.pointee.sizeClass)
-    slab.pointee.prev = 0
-    slab.pointee.next = heads[c]
-    if heads[c] != 0 { slabAt(heads[c]).pointee.prev = slab.address } else { tails[c] = slab.address }
-    heads[c] = slab.address
+    if heads[c] == 0 { tails[c] = slab.address }
+    LinkedList<SlabLinks>.push(&heads[c], slab.address)
     counts[c] += 1
     total += 1
   }
 }
 
+/// The orphan lists, mapped at boot.
+struct OrphanLists: ~Copyable {
+  var heads: ClassTable              // per size class, doubly linked        [orphans lock]
+  var counts: ClassTable             // read without the lock as a hint
+}
+
 enum Orphans {
   static let count = Atomic<UInt>(0)
   static let adopted = Atomic<UInt>(0)
+  /// Orphans an idle pass visits at most (a sweep holds the orphans lock throughout).
+  static let idleSweepBudget = 4096
+  nonisolated(unsafe) private static var lists: UnsafeMutablePointer<OrphanLists>? = nil
+
+  static func setUp() -> Bool {
+    lists = OS.mapRecords(OrphanLists.self)
+    return lists != nil
+  }
 
   /// The lists were being changed when the child was forked: abandon them (their slabs
   /// keep accepting frees, and are never adopted in this child).
   static func abandonInChild() {
-    let g = Global.g
+    let g = lists.unsafelyUnwrapped
     for c in 0..<SizeClass.count {
-      g.pointee.orphanHeads[c] = 0
-      g.pointee.orphanCounts[c] = 0
+      g.pointee.heads[c] = 0
+      g.pointee.counts[c] = 0
     }
     count.store(0, ordering: .relaxed)
   }
@@ -46,14 +58,14 @@ enum Orphans {
   /// Publishes a teardown's orphans: one lock acquisition for the batch.
   static func put(_ batch: inout OrphanBatch) {
     guard batch.total > 0 else { return }
-    let g = Global.g
+    let g = lists.unsafelyUnwrapped
     Lock.orphans.lock()
     for c in 0..<SizeClass.count where batch.heads[c] != 0 {
       let tail = slabAt(batch.tails[c])
-      tail.pointee.next = g.pointee.orphanHeads[c]
+      tail.pointee.next = g.pointee.heads[c]
       if tail.pointee.next != 0 { slabAt(tail.pointee.next).pointee.prev = tail.address }
-      g.pointee.orphanHeads[c] = batch.heads[c]
-      g.pointee.orphanCounts[c] += batch.counts[c]
+      g.pointee.heads[c] = batch.heads[c]
+      g.pointee.counts[c] += batch.counts[c]
     }
     Lock.orphans.unlock()
     count.wrappingAdd(batch.total, ordering: .relaxed)
@@ -61,17 +73,17 @@ enum Orphans {
 
   /// Adopts an orphan of class c for zone, draining what was freed into it meanwhile.
   static func adopt(_ c: Int, by zone: ZonePointer) -> SlabPointer? {
-    let g = Global.g
-    if g.pointee.orphanCounts[c] == 0 { return nil } // unlocked hint
+    let g = lists.unsafelyUnwrapped
+    if g.pointee.counts[c] == 0 { return nil } // unlocked hint
     Lock.orphans.lock()
-    let slab = SlabChain.pop(&g.pointee.orphanHeads[c])
-    if slab != nil { g.pointee.orphanCounts[c] -= 1 }
+    let header = LinkedList<SlabLinks>.pop(&g.pointee.heads[c])
+    if header != nil { g.pointee.counts[c] -= 1 }
     Lock.orphans.unlock()
-    guard let slab else { return nil }
+    guard let header else { return nil }
+    let slab = slabAt(header)
     count.wrappingSubtract(1, ordering: .relaxed)
     adopted.wrappingAdd(1, ordering: .relaxed)
-    slab.pointee.owner.store(UInt(bitPattern: zone), ordering: .releasing)
-    slab.setRemoteState(RemoteState.normal)
+    slab.adopt(by: UInt(bitPattern: zone))
     slab.setList(SlabList.none, used: slab.used)
     return slab
   }
@@ -83,21 +95,21 @@ enum Orphans {
   @discardableResult
   static func sweep(budget: Int, orphanedBefore: UInt = UInt.max) -> UInt {
     guard count.load(ordering: .relaxed) > 0 else { return 0 }
-    let g = Global.g
+    let g = lists.unsafelyUnwrapped
     var empties = SlabChain()
     var visited = 0
     Lock.orphans.lock()
     for c in 0..<SizeClass.count where visited < budget {
-      var s = g.pointee.orphanHeads[c]
+      var s = g.pointee.heads[c]
       while s != 0 && visited < budget {
         let slab = slabAt(s)
         s = slab.pointee.next
         visited += 1
         guard slab.liveChunks == 0, slab.pointee.parkedAt < orphanedBefore else { continue }
-        SlabChain.remove(&g.pointee.orphanHeads[c], slab)
-        g.pointee.orphanCounts[c] -= 1
+        LinkedList<SlabLinks>.remove(&g.pointee.heads[c], slab.address)
+        g.pointee.counts[c] -= 1
         Depot.prepareForParking(slab)
-        empties.append(slab)
+        empties.append(slab.address)
       }
     }
     Lock.orphans.unlock()

@@ -2,8 +2,9 @@
 //
 // Owns: the queue of slabs whose last chunk came back through the remote list, the
 // background thread's watch over them, and the return of their memory to the OS in place.
-// Touches: the remote word of the slabs it watches (Slab.swift), never an owner's lists;
-// Background runs it, Fork finishes a return that a fork interrupted.
+// Touches: the slabs it watches, through SlabState.swift, never an owner's lists. The
+// housekeeping component runs it; a forked child's repair finishes a return that a
+// fork interrupted.
 //
 // A slab goes back to the system when its owner sees it empty: a local free that empties
 // it parks it, and the depot releases it after the delay. A slab emptied by other
@@ -14,7 +15,7 @@
 // so nobody else may move the slab; the reaper returns the memory and leaves the slab
 // where it is:
 //  1. The free whose push leaves no carved chunk off the remote list (nothing is live,
-//     nothing on the owner's local list: the remote word counts both, RemoteWord) queues
+//     nothing on the owner's local list: the remote word counts both) queues
 //     the slab here, with one CAS, unless it is queued already (reapNext is its link,
 //     bit 0 marking it queued). A current slab that is only partly carved qualifies too.
 //  2. Each background tick (half the release delay) takes the queue. A slab still wholly
@@ -61,15 +62,8 @@ enum Reaper {
   @inline(never) static func queue(_ slab: SlabPointer) {
     guard slab.pointee.reapNext.compareExchange(expected: 0, desired: 1, ordering: .sequentiallyConsistent).exchanged
     else { return }
-    var head = pending.load(ordering: .relaxed)
-    while true {
-      slab.pointee.reapNext.store(head | 1, ordering: .relaxed)
-      let (done, seen) = pending.compareExchange(expected: head, desired: slab.address,
-                                                 successOrdering: .releasing, failureOrdering: .relaxed)
-      if done { break }
-      head = seen
-    }
-    Background.want()
+    LockFreeStack.push(pending, slab.address) { slab.pointee.reapNext.store($0 | 1, ordering: .relaxed) }
+    Release.wantBackground()
   }
 
   // MARK: - The background tick
@@ -78,14 +72,14 @@ enum Reaper {
   static func tick() {
     var list = ReapList(head: watched)
     watched = 0
-    list.append(taking: pending.exchange(0, ordering: .acquiring))
+    list.append(taking: LockFreeStack.takeAll(pending))
     var keep = ReapList()
     var batch = RangeBatch()
     while let (slab, ticks) = list.pop() {
       // Unqueued first: an emptying from now on queues it again (Dekker with queue()).
       slab.pointee.reapNext.store(0, ordering: .sequentiallyConsistent)
-      let word = slab.pointee.remote.load(ordering: .sequentiallyConsistent)
-      guard isWhollyFree(word) else { continue }
+      let word = slab.remoteWordForReaping
+      guard RemoteWord.isWhollyFree(word) else { continue }
       let marked = word & RemoteWord.observed != 0
       if marked && ticks == 2 {
         freeze(slab, word, into: &batch)
@@ -93,8 +87,7 @@ enum Reaper {
         continue
       }
       if !marked {
-        guard slab.pointee.remote.compareExchange(expected: word, desired: word | RemoteWord.observed,
-                                                  ordering: .relaxed).exchanged else { continue }
+        guard slab.markObserved(word) else { continue }
       }
       if slab.pointee.reapNext.compareExchange(expected: 0, desired: 1, ordering: .relaxed).exchanged {
         keep.push(slab, ticks: marked ? 2 : 1)
@@ -104,28 +97,18 @@ enum Reaper {
     watched = keep.head
   }
 
-  /// Every carved chunk of the slab sits on its remote list (none is live, none on the
-  /// owner's local list), and its owner holds it in its zone.
-  private static func isWhollyFree(_ word: UInt) -> Bool {
-    RemoteWord.state(word) == RemoteState.normal && RemoteWord.headIndex(word) != 0 && RemoteWord.out(word) == 0
-  }
-
-  /// Freezes a slab for the batch: the CAS to `reaping` stops its owner (which must pass
-  /// a CAS on the word to carve or drain) and its freers, who wait; and it synchronises
-  /// with the slab's last format (its size is read after it). The slab joins the
-  /// in-flight chain before the CAS, so a fork at any point finds it there.
+  /// Freezes a slab for the batch (SlabState.freezeForReaping; its size is read after
+  /// the freeze, which synchronises with the slab's last format). The slab joins the
+  /// in-flight chain before the freeze, so a fork at any point finds it there.
   private static func freeze(_ slab: SlabPointer, _ word: UInt, into batch: inout RangeBatch) {
     let previous = inFlight
     slab.pointee.reapNext.store(previous | 1, ordering: .relaxed)
     inFlight = slab.address
-    let frozen = (word & ~RemoteState.mask & ~RemoteWord.observed) | RemoteState.reaping
-    guard slab.pointee.remote.compareExchange(expected: word, desired: frozen, ordering: .acquiringAndReleasing).exchanged
-    else {
+    guard slab.freezeForReaping(word) else {
       inFlight = previous
       slab.pointee.reapNext.store(0, ordering: .relaxed)
       return
     }
-    slab.pointee.owner.bitwiseOr(1, ordering: .relaxed)
     batch.append(slab.memory, UInt(slab.pointee.granules) * SlabGeometry.size)
   }
 
@@ -150,10 +133,7 @@ enum Reaper {
       let slab = slabAt(next)
       next = slab.pointee.reapNext.load(ordering: .relaxed) & ~7
       slab.pointee.reapNext.store(0, ordering: .relaxed)
-      let word = slab.pointee.remote.load(ordering: .relaxed)
-      guard RemoteWord.state(word) == RemoteState.reaping else { continue }
-      slab.pointee.owner.bitwiseOr(1, ordering: .relaxed)
-      slab.pointee.remote.store(RemoteWord.reaped(count: RemoteWord.count(word)), ordering: .releasing)
+      slab.finishReaping()
     }
   }
 

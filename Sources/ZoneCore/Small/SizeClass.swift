@@ -1,8 +1,9 @@
 // SizeClass.swift: DragonFly-style chunking of small sizes into 64 classes, and the span
 // classes of medium sizes.
 //
-// Owns: the mapping size -> class -> chunk size, and each class's slab geometry.
-// Touches: nothing (pure arithmetic, no tables, so it needs no initialisation).
+// Owns: the geometry of arena windows and granules, the mapping size -> class -> chunk
+// size, and each class's slab geometry. Pure: arithmetic, no tables, so it needs no
+// initialisation and the tests check it directly.
 //
 // Classes 0..7 are 16-byte steps up to 128 bytes. Above that each power of two is cut
 // into 8 equal steps (144, 160, ... 256, 288, ... 512, ... 16 KiB), as kern_slaballoc.c
@@ -16,11 +17,25 @@
 // capacity 1, so it shares the slab's free path, caches and depots; a 1-granule span and
 // an ordinary slab are the same unit of memory.
 
+import ZoneSupport
+
+enum SlabGeometry {
+  static let shift: UInt = 16
+  static let size: UInt = 1 << shift
+  static let mask: UInt = size - 1
+  /// Each granule's header is this long, in the array at the start of its window.
+  static let headerShift: UInt = 7
+  static let headerStride: UInt = 1 << headerShift
+  static let regionMask: UInt = (1 << UInt(ZMS_REGION_SHIFT)) - 1
+  /// The header array at the start of each window: one header per granule (128 KiB).
+  static let metadataBytes: UInt = ((regionMask + 1) >> shift) * headerStride
+  /// Chunks are multiples of 16 bytes and start 16-byte aligned.
+  static let quantum: UInt = 16
+}
+
 enum SizeClass {
   /// Slab classes (many chunks per slab).
   static let count = 64
-  /// Slab and span classes together.
-  static let totalCount = 72
   static let maxGranules = 8
   /// Largest size served from a slab class.
   static let limit = 16384
@@ -56,7 +71,9 @@ enum SizeClass {
     return (128 << group) + ((index & 7) + 1) * step
   }
 
-  /// Classes reached through the bucket table (Zone.direct): sizes up to 1 KiB.
+  /// Sizes up to this are served through the bucket table (Zone.direct), one entry per
+  /// 16 bytes: the classes below directClasses.
+  static let directLimit: UInt = 1024
   static let directClasses = 32
 
   /// The 16-byte buckets (size + 15) / 16 whose requests class c serves; c < directClasses.

@@ -1,4 +1,5 @@
-// Teardown.swift: returning an exited thread's zone, with bounded concurrency (seed 000).
+// Teardown.swift: returning an exited thread's zone, with bounded concurrency, as
+// DragonFly bounds mass process exit.
 //
 // Owns: the teardown of one zone: every slab leaves it, either empty (to the depot, in one
 // batch) or still holding live chunks (to the orphan lists, in one batch).
@@ -25,9 +26,9 @@ enum Teardown {
     slot.unlock()
   }
 
-  /// Empties a zone. `patience` bounds the wait for an in-flight signal (see Slab.swift).
+  /// Empties a zone. `patience` bounds the wait for an in-flight signal (SlabState.orphan).
   static func dismantle(_ zone: ZonePointer, patience: Int) {
-    _ = zone.pointee.relink.exchange(0, ordering: .acquiring) // signals no longer matter
+    _ = LockFreeStack.takeAll(zone.pointee.relink) // signals no longer matter
     var empties = SlabChain()
     var orphans = OrphanBatch()
     let sentinel = ThreadZone.sentinel
@@ -47,7 +48,7 @@ enum Teardown {
     ThreadZone.flushCache(zone)
     Depot.put(empties)
     Orphans.put(&orphans)
-    Stats.teardowns.wrappingAdd(1, ordering: .relaxed)
+    SmallCounters.teardowns.wrappingAdd(1, ordering: .relaxed)
   }
 
   /// A zone lost in a fork may have been halfway through moving a slab between its lists:
@@ -63,7 +64,7 @@ enum Teardown {
       head = 0
       return nil
     }
-    return SlabChain.pop(&head)
+    return LinkedList<SlabLinks>.pop(&head).map { slabAt($0) }
   }
 
   /// One slab leaves its dying owner: an empty slab is parked, one with live chunks
@@ -71,12 +72,11 @@ enum Teardown {
   /// adopter drains it when it needs the chunks, nobody walks it now.
   private static func release(_ slab: SlabPointer, _ empties: inout SlabChain,
                               _ orphans: inout OrphanBatch, _ patience: Int) {
-    slab.setRemoteState(RemoteState.orphan, patience: patience)
-    slab.pointee.owner.store(0, ordering: .releasing)
+    slab.orphan(patience: patience)
     let used = slab.used
     if slab.liveChunks == 0 {
       Depot.prepareForParking(slab)
-      empties.append(slab)
+      empties.append(slab.address)
     } else {
       slab.setList(SlabList.orphan, used: used)
       slab.pointee.parkedAt = OS.nowMilliseconds()

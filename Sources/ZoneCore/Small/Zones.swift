@@ -3,20 +3,32 @@
 // Owns: creating a zone for a thread (thread slot first, then pthread_setspecific, which
 // may re-enter calloc), the pthread key whose destructor tears the zone down at thread
 // exit, the lists of live, dead (lost in a fork) and free zone records, and folding a
-// retired zone's counters into the totals.
-// Touches: the thread slot (ZoneSupport), Teardown, Stats. Zone records are never
-// unmapped: a record is recycled for a new thread only after its teardown, so a remote
-// freer can never reach memory that is gone.
+// retired zone's counters into the totals. The caller has booted the allocator.
+// Touches: the thread slot (ZoneSupport), Teardown, SmallCounters. Zone records are
+// never unmapped: a record is recycled for a new thread only after its teardown, so a
+// remote freer can never reach memory that is gone.
 
 import ZoneSupport
 import Synchronization
 
+/// The zone record lists, mapped at boot.                                     [zones lock]
+struct ZoneLists {
+  var live: UInt       // doubly linked through Zone.linkNext/linkPrev
+  var dead: UInt       // zones of threads lost in a fork
+  var free: UInt       // recycled records
+  var carve: UInt      // next unused record in the current chunk of records
+  var carveEnd: UInt
+}
+
 enum Zones {
+  nonisolated(unsafe) private static var lists: UnsafeMutablePointer<ZoneLists>? = nil
   nonisolated(unsafe) static var key = pthread_key_t()
   static let liveCount = Atomic<UInt>(0)
   static let created = Atomic<UInt>(0)
   static let deadCount = Atomic<UInt>(0)
   private static let recordsPerChunk: UInt = 16
+  /// A sampled feature's countdown before the zone's first tick event arms it.
+  static let unarmed = Int.min
 
   /// The static zone every thread starts with (and returns to at exit).
   @inline(__always) static var empty: ZonePointer {
@@ -37,23 +49,29 @@ enum Zones {
     (UInt(MemoryLayout<Zone>.size) + 63) & ~63
   }
 
+  static func setUp() -> Bool {
+    lists = OS.mapRecords(ZoneLists.self)
+    return lists != nil
+  }
+
+  /// False before boot.
+  static var isSetUp: Bool { lists != nil }
+
   // MARK: - Creation
 
   static func createForCurrentThread() -> ZonePointer? {
-    guard Boot.ensure() else { return nil }
     Lock.zones.lock()
     guard let zone = takeRecord() else {
       Lock.zones.unlock()
       return nil
     }
     initialize(zone)
-    link(zone, into: &Global.g.pointee.liveZones)
+    link(zone, into: &lists.unsafelyUnwrapped.pointee.live)
     Lock.zones.unlock()
-    let live = liveCount.wrappingAdd(1, ordering: .relaxed).newValue
+    liveCount.wrappingAdd(1, ordering: .relaxed)
     created.wrappingAdd(1, ordering: .relaxed)
     zms_set_zone(UnsafeMutableRawPointer(zone))
     pthread_setspecific(key, UnsafeRawPointer(zone))
-    if live == 2 { Background.startIfWanted() } // the program now runs a second thread
     return zone
   }
 
@@ -68,7 +86,7 @@ enum Zones {
 
   private static func initialize(_ zone: ZonePointer) {
     let sentinel = ThreadZone.sentinel
-    for b in 0..<65 { zone.pointee.direct[b] = sentinel }
+    for b in 0..<zone.pointee.direct.count { zone.pointee.direct[b] = sentinel }
     for c in 0..<SizeClass.count {
       zone.pointee.current[c] = sentinel
       zone.pointee.partial[c] = 0
@@ -84,22 +102,26 @@ enum Zones {
     zone.pointee.signals = 0
     zone.pointee.node = UInt(Numa.nodeOfCurrentCPU())
     zone.pointee.reclaimEpoch = Limit.epoch.load(ordering: .relaxed)
-    Sampling.arm(zone)
+    // The first allocation ends the tick at once: its slow path arms the sampled
+    // features' countdowns (unarmed) and the first period.
+    AllocationTick.arm(zone, period: 0)
+    zone.pointee.profileLeft = unarmed
+    zone.pointee.guardLeft = unarmed
     zone.pointee.relink.store(0, ordering: .relaxed)
   }
 
   /// A free record, or a new one carved from a fresh chunk of records.   [zones lock]
   private static func takeRecord() -> ZonePointer? {
-    let g = Global.g
-    if let zone = unlinkFirst(&g.pointee.freeZones) { return zone }
-    if g.pointee.zoneCarve == g.pointee.zoneCarveEnd {
+    let g = lists.unsafelyUnwrapped
+    if let zone = unlinkFirst(&g.pointee.free) { return zone }
+    if g.pointee.carve == g.pointee.carveEnd {
       let bytes = recordStride * recordsPerChunk
       guard let chunk = OS.map(bytes) else { return nil }
-      g.pointee.zoneCarve = chunk
-      g.pointee.zoneCarveEnd = chunk + bytes
+      g.pointee.carve = chunk
+      g.pointee.carveEnd = chunk + bytes
     }
-    let record = g.pointee.zoneCarve
-    g.pointee.zoneCarve += recordStride
+    let record = g.pointee.carve
+    g.pointee.carve += recordStride
     return ZonePointer(bitPattern: record)
   }
 
@@ -117,17 +139,17 @@ enum Zones {
   /// Takes a torn-down zone off the live list and recycles its record.
   static func retire(_ zone: ZonePointer) {
     Lock.zones.lock()
-    unlink(zone, from: &Global.g.pointee.liveZones)
+    unlink(zone, from: &lists.unsafelyUnwrapped.pointee.live)
     let live = liveCount.wrappingSubtract(1, ordering: .relaxed).newValue
     recycleLocked(zone)
     Lock.zones.unlock()
-    if live == 0 { Background.programThreadsEnded() }
+    if live == 0 && Release.backgroundRunning { zms_background_wake() } // it leaves now
   }
 
   /// Folds a torn-down zone's counters into the totals; its record becomes free. [zones lock]
   private static func recycleLocked(_ zone: ZonePointer) {
-    Stats.fold(zone)
-    link(zone, into: &Global.g.pointee.freeZones)
+    SmallCounters.retired.add(zone)
+    link(zone, into: &lists.unsafelyUnwrapped.pointee.free)
   }
 
   // MARK: - Fork
@@ -137,14 +159,14 @@ enum Zones {
   /// memory is walked or written; a dead zone is torn down only when the child needs a
   /// slab it cannot find elsewhere (reapOneDead).
   static func afterForkInChild() {
-    let g = Global.g
+    let g = lists.unsafelyUnwrapped
     let me = ThreadZone.current
     let survivor = !isPlaceholder(me)
-    if survivor { unlink(me, from: &g.pointee.liveZones) }
-    var dead = g.pointee.deadZones
-    if g.pointee.liveZones != 0 {
+    if survivor { unlink(me, from: &g.pointee.live) }
+    var dead = g.pointee.dead
+    if g.pointee.live != 0 {
       // Splice the old live list in front of the dead list.
-      var tail = ZonePointer(bitPattern: g.pointee.liveZones).unsafelyUnwrapped
+      var tail = ZonePointer(bitPattern: g.pointee.live).unsafelyUnwrapped
       var count: UInt = 1
       while tail.pointee.linkNext != 0 {
         tail = ZonePointer(bitPattern: tail.pointee.linkNext).unsafelyUnwrapped
@@ -152,14 +174,14 @@ enum Zones {
       }
       tail.pointee.linkNext = dead
       if dead != 0 { ZonePointer(bitPattern: dead).unsafelyUnwrapped.pointee.linkPrev = UInt(bitPattern: tail) }
-      dead = g.pointee.liveZones
+      dead = g.pointee.live
       deadCount.wrappingAdd(count, ordering: .relaxed)
     }
-    g.pointee.deadZones = dead
-    g.pointee.liveZones = 0
+    g.pointee.dead = dead
+    g.pointee.live = 0
     liveCount.store(0, ordering: .relaxed)
     if survivor {
-      link(me, into: &g.pointee.liveZones)
+      link(me, into: &g.pointee.live)
       liveCount.store(1, ordering: .relaxed)
     }
   }
@@ -168,17 +190,17 @@ enum Zones {
   /// The child keeps only its own zone; the others, the free records and the rest of the
   /// current chunk of records are abandoned (their slabs are never reused here).
   static func abandonInChild() {
-    let g = Global.g
+    let g = lists.unsafelyUnwrapped
     let me = ThreadZone.current
-    g.pointee.liveZones = 0
-    g.pointee.deadZones = 0
-    g.pointee.freeZones = 0
-    g.pointee.zoneCarve = 0
-    g.pointee.zoneCarveEnd = 0
+    g.pointee.live = 0
+    g.pointee.dead = 0
+    g.pointee.free = 0
+    g.pointee.carve = 0
+    g.pointee.carveEnd = 0
     deadCount.store(0, ordering: .relaxed)
     liveCount.store(0, ordering: .relaxed)
     guard !isPlaceholder(me) else { return }
-    link(me, into: &g.pointee.liveZones)
+    link(me, into: &g.pointee.live)
     liveCount.store(1, ordering: .relaxed)
   }
 
@@ -187,7 +209,7 @@ enum Zones {
   static func reapOneDead() -> Bool {
     guard deadCount.load(ordering: .relaxed) > 0 else { return false }
     Lock.zones.lock()
-    let zone = unlinkFirst(&Global.g.pointee.deadZones)
+    let zone = unlinkFirst(&lists.unsafelyUnwrapped.pointee.dead)
     Lock.zones.unlock()
     guard let zone else { return false }
     deadCount.wrappingSubtract(1, ordering: .relaxed)
@@ -202,40 +224,21 @@ enum Zones {
   // MARK: - Lists of zone records (doubly linked through linkNext/linkPrev)   [zones lock]
 
   static func link(_ zone: ZonePointer, into head: inout UInt) {
-    zone.pointee.linkPrev = 0
-    zone.pointee.linkNext = head
-    if head != 0 { ZonePointer(bitPattern: head).unsafelyUnwrapped.pointee.linkPrev = UInt(bitPattern: zone) }
-    head = UInt(bitPattern: zone)
+    LinkedList<ZoneLinks>.push(&head, UInt(bitPattern: zone))
   }
 
   static func unlink(_ zone: ZonePointer, from head: inout UInt) {
-    let next = zone.pointee.linkNext
-    let prev = zone.pointee.linkPrev
-    if prev != 0 { ZonePointer(bitPattern: prev).unsafelyUnwrapped.pointee.linkNext = next } else { head = next }
-    if next != 0 { ZonePointer(bitPattern: next).unsafelyUnwrapped.pointee.linkPrev = prev }
-    zone.pointee.linkNext = 0
-    zone.pointee.linkPrev = 0
+    LinkedList<ZoneLinks>.remove(&head, UInt(bitPattern: zone))
   }
 
   private static func unlinkFirst(_ head: inout UInt) -> ZonePointer? {
-    guard head != 0 else { return nil }
-    let zone = ZonePointer(bitPattern: head).unsafelyUnwrapped
-    unlink(zone, from: &head)
-    return zone
+    LinkedList<ZoneLinks>.pop(&head).map { ZonePointer(bitPattern: $0).unsafelyUnwrapped }
   }
 
   /// Calls body for every zone that holds counters: live ones and dead ones.   [zones lock]
   static func forEachCounted(_ body: (ZonePointer) -> Void) {
-    forEach(in: Global.g.pointee.liveZones, body)
-    forEach(in: Global.g.pointee.deadZones, body)
-  }
-
-  private static func forEach(in head: UInt, _ body: (ZonePointer) -> Void) {
-    var z = head
-    while z != 0 {
-      let zone = ZonePointer(bitPattern: z).unsafelyUnwrapped
-      body(zone)
-      z = zone.pointee.linkNext
-    }
+    let g = lists.unsafelyUnwrapped
+    LinkedList<ZoneLinks>.forEach(g.pointee.live) { body(ZonePointer(bitPattern: $0).unsafelyUnwrapped) }
+    LinkedList<ZoneLinks>.forEach(g.pointee.dead) { body(ZonePointer(bitPattern: $0).unsafelyUnwrapped) }
   }
 }

@@ -79,15 +79,15 @@ static inline struct zms_sampler_thread *zms_sampler_state(void) { return &zms_s
 
 /* ---- The region table ------------------------------------------------------------ */
 
-#define ZMS_REGION_SHIFT 26
-/* The bits of a user-space address: 47 on x86-64; 48 on AArch64, where Linux hands out
- * mmap addresses just below 2^48 (qemu-user on an x86-64 host stays below 2^47). */
+#define ZMS_REGION_SHIFT 26                                   /* a window: 64 MiB */
+/* user address space: 128 TiB on x86-64; 256 TiB on AArch64, where Linux hands out mmap
+ * addresses just below 2^48 (qemu-user on an x86-64 host stays below 2^47) */
 #if defined(__aarch64__)
 #define ZMS_ADDRESS_BITS 48
 #else
 #define ZMS_ADDRESS_BITS 47
 #endif
-#define ZMS_REGION_COUNT (1u << (ZMS_ADDRESS_BITS - ZMS_REGION_SHIFT)) /* user space / 64 MiB */
+#define ZMS_REGION_COUNT (1u << (ZMS_ADDRESS_BITS - ZMS_REGION_SHIFT))
 
 extern uint8_t zms_regions[ZMS_REGION_COUNT];
 
@@ -151,8 +151,9 @@ extern uint64_t *zms_fork_word;
 void zms_fork_word_setup(void);
 /* Repairs a forked child (one thread does it; the others wait). */
 void zms_fork_repair(void);
-/* Implemented by the Swift core: what the repair does beyond re-creating the locks. */
-void zmcore_repair_after_fork(void);
+/* What the repair does beyond re-creating the locks: set by the runtime at boot (the
+ * support library names nothing of the layers above it). */
+void zms_set_fork_repair(void (*repair)(void));
 void zms_lock_order_violation(unsigned cls) __attribute__((noreturn));
 
 /* Which locks a vanished thread held at fork: bits of the global, depot and arena locks. */

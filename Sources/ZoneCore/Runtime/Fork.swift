@@ -1,4 +1,5 @@
-// Fork.swift: how a forked child gets a consistent heap (seed 001).
+// Fork.swift: how a forked child gets a consistent heap, lazily, as Linux's fork copies
+// anon_vma chains in O(1) and leaves the work to the child.
 //
 // Owns: the repair of a child, which runs before the child takes its first allocator
 // lock (ZoneSupport/Locks.c detects the child through a MADV_WIPEONFORK page).
@@ -32,7 +33,7 @@ enum Fork {
     let held = zms_reinit_locks_after_fork()
     zms_background_reinit()
     Boot.afterForkInChild()
-    guard Global.state != nil else { return }
+    guard Boot.isReady else { return }
     func wasHeld(_ id: Int32) -> Bool { held.global & (1 << UInt32(id)) != 0 }
     if wasHeld(Int32(ZMS_LOCK_ZONES)) { Zones.abandonInChild() } else { Zones.afterForkInChild() }
     if wasHeld(Int32(ZMS_LOCK_ORPHANS)) { Orphans.abandonInChild() }
@@ -48,4 +49,5 @@ enum Fork {
   }
 }
 
-@c(zmcore_repair_after_fork) public func zmcore_repair_after_fork() { Fork.repairInChild() }
+/// The repair ZoneSupport's locks run in a forked child (registered at boot).
+let forkRepair: @convention(c) () -> Void = { Fork.repairInChild() }

@@ -26,41 +26,45 @@ import ZoneSupport
 import Synchronization
 
 enum Boot {
-  /// 0 not started, 1 booting, 2 ready, 3 failed.
+  /// The boot's progress.
   static let state = Atomic<UInt>(0)
+  static let notStarted: UInt = 0, booting: UInt = 1, ready: UInt = 2, failed: UInt = 3
   nonisolated(unsafe) static var constructed = false
   nonisolated(unsafe) static var cpus = 1
   /// The process the allocator's state belongs to: set at boot and by a fork child's
   /// repair. Another pid with no repair pending shares this process's memory.
   nonisolated(unsafe) static var pid: UInt = 0
 
+  /// True once boot has finished.
+  static var isReady: Bool { state.load(ordering: .acquiring) == ready }
+
   @inline(__always) static func ensure() -> Bool {
-    state.load(ordering: .acquiring) == 2 || start()
+    state.load(ordering: .acquiring) == ready || start()
   }
 
   @inline(never) private static func start() -> Bool {
-    if state.compareExchange(expected: 0, desired: 1, ordering: .acquiring).exchanged {
+    if state.compareExchange(expected: notStarted, desired: booting, ordering: .acquiring).exchanged {
       var all = sigset_t(), saved = sigset_t()
       sigfillset(&all)
       pthread_sigmask(SIG_BLOCK, &all, &saved)
       let ok = boot()
-      state.store(ok ? 2 : 3, ordering: .releasing)
+      state.store(ok ? ready : failed, ordering: .releasing)
       pthread_sigmask(SIG_SETMASK, &saved, nil)
       return ok
     }
-    while state.load(ordering: .acquiring) == 1 {
+    while state.load(ordering: .acquiring) == booting {
       // A forked child whose booting thread was left behind boots again.
       if zms_needs_fork_repair() { zms_fork_repair() }
       sched_yield()
     }
     let now = state.load(ordering: .acquiring)
-    return now == 2 || (now == 0 && start())
+    return now == ready || (now == notStarted && start())
   }
 
   /// A child forked while another thread was booting boots again (nothing was handed out
   /// before boot finished, so nothing depends on the half-built state).
   static func afterForkInChild() {
-    _ = state.compareExchange(expected: 1, desired: 0, ordering: .relaxed)
+    _ = state.compareExchange(expected: booting, desired: notStarted, ordering: .relaxed)
     pid = UInt(getpid())
   }
 
@@ -69,22 +73,37 @@ enum Boot {
     !zms_needs_fork_repair() && UInt(getpid()) != pid
   }
 
+  /// The fixed tables' literal lengths agree with the constants they stand for.
+  private static func checkTables() {
+    let agree = BucketTable(repeating: 0).count == Int(SizeClass.directLimit) / 16 + 1
+      && ClassTable(repeating: 0).count == SizeClass.count
+      && ChargeClassTable(repeating: 0).count == ChargeClass.count
+      && DirtyLists(repeating: TailedList()).count == ChargeClass.count
+      && CleanLists(repeating: 0).count == SizeClass.maxGranules
+      && ExtentBins.Heads(repeating: 0).count == ExtentBins.count
+      && ExtentBins.Bitmap(repeating: 0).count == ExtentBins.bitmapWords
+    if !agree { Diagnostics.fatal("internal error: a table's length disagrees with its constant", 0) }
+  }
+
   private static func boot() -> Bool {
     if MemoryLayout<Zone>.size > zms_empty_zone_bytes() {
       Diagnostics.fatal("internal error: zone record larger than the empty zone", UInt(MemoryLayout<Zone>.size))
     }
+    checkTables()
     pid = UInt(getpid())
     cpus = max(Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))), 1)
     Config.load(cpus: cpus)
+    OS.setPageSize(forced: 0)
     drawSecrets()
     zms_set_check_lock_order(Config.checkLocks)
     zms_background_reinit()
+    zms_set_fork_repair(forkRepair)
     zms_fork_word_setup()
-    guard Global.map() else { return false }
+    guard Zones.setUp(), Depot.setUp(), Arena.setUp(), Orphans.setUp(), BigBlocks.setUp(), LazyUnmap.setUp()
+    else { return false }
     Sampling.boot()
-    Foreign.setUp()
     _ = Limit.set(Config.limit)
-    Depot.minimumKeep = Config.depotSlabsPerCPU * UInt(cpus)
+    Retention.depotFloor = Config.depotSlabsPerCPU * UInt(cpus) * SlabGeometry.size
     Teardown.slots = min(cpus, Int(ZMS_MAX_TEARDOWN_SLOTS))
     return pthread_key_create(&Zones.key, Zones.destructor) == 0
   }
@@ -105,14 +124,16 @@ enum Boot {
     guard ensure() else { return }
     Console.capture(keepingDuplicate: Config.printStats || Config.profile || Config.guardRate != 0)
     Numa.setUp()
-    Sampling.construct()
+    if Numa.enabled { Arena.applyNumaPolicyToExistingRegions() }
+    // What dlopen of the stack walker keeps is the allocator's own, not the program's.
+    Stats.countingAsInternal { Sampling.construct() }
     constructed = true
     StatsPage.publish()
   }
 
   /// The library destructor (process exit, and _exit).
   static func destruct() {
-    guard state.load(ordering: .acquiring) == 2, !isSharingParentMemory else { return }
+    guard state.load(ordering: .acquiring) == ready, !isSharingParentMemory else { return }
     if Profiler.enabled { ProfileDump.atExit() }
     if Config.printStats { Summary.printAtExit() }
     StatsPage.atExit()

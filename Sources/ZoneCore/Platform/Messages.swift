@@ -1,10 +1,9 @@
-// Diagnostics.swift: messages to stderr without allocating, and fatal errors.
+// Messages.swift: text built without allocating.
 //
-// Owns: formatting text and numbers into stack buffers (ByteSink, the one formatting
-// abstraction of the core), writing lines with write(2) (FileWriter.writeAll), and the
-// abort paths for invalid frees, double frees and heap corruption.
-// Touches: Console (where messages go), Files. Every message is one line starting
-// "zonemalloc: ".
+// Owns: ByteSink, the one formatting abstraction of the core (text, decimal, hex and
+// byte counts appended to a stack buffer, a path or a file being written), and
+// LineBuffer, a line on the stack written with write(2) (FileWriter.writeAll).
+// Touches: Console (the default destination of a line), Files.
 
 import ZoneSupport
 
@@ -97,56 +96,5 @@ struct LineBuffer: ~Copyable, ByteSink {
     guard fd >= 0 else { return }
     let n = count
     _ = withUnsafeBytes(of: &bytes) { FileWriter.writeAll(fd, $0.baseAddress!, n) }
-  }
-}
-
-enum Diagnostics {
-  /// "zonemalloc: <text>" on the console.
-  static func warn(_ text: StaticString) {
-    var line = LineBuffer()
-    line.append("zonemalloc: ")
-    line.append(text)
-    line.writeLine()
-  }
-
-  /// Aborts with "zonemalloc: <what> 0x<address>". Never returns.
-  static func fatal(_ what: StaticString, _ address: UInt) -> Never {
-    fatal(what, "", address)
-  }
-
-  /// "zonemalloc: <function>(): invalid pointer 0x<address>", then abort.
-  @inline(never) static func invalidPointer(_ function: StaticString, _ address: UInt) -> Never {
-    fatal(function, "(): invalid pointer", address)
-  }
-
-  private static func fatal(_ first: StaticString, _ second: StaticString, _ address: UInt) -> Never {
-    var line = LineBuffer()
-    line.append("zonemalloc: ")
-    line.append(first)
-    line.append(second)
-    line.append(" ")
-    line.append(hex: address)
-    line.writeLine()
-    abort()
-  }
-
-  /// "zonemalloc: <text> <path>: <the error's text>", for a file that cannot be written.
-  static func fileError(_ text: StaticString, _ path: UnsafePointer<CChar>, _ error: Int32) {
-    var line = LineBuffer()
-    line.append("zonemalloc: ")
-    line.append(text)
-    line.append(" ")
-    line.append(cString: path, limit: 200)
-    line.append(": ")
-    line.append(cString: zms_error_text(error))
-    line.writeLine()
-  }
-
-  @inline(never) static func doubleFree(_ address: UInt) -> Never {
-    fatal("free(): double free of", address)
-  }
-
-  @inline(never) static func corruption(_ address: UInt) -> Never {
-    fatal("heap corruption detected at", address)
   }
 }

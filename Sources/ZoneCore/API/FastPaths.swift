@@ -1,0 +1,76 @@
+// FastPaths.swift: malloc and free as most calls run them. Hot.
+//
+// Owns: zm_malloc and zm_free. malloc of up to 1 KiB: thread slot, the current slab of
+// the request's 16-byte bucket (a table: no class arithmetic), pop from its local list
+// (checked: in the slab, aligned, carrying the slab's tag), count, tick. free: region
+// table, slab header by arithmetic on the address, chunk-start check (one
+// multiplication), freed-tag check, owner check, push on the local list, one decrement
+// that says when the slab needs attention. Neither takes a lock or executes an atomic
+// read-modify-write. Every way out of them is a jump: the slow paths use the C calling
+// convention (SlowPaths.swift), as these do, since LLVM makes no tail call across
+// conventions, so they need no stack frame.
+// Touches: the thread slot, slab headers and chunks (Small), the slow paths.
+
+import ZoneSupport
+
+
+@c(zm_malloc)
+public func zm_malloc(_ size: UInt) -> UnsafeMutableRawPointer? {
+  if _fastPath(size <= SizeClass.directLimit) { return FastPath.mallocDirect(size) }
+  return zmcore_malloc_above_direct(size)
+}
+
+@c(zm_free)
+public func zm_free(_ pointer: UnsafeMutableRawPointer?) {
+  let address = UInt(bitPattern: pointer)
+  let window = zms_region_index(address)
+  if _slowPath(!zms_region_is_arena(window)) { return zmcore_free_elsewhere(address) }
+  let slab = slabOf(address, window: window)
+  if _slowPath(!slab.isChunkStart(address)) { return zmcore_free_elsewhere(address) }
+  let tag = slab.pointee.tag
+  if _slowPath(ChunkLink.word(address, 1).pointee == tag) {
+    return zmcore_free_tagged(UnsafeMutableRawPointer(slab), address)
+  }
+  FastPath.freeChunk(slab, address, tag: tag)
+}
+
+enum FastPath {
+  /// malloc for 0 ... 1 KiB: the current slab of the size's 16-byte bucket. Hot.
+  @inline(__always) static func mallocDirect(_ size: UInt) -> UnsafeMutableRawPointer? {
+    let zone = ThreadZone.current
+    let slab = slabAt(zone.pointee.direct[Int((size &+ 15) >> 4)])
+    let chunk = slab.pointee.free
+    if _slowPath(chunk == 0) { return zmcore_refill_direct(UnsafeMutableRawPointer(zone), size) }
+    if _slowPath(!slab.isIntactHead(chunk)) { return zmcore_corrupt_list(UnsafeMutableRawPointer(slab), chunk) }
+    return handOut(zone, slab, slab.pop(chunk))
+  }
+
+  /// malloc of a slab class above the bucket table. Hot.
+  @inline(__always) static func mallocSmall(_ size: UInt) -> UnsafeMutableRawPointer? {
+    let zone = ThreadZone.current
+    let slab = slabAt(zone.pointee.current[SizeClass.index(for: Int(size))])
+    let chunk = slab.takeLocal()
+    if _fastPath(chunk != 0) { return handOut(zone, slab, chunk) }
+    return zmcore_refill(UnsafeMutableRawPointer(zone), size)
+  }
+
+  /// The chunk goes to the program, counted, unless the thread's tick runs out on it. Hot.
+  @inline(__always) static func handOut(_ zone: ZonePointer, _ slab: SlabPointer, _ chunk: UInt) -> UnsafeMutableRawPointer {
+    if _slowPath(!ThreadZone.handOut(zone, slab, chunk)) {
+      return zmcore_tick_expired(UnsafeMutableRawPointer(zone), UnsafeMutableRawPointer(slab), chunk)
+    }
+    return UnsafeMutableRawPointer(bitPattern: chunk).unsafelyUnwrapped
+  }
+
+  /// A checked, untagged chunk: the owner's free, or the remote push. Hot.
+  @inline(__always) static func freeChunk(_ slab: SlabPointer, _ address: UInt, tag: UInt) {
+    let zone = ThreadZone.current
+    if _fastPath(SmallFree.isOwner(slab, zone)) {
+      if _slowPath(!SmallFree.freeLocal(zone, slab, address, tag: tag)) {
+        zmcore_free_event(UnsafeMutableRawPointer(zone), UnsafeMutableRawPointer(slab))
+      }
+    } else {
+      zmcore_free_remote(UnsafeMutableRawPointer(zone), UnsafeMutableRawPointer(slab), address)
+    }
+  }
+}

@@ -1,0 +1,92 @@
+// SlowPaths.swift: the fast paths' ways out, in the C calling convention.
+//
+// Owns: the functions the fast paths (FastPaths.swift) jump to, named zmcore_* (the
+// version script keeps them local): the refills, the tick's turn, a broken free list,
+// the free events of the owner, the remote free, the free of a chunk that carries the
+// freed tag, and free of anything that is no live chunk start. Each calls the layer that
+// does the work, tells the heap profiler of a sampled span that went, and ends with the
+// housekeeping component's turn.
+// Touches: Allocation, SmallFree, Pointer, GuardedSlots, BigBlocks, Profiler,
+// Housekeeping, Diagnostics.
+
+import ZoneSupport
+
+/// malloc above the bucket table's sizes: the other slab classes, spans, big blocks.
+@c(zmcore_malloc_above_direct) @inline(never)
+func zmcore_malloc_above_direct(_ size: UInt) -> UnsafeMutableRawPointer? {
+  if size <= Allocation.smallLimit { return FastPath.mallocSmall(size) }
+  return Allocation.larger(size, zeroed: false)
+}
+
+/// The bucket table's current slab ran dry.
+@c(zmcore_refill_direct) @inline(never)
+func zmcore_refill_direct(_ zone: UnsafeMutableRawPointer, _ size: UInt) -> UnsafeMutableRawPointer? {
+  Allocation.small(SizeClass.index(for: Int(size)), size: size)
+}
+
+/// A class's current slab ran dry (above the bucket table).
+@c(zmcore_refill) @inline(never)
+func zmcore_refill(_ zone: UnsafeMutableRawPointer, _ size: UInt) -> UnsafeMutableRawPointer? {
+  Allocation.small(SizeClass.index(for: Int(size)), size: size)
+}
+
+/// A broken free list found by the fast path.
+@c(zmcore_corrupt_list) @inline(never)
+func zmcore_corrupt_list(_ slab: UnsafeMutableRawPointer, _ chunk: UInt) -> UnsafeMutableRawPointer? {
+  slab.assumingMemoryBound(to: Slab.self).brokenList(chunk)
+}
+
+/// The tick ran out on a chunk handed out.
+@c(zmcore_tick_expired) @inline(never)
+func zmcore_tick_expired(_ zone: UnsafeMutableRawPointer, _ slab: UnsafeMutableRawPointer,
+                         _ chunk: UInt) -> UnsafeMutableRawPointer {
+  Allocation.tickRanOut(zone.assumingMemoryBound(to: Zone.self), slab.assumingMemoryBound(to: Slab.self), chunk)
+}
+
+/// An owner's free ran the slab's countdown out.
+@c(zmcore_free_event) @inline(never)
+func zmcore_free_event(_ zone: UnsafeMutableRawPointer, _ slab: UnsafeMutableRawPointer) {
+  let sampled = SmallFree.freeEvent(zone.assumingMemoryBound(to: Zone.self), slab.assumingMemoryBound(to: Slab.self))
+  afterSmallFree(sampled)
+}
+
+/// A chunk freed by a thread that does not own its slab.
+@c(zmcore_free_remote) @inline(never)
+func zmcore_free_remote(_ zone: UnsafeMutableRawPointer, _ slab: UnsafeMutableRawPointer, _ address: UInt) {
+  let sampled = SmallFree.freeRemote(zone.assumingMemoryBound(to: Zone.self), slab.assumingMemoryBound(to: Slab.self),
+                                     address)
+  afterSmallFree(sampled)
+}
+
+/// A chunk that carries the freed tag: a double free, unless the owner does not find it
+/// on its lists (the program stored the tag's value there itself).
+@c(zmcore_free_tagged) @inline(never)
+func zmcore_free_tagged(_ slab: UnsafeMutableRawPointer, _ address: UInt) {
+  let header = slab.assumingMemoryBound(to: Slab.self)
+  SmallFree.checkNotFree(header, address, ThreadZone.current)
+  FastPath.freeChunk(header, address, tag: header.pointee.tag)
+}
+
+/// free of an address that is no live chunk start of a slab arena.
+@c(zmcore_free_elsewhere) @inline(never)
+func zmcore_free_elsewhere(_ address: UInt) {
+  switch Pointer.classify(address) {
+  case .null:
+    return
+  case .guarded:
+    _ = GuardedSlots.free(address)
+  case .big:
+    if BigBlocks.free(address).sampled { Profiler.noteFreed(address) }
+    Housekeeping.afterSlowPath()
+  case .glibc:
+    __libc_free(UnsafeMutableRawPointer(bitPattern: address))
+  case .chunk, .invalid: // the fast path found no live chunk start there
+    Diagnostics.invalidPointer("free", address)
+  }
+}
+
+/// After a small free's slow path: the profiler hears of a sampled span that went.
+private func afterSmallFree(_ sampledSpan: UInt) {
+  if sampledSpan != 0 { Profiler.noteFreed(sampledSpan) }
+  Housekeeping.afterSlowPath()
+}

@@ -1,0 +1,1 @@
+../../Sources/ZoneCore/Policy/CgroupLines.swift

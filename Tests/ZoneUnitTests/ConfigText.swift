@@ -1,0 +1,1 @@
+../../Sources/ZoneCore/Policy/ConfigText.swift

@@ -1,0 +1,1 @@
+../../Sources/ZoneCore/Big/ExtentBins.swift
