@@ -18,37 +18,44 @@
  * host program that samples nothing never loads it. The walk itself allocates nothing
  * in the usual case; the caller keeps its own allocations from being sampled while it
  * walks, so a rare allocation inside the FDE lookup cannot recurse.
- * x86-64 only: elsewhere there are no stacks.
+ * x86-64 and AArch64 (elsewhere there are no stacks). On x86-64 the call's return address
+ * and the caller's rbp sit just below the CFA, so the outermost own frame record gives
+ * the program's rsp too. On AArch64 a frame record (x29, x30) need not be at the top of
+ * its frame, so the program's sp is that frame's CFA, from its own CFI rule: the cross
+ * build (scripts/cross-aarch64.sh) gives the Swift code .eh_frame for this.
  */
 #include "FrameRules.h"
 #include <dlfcn.h>
 #include <link.h>
 
-static uintptr_t own_start, own_end; /* this library's executable segment */
+static uintptr_t own_start, own_end; /* this library's executable segment; own_end published last */
 
 static int find_own_text(struct dl_phdr_info *info, size_t size, void *argument) {
   (void)size;
-  (void)argument;
-  uintptr_t here = (uintptr_t)&zms_backtrace;
+  uintptr_t *extent = argument, here = (uintptr_t)&zms_backtrace;
   for (int i = 0; i < info->dlpi_phnum; i++) {
     const ElfW(Phdr) *h = &info->dlpi_phdr[i];
     uintptr_t start = info->dlpi_addr + h->p_vaddr;
     if (h->p_type == PT_LOAD && (h->p_flags & PF_X) && here >= start && here < start + h->p_memsz) {
-      own_start = start;
-      own_end = start + h->p_memsz;
+      extent[0] = start;
+      extent[1] = start + h->p_memsz;
       return 1;
     }
   }
   return 0;
 }
 
+/* own_end is stored last, with release: a walker that reads it (acquire) sees own_start
+ * and the FDE lookup too (a weakly ordered CPU could show them late otherwise). */
 int zms_backtrace_setup(void) {
   if (__atomic_load_n(&own_end, __ATOMIC_ACQUIRE)) return 0;
   void *lib = dlopen("libgcc_s.so.1", RTLD_NOW | RTLD_LOCAL);
   void *find = lib ? dlsym(lib, "_Unwind_Find_FDE") : NULL;
-  if (!find || !dl_iterate_phdr(find_own_text, NULL)) return -1;
+  uintptr_t extent[2];
+  if (!find || !dl_iterate_phdr(find_own_text, extent)) return -1;
   zms_frame_rules_setup(find);
-  __atomic_thread_fence(__ATOMIC_RELEASE);
+  own_start = extent[0];
+  __atomic_store_n(&own_end, extent[1], __ATOMIC_RELEASE);
   return 0;
 }
 
@@ -56,15 +63,33 @@ static int is_own(uintptr_t pc) { return pc - own_start < own_end - own_start; }
 
 int zms_backtrace(uintptr_t *out, int max) {
   if (!__atomic_load_n(&own_end, __ATOMIC_ACQUIRE) || max <= 0) return 0;
-  /* The allocator's frames: rbp points at (caller's rbp, return address). A chain that
-   * does not climb the stack, or runs longer than the allocator ever nests, is no chain. */
+  /* The allocator's frames: rbp (x29) points at (caller's rbp, return address). A chain
+   * that does not climb the stack, or runs longer than the allocator ever nests, is no
+   * chain. */
   const uintptr_t *fp = __builtin_frame_address(0);
+#if defined(__aarch64__)
+  uintptr_t inner = 0; /* a return address into the frame at fp, once fp is a caller's */
+  for (int depth = 0; is_own(zms_strip_return_address(fp[1])); depth++) {
+    const uintptr_t *caller = (const uintptr_t *)fp[0];
+    if (depth == 64 || caller <= fp || ((uintptr_t)caller & 7)) return 0;
+    inner = zms_strip_return_address(fp[1]);
+    fp = caller;
+  }
+  /* The outermost own frame's rule finds its CFA, the program's sp; without it (no
+   * unwind table) the stack is the return address alone. */
+  struct zms_frame frame = {inner, (uintptr_t)fp, (uintptr_t)fp};
+  if (!inner || !zms_frame_step(&frame) || frame.pc != zms_strip_return_address(fp[1]) || frame.fp != fp[0]) {
+    out[0] = zms_strip_return_address(fp[1]);
+    return out[0] > 4096;
+  }
+#else
   for (int depth = 0; is_own(fp[1]); depth++) {
     const uintptr_t *caller = (const uintptr_t *)fp[0];
     if (depth == 64 || caller <= fp || ((uintptr_t)caller & 7)) return 0;
     fp = caller;
   }
   struct zms_frame frame = {fp[1], (uintptr_t)(fp + 2), fp[0]};
+#endif
   int count = 0;
   while (count < max && frame.pc > 4096) {
     out[count++] = frame.pc;

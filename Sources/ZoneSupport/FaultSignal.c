@@ -65,7 +65,60 @@ int zms_fault_install(zms_fault_hook hook) {
 }
 
 /* Read or write, from the page-fault error code where the architecture gives it. */
-static int access_of(void *context) {
+#if defined(__aarch64__)
+#include <asm/sigcontext.h>
+
+/* The ESR record the kernel puts in the signal frame for a fault (Linux 3.16 on), or 0.
+ * The records of uc_mcontext.__reserved end with a zero magic. */
+static uint64_t fault_esr(const ucontext_t *uc) {
+  const uint8_t *at = (const uint8_t *)uc->uc_mcontext.__reserved;
+  const uint8_t *end = at + sizeof uc->uc_mcontext.__reserved;
+  while (at + sizeof(struct _aarch64_ctx) <= end) {
+    const struct _aarch64_ctx *record = (const struct _aarch64_ctx *)at;
+    if (record->magic == 0 || record->size < sizeof *record || record->size > (size_t)(end - at)) break;
+    if (record->magic == ESR_MAGIC && record->size >= sizeof(struct esr_context))
+      return ((const struct esr_context *)record)->esr;
+    at += record->size;
+  }
+  return 0;
+}
+
+/* Without an ESR record (qemu-user gives none), the faulting instruction tells. In the
+ * loads and stores (op0 x1x0) bit 22 is L, except: a general register's LDR/STR is a
+ * store only when opc (bits 23:22) is 00, and so are LDAPUR/STLUR; the pointer-
+ * authenticated loads use those bits otherwise; atomics and compare-and-swap write (LDAPR
+ * only reads). A fault on the instruction fetch itself is UNKNOWN. */
+static int access_of_instruction(const ucontext_t *uc, uintptr_t address) {
+  uintptr_t pc = uc->uc_mcontext.pc;
+  if ((pc ^ address) >> 16 == 0 || (pc & 3)) return ZMS_ACCESS_UNKNOWN;
+  uint32_t insn = *(const uint32_t *)pc;
+  int load = (insn >> 22 & 1) ? ZMS_ACCESS_READ : ZMS_ACCESS_WRITE;
+  int opc_load = (insn >> 22 & 3) ? ZMS_ACCESS_READ : ZMS_ACCESS_WRITE;
+  if ((insn & 0x0a000000) != 0x08000000) return ZMS_ACCESS_UNKNOWN;  /* not a load or store */
+  if ((insn & 0x3b000000) == 0x18000000) return ZMS_ACCESS_READ;     /* load literal */
+  if ((insn & 0x3f000000) == 0x08000000)                             /* exclusive, ordered, CAS(P) */
+    return (insn >> 21 & 1) && ((insn >> 23 & 1) || !(insn >> 31)) ? ZMS_ACCESS_WRITE : load;
+  if ((insn & 0x3f200c00) == 0x19000000) return opc_load;            /* LDAPUR, STLUR */
+  if ((insn & 0x3a000000) != 0x38000000) return load;                /* pairs, SIMD structures */
+  if (insn >> 26 & 1) return load;                                   /* one SIMD&FP register */
+  if ((insn & 0x01200c00) == 0x00200000)                             /* atomics */
+    return (insn >> 12 & 0xf) == 0xc ? ZMS_ACCESS_READ : ZMS_ACCESS_WRITE;
+  if ((insn & 0x01200400) == 0x00200400) return ZMS_ACCESS_READ;     /* LDRAA, LDRAB */
+  return opc_load;                                                   /* one general register */
+}
+
+/* ESR: EC 0x24/0x25 is a data abort, and its WnR bit (6) says a write. */
+static int access_of(void *context, uintptr_t address) {
+  const ucontext_t *uc = context;
+  uint64_t esr = fault_esr(uc);
+  uint64_t class = esr >> 26 & 0x3f;
+  if (class == 0x24 || class == 0x25) return (esr & (1u << 6)) ? ZMS_ACCESS_WRITE : ZMS_ACCESS_READ;
+  if (esr != 0) return ZMS_ACCESS_UNKNOWN;
+  return access_of_instruction(uc, address);
+}
+#else
+static int access_of(void *context, uintptr_t address) {
+  (void)address;
 #if defined(__x86_64__)
   const ucontext_t *uc = context;
   return (uc->uc_mcontext.gregs[REG_ERR] & 2) ? ZMS_ACCESS_WRITE : ZMS_ACCESS_READ;
@@ -74,6 +127,7 @@ static int access_of(void *context) {
   return ZMS_ACCESS_UNKNOWN;
 #endif
 }
+#endif
 
 /* The fault is not a guarded slot's: hand it on as if this handler were not there. */
 static void forward(int sig, siginfo_t *info, void *context) {
@@ -98,7 +152,7 @@ static void forward(int sig, siginfo_t *info, void *context) {
 
 static void zms_fault_handler(int sig, siginfo_t *info, void *context) {
   int saved = errno;
-  fault_hook((uintptr_t)info->si_addr, access_of(context));
+  fault_hook((uintptr_t)info->si_addr, access_of(context, (uintptr_t)info->si_addr));
   forward(sig, info, context);
   errno = saved;
 }

@@ -2,31 +2,39 @@
  * FrameRules.c: how to step from a frame of the program to its caller, read once from
  * the program's DWARF call frame information and then cached (Backtrace.c walks with it).
  *
- * A rule says, for one return address, where the canonical frame address (CFA) is (rsp
- * or rbp plus an offset), that the return address sits at CFA - 8, and whether rbp was
- * saved (at CFA + an offset) or kept. It is worked out by finding the FDE with libgcc's
- * _Unwind_Find_FDE and running its CIE's and its own CFA instructions up to the call.
- * Anything this subset cannot say (a CFA computed by a DWARF expression, rbp or the
- * return address kept in another register, a signal trampoline) makes a "stop" rule:
- * the stack ends there. A return address that is not saved (_start, a thread's first
- * frame) is the end of the stack.
+ * A rule says, for one return address, where the canonical frame address (CFA) is (the
+ * stack pointer or the frame pointer plus an offset), where the return address was
+ * saved (x86-64: always at CFA - 8; AArch64: wherever the CFI put x30), and whether the
+ * frame pointer (rbp, x29) was saved (at CFA + an offset) or kept. It is worked out by
+ * finding the FDE with libgcc's _Unwind_Find_FDE and running its CIE's and its own CFA
+ * instructions up to the call. Anything this subset cannot say (a CFA computed by a
+ * DWARF expression, the frame pointer or the return address kept in another register, a
+ * signal trampoline) makes a "stop" rule: the stack ends there. A return address that is
+ * not saved (_start, a thread's first frame) is the end of the stack.
  *
  * The cache is direct-mapped, 4096 entries of (return address, rule), shared by all
  * threads without a lock: a writer clears the key, writes the rule, then publishes the
  * key; a reader takes the rule only if the key reads the same before and after it.
- * x86-64 only (the register numbers below are the x86-64 DWARF ones).
+ * x86-64 and AArch64 (their DWARF register numbers and rule layouts below); elsewhere no
+ * stack is walked. On AArch64 a return address loaded from the stack may carry a
+ * pointer-authentication code (code built with -mbranch-protection): it is stripped
+ * (xpaclri, a no-op before Armv8.3), so DW_CFA_AARCH64_negate_ra_state needs no state.
  */
 #include "FrameRules.h"
 
+#if defined(__x86_64__) || defined(__aarch64__)
+
 #if defined(__x86_64__)
+enum { DWARF_FP = 6, DWARF_SP = 7, DWARF_RA = 16 };
+#else
+enum { DWARF_FP = 29, DWARF_SP = 31, DWARF_RA = 30 };
+#endif
 
-enum { DWARF_RBP = 6, DWARF_RSP = 7, DWARF_RA = 16 };
-
-/* Rule bits: 32-bit CFA offset, 16-bit rbp offset, then flags. */
+/* Rule bits: 32-bit CFA offset, the saved-register offsets (rule_offsets), then flags. */
 #define RULE_VALID (1ull << 63)
 #define RULE_STOP (1ull << 62)
-#define RULE_CFA_RBP (1ull << 61)
-#define RULE_RBP_SAVED (1ull << 60)
+#define RULE_CFA_FP (1ull << 61)
+#define RULE_FP_SAVED (1ull << 60)
 
 struct dwarf_eh_bases { void *tbase, *dbase, *func; };
 typedef const void *(*find_fde_fn)(void *pc, struct dwarf_eh_bases *bases);
@@ -89,10 +97,12 @@ static const uint8_t *entry_body(const uint8_t *entry, const uint8_t **end) {
 struct frame_state {
   int cfa_reg;
   int64_t cfa_offset;
-  int rbp_saved;      /* 1: at CFA + rbp_offset */
-  int64_t rbp_offset;
+  int fp_saved;       /* 1: at CFA + fp_offset */
+  int64_t fp_offset;
   int ra_undefined;
   int unsupported;
+  int ra_saved;       /* AArch64 (x86-64 requires CFA - 8): 1 when at CFA + ra_offset */
+  int64_t ra_offset;
 };
 
 struct cie_info {
@@ -143,12 +153,23 @@ static int parse_cie(const uint8_t *cie, struct cie_info *info) {
 }
 
 static void set_register(struct frame_state *s, uint64_t reg, int saved, int64_t offset) {
-  if (reg == DWARF_RBP) {
-    s->rbp_saved = saved;
-    s->rbp_offset = offset;
-  } else if (reg == DWARF_RA && !(saved && offset == -8)) {
-    s->unsupported = 1;
+  if (reg == DWARF_FP) {
+    s->fp_saved = saved;
+    s->fp_offset = offset;
+  } else if (reg == DWARF_RA) {
+#if defined(__x86_64__)
+    if (!(saved && offset == -8)) s->unsupported = 1;
+#else
+    s->ra_saved = saved;
+    s->ra_offset = offset;
+#endif
   }
+}
+
+/* DW_CFA_restore(_extended), DW_CFA_same_value: the register as the CIE left it, or kept. */
+static void restore_register(struct frame_state *s, const struct frame_state *initial, uint64_t reg) {
+  if (reg == DWARF_FP) { s->fp_saved = initial->fp_saved; s->fp_offset = initial->fp_offset; }
+  if (reg == DWARF_RA) { s->ra_saved = initial->ra_saved; s->ra_offset = initial->ra_offset; }
 }
 
 /* Runs instructions while the location stays at or before `target`. */
@@ -161,10 +182,7 @@ static void run(const uint8_t *p, const uint8_t *end, const struct cie_info *cie
     uint8_t high = op & 0xc0, low = op & 0x3f;
     if (high == 0x40) { location += low * cie->code_align; continue; }
     if (high == 0x80) { set_register(s, low, 1, (int64_t)uleb(&p) * cie->data_align); continue; }
-    if (high == 0xc0) {
-      if (low == DWARF_RBP) { s->rbp_saved = initial->rbp_saved; s->rbp_offset = initial->rbp_offset; }
-      continue;
-    }
+    if (high == 0xc0) { restore_register(s, initial, low); continue; }
     uint64_t reg, length;
     switch (op) {
     case 0x00: break;                                                       /* nop */
@@ -174,20 +192,21 @@ static void run(const uint8_t *p, const uint8_t *end, const struct cie_info *cie
     case 0x05: reg = uleb(&p); set_register(s, reg, 1, (int64_t)uleb(&p) * cie->data_align); break;
     case 0x11: reg = uleb(&p); set_register(s, reg, 1, sleb(&p) * cie->data_align); break;
     case 0x2f: reg = uleb(&p); set_register(s, reg, 1, -(int64_t)uleb(&p) * cie->data_align); break;
-    case 0x06:                                                              /* restore_extended */
-      reg = uleb(&p);
-      if (reg == DWARF_RBP) { s->rbp_saved = initial->rbp_saved; s->rbp_offset = initial->rbp_offset; }
-      break;
+    case 0x06: restore_register(s, initial, uleb(&p)); break;               /* restore_extended */
     case 0x07:                                                              /* undefined */
       reg = uleb(&p);
       if (reg == DWARF_RA) s->ra_undefined = 1;
-      else if (reg == DWARF_RBP) s->rbp_saved = 0;
+      else if (reg == DWARF_FP) s->fp_saved = 0;
       break;
-    case 0x08: reg = uleb(&p); if (reg == DWARF_RBP) s->rbp_saved = 0; break; /* same_value */
+    case 0x08:                                                              /* same_value */
+      reg = uleb(&p);
+      if (reg == DWARF_FP) s->fp_saved = 0;
+      if (reg == DWARF_RA) s->ra_saved = 0;
+      break;
     case 0x09:                                                              /* register */
       reg = uleb(&p);
       uleb(&p);
-      if (reg == DWARF_RBP || reg == DWARF_RA) s->unsupported = 1;
+      if (reg == DWARF_FP || reg == DWARF_RA) s->unsupported = 1;
       break;
     case 0x0a: if (depth < 8) stack[depth++] = *s; else s->unsupported = 1; break;
     case 0x0b: if (depth > 0) *s = stack[--depth]; else s->unsupported = 1; break;
@@ -200,20 +219,47 @@ static void run(const uint8_t *p, const uint8_t *end, const struct cie_info *cie
       reg = uleb(&p);
       length = uleb(&p);
       p += length;
-      if (reg == DWARF_RBP || reg == DWARF_RA) s->unsupported = 1;
+      if (reg == DWARF_FP || reg == DWARF_RA) s->unsupported = 1;
       break;
     case 0x14: case 0x15:                                                   /* val_offset(_sf) */
       reg = uleb(&p);
       uleb(&p);
-      if (reg == DWARF_RBP || reg == DWARF_RA) s->unsupported = 1;
+      if (reg == DWARF_FP || reg == DWARF_RA) s->unsupported = 1;
       break;
     case 0x2e: uleb(&p); break;                                             /* GNU_args_size */
+#if defined(__aarch64__)
+    case 0x2d: break;                          /* AARCH64_negate_ra_state: stripped on load */
+#endif
     default: s->unsupported = 1; break;                 /* def_cfa_expression, set_loc, ... */
     }
   }
 }
 
 /* ---- Rules --------------------------------------------------------------------------- */
+
+#if defined(__x86_64__)
+/* x86-64: bits 32-47 hold the rbp offset; the return address is always at CFA - 8. */
+static int rule_offsets(const struct frame_state *s, uint64_t *bits) {
+  if (s->fp_offset < INT16_MIN || s->fp_offset > INT16_MAX) return 0;
+  *bits = (uint64_t)(uint16_t)s->fp_offset << 32;
+  return 1;
+}
+static intptr_t fp_offset_of(uint64_t rule) { return (int16_t)(rule >> 32); }
+static intptr_t ra_offset_of(uint64_t rule) { (void)rule; return -8; }
+static uintptr_t return_address(uintptr_t saved) { return saved; }
+#else
+/* AArch64: bits 32-45 and 46-59 hold the x29 and x30 offsets in 8-byte units (signed,
+ * +-64 KiB); the return address must be saved: a frame that called has saved x30. */
+static int fits_units(int64_t offset) { return offset % 8 == 0 && offset >= -8192 * 8 && offset < 8192 * 8; }
+static int rule_offsets(const struct frame_state *s, uint64_t *bits) {
+  if (!s->ra_saved || !fits_units(s->ra_offset) || !fits_units(s->fp_offset)) return 0;
+  *bits = ((uint64_t)((s->fp_offset / 8) & 0x3fff) << 32) | ((uint64_t)((s->ra_offset / 8) & 0x3fff) << 46);
+  return 1;
+}
+static intptr_t fp_offset_of(uint64_t rule) { return (intptr_t)((int64_t)(rule << 18) >> 50) * 8; }
+static intptr_t ra_offset_of(uint64_t rule) { return (intptr_t)((int64_t)(rule << 4) >> 50) * 8; }
+static uintptr_t return_address(uintptr_t saved) { return zms_strip_return_address(saved); }
+#endif
 
 static uint64_t compute(uintptr_t pc) {
   struct dwarf_eh_bases bases;
@@ -230,17 +276,22 @@ static uint64_t compute(uintptr_t pc) {
   if (size < 0) return RULE_VALID | RULE_STOP;
   p += 4 + 2 * size; /* CIE pointer, pc_begin, pc_range */
   if (cie.augmentation_data) p += uleb(&p);
-  struct frame_state initial = {DWARF_RSP, 8, 0, 0, 0, 0};
+#if defined(__x86_64__)
+  struct frame_state initial = {DWARF_SP, 8, 0, 0, 0, 0, 0, 0};
+#else
+  struct frame_state initial = {DWARF_SP, 0, 0, 0, 0, 0, 0, 0};
+#endif
   run(cie.instructions, cie.end, &cie, 0, 0, &initial, &initial);
   struct frame_state s = initial;
   run(p, fde_end, &cie, (uintptr_t)bases.func, pc - 1, &initial, &s);
   if (s.ra_undefined) return RULE_VALID | RULE_STOP;
-  if (s.unsupported || initial.unsupported || (s.cfa_reg != DWARF_RSP && s.cfa_reg != DWARF_RBP) ||
-      s.cfa_offset < 8 || s.cfa_offset > INT32_MAX || s.rbp_offset < INT16_MIN || s.rbp_offset > INT16_MAX) {
+  uint64_t offsets;
+  if (s.unsupported || initial.unsupported || (s.cfa_reg != DWARF_SP && s.cfa_reg != DWARF_FP) ||
+      s.cfa_offset < 8 || s.cfa_offset > INT32_MAX || !rule_offsets(&s, &offsets)) {
     return RULE_VALID | RULE_STOP;
   }
-  return RULE_VALID | (s.cfa_reg == DWARF_RBP ? RULE_CFA_RBP : 0) | (s.rbp_saved ? RULE_RBP_SAVED : 0) |
-         ((uint64_t)(uint16_t)s.rbp_offset << 32) | (uint64_t)(uint32_t)s.cfa_offset;
+  return RULE_VALID | (s.cfa_reg == DWARF_FP ? RULE_CFA_FP : 0) | (s.fp_saved ? RULE_FP_SAVED : 0) | offsets |
+         (uint64_t)(uint32_t)s.cfa_offset;
 }
 
 static uint64_t rule_for(uintptr_t pc) {
@@ -262,11 +313,11 @@ static uint64_t rule_for(uintptr_t pc) {
 int zms_frame_step(struct zms_frame *frame) {
   uint64_t rule = rule_for(frame->pc);
   if (rule & RULE_STOP) return 0;
-  uintptr_t cfa = ((rule & RULE_CFA_RBP) ? frame->rbp : frame->rsp) + (uint32_t)rule;
-  if (cfa <= frame->rsp || cfa - frame->rsp > ((uintptr_t)1 << 24)) return 0;
-  if (rule & RULE_RBP_SAVED) frame->rbp = *(const uintptr_t *)(cfa + (int16_t)(rule >> 32));
-  frame->pc = *(const uintptr_t *)(cfa - 8);
-  frame->rsp = cfa;
+  uintptr_t cfa = ((rule & RULE_CFA_FP) ? frame->fp : frame->sp) + (uint32_t)rule;
+  if (cfa <= frame->sp || cfa - frame->sp > ((uintptr_t)1 << 24)) return 0;
+  if (rule & RULE_FP_SAVED) frame->fp = *(const uintptr_t *)(cfa + fp_offset_of(rule));
+  frame->pc = return_address(*(const uintptr_t *)(cfa + ra_offset_of(rule)));
+  frame->sp = cfa;
   return frame->pc > 4096;
 }
 

@@ -7,10 +7,21 @@
 
 #include "ZoneSupport.h"
 
-/* A frame during a walk: the return address into it, and its rsp and rbp at that call. */
+/* A frame during a walk: the return address into it, and its stack pointer and frame
+ * pointer (rsp and rbp, or sp and x29) at that call. */
 struct zms_frame {
-  uintptr_t pc, rsp, rbp;
+  uintptr_t pc, sp, fp;
 };
+
+#if defined(__aarch64__)
+/* A return address as saved on the stack, less any pointer-authentication code
+ * (xpaclri: a no-op before Armv8.3 and for addresses never signed). */
+static inline uintptr_t zms_strip_return_address(uintptr_t saved) {
+  register uintptr_t x30 __asm__("x30") = saved;
+  __asm__("hint #7" : "+r"(x30));
+  return x30;
+}
+#endif
 
 /* Hands over libgcc's _Unwind_Find_FDE. */
 void zms_frame_rules_setup(void *find_fde);

@@ -16,8 +16,10 @@
  * advised MADV_WIPEONFORK, which reads 0 in a child, and every acquisition checks it.
  * The first thread that sees 0 runs the repair (the runtime's, set at boot): it notes which
  * locks a vanished thread held, re-creates every lock, and repairs or abandons what
- * those locks guarded. On a kernel without MADV_WIPEONFORK a pthread_atfork child
- * handler clears the word instead.
+ * those locks guarded. A pthread_atfork child handler clears the word too when the page
+ * was not wiped: on a kernel without MADV_WIPEONFORK, and under qemu-user (7.2), which
+ * answers 0 to the advice and ignores it. It tells a child not yet repaired by the pid
+ * the last repair (or boot) recorded.
  */
 #include "ZoneSupport.h"
 
@@ -42,9 +44,18 @@ int zms_check_lock_order;
 static uint64_t fork_word_before_boot = 1;
 uint64_t *zms_fork_word = &fork_word_before_boot;
 
-static void clear_fork_word_in_child(void) { __atomic_store_n(zms_fork_word, 0, __ATOMIC_RELEASE); }
+static pid_t repaired_pid; /* the process that last repaired itself (or booted) */
+
+static void clear_fork_word_in_child(void) {
+  uint64_t expected = 1;
+  if (getpid() != __atomic_load_n(&repaired_pid, __ATOMIC_RELAXED))
+    __atomic_compare_exchange_n(zms_fork_word, &expected, 0, false, __ATOMIC_RELEASE, __ATOMIC_RELAXED);
+}
 
 void zms_fork_word_setup(void) {
+  static bool handler_registered;
+  __atomic_store_n(&repaired_pid, getpid(), __ATOMIC_RELAXED);
+  if (!handler_registered) handler_registered = pthread_atfork(NULL, NULL, clear_fork_word_in_child) == 0;
   size_t bytes = (size_t)getauxval(AT_PAGESZ);
   uint64_t *page = zms_mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS);
   if (page && madvise(page, bytes, MADV_WIPEONFORK) == 0) {
@@ -53,7 +64,6 @@ void zms_fork_word_setup(void) {
     return;
   }
   if (page) munmap(page, bytes);
-  pthread_atfork(NULL, NULL, clear_fork_word_in_child);
 }
 
 /* The repairing thread blocks signals while it repairs (bounded work, no wait): a
@@ -69,6 +79,7 @@ void zms_fork_repair(void) {
     sigfillset(&all);
     pthread_sigmask(SIG_BLOCK, &all, &saved);
     if (fork_repair) fork_repair();
+    __atomic_store_n(&repaired_pid, getpid(), __ATOMIC_RELAXED);
     __atomic_store_n(zms_fork_word, 1, __ATOMIC_RELEASE);
     pthread_sigmask(SIG_SETMASK, &saved, NULL);
     return;

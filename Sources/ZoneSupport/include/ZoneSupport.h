@@ -81,7 +81,13 @@ static inline struct zms_sampler_thread *zms_sampler_state(void) { return &zms_s
 /* ---- The region table ------------------------------------------------------------ */
 
 #define ZMS_REGION_SHIFT 26                                   /* a window: 64 MiB */
-#define ZMS_ADDRESS_BITS 47                                   /* user address space: 128 TiB */
+/* user address space: 128 TiB on x86-64; 256 TiB on AArch64, where Linux hands out mmap
+ * addresses just below 2^48 (qemu-user on an x86-64 host stays below 2^47) */
+#if defined(__aarch64__)
+#define ZMS_ADDRESS_BITS 48
+#else
+#define ZMS_ADDRESS_BITS 47
+#endif
 #define ZMS_REGION_COUNT (1u << (ZMS_ADDRESS_BITS - ZMS_REGION_SHIFT))
 
 extern uint8_t zms_regions[ZMS_REGION_COUNT];
@@ -91,8 +97,9 @@ static inline __attribute__((always_inline)) unsigned zms_region_of(uintptr_t ad
   uintptr_t index = address >> ZMS_REGION_SHIFT;
   return index < ZMS_REGION_COUNT ? __atomic_load_n(&zms_regions[index], __ATOMIC_RELAXED) : 0;
 }
-/* free()'s form of the same: the index from address bits 26 to 46 (an address above
- * user space aliases a window; free's slow path tells it apart), and the entry. Hot. */
+/* free()'s form of the same: the index from address bits 26 to ZMS_ADDRESS_BITS - 1 (an
+ * address above user space aliases a window; free's slow path tells it apart), and the
+ * entry. Hot. */
 static inline __attribute__((always_inline)) uintptr_t zms_region_index(uintptr_t address) {
   return (address << (64 - ZMS_ADDRESS_BITS)) >> (64 - ZMS_ADDRESS_BITS + ZMS_REGION_SHIFT);
 }
