@@ -55,6 +55,9 @@ enum Config {
   nonisolated(unsafe) static var profileFile: UnsafePointer<CChar>? = nil
   /// The stats page other processes read (StatsPage.swift).
   nonisolated(unsafe) static var statsPage = true
+  /// For tests only: a page size larger than the kernel's that the geometry takes as the
+  /// page size (16 or 64 KiB on a 4 KiB kernel), 0 for the kernel's (OS.setPageSize).
+  nonisolated(unsafe) static var testPageSize: UInt = 0
   /// A setuid, setgid or otherwise privileged process (AT_SECURE): the environment is
   /// not read, and no file is created.
   nonisolated(unsafe) static var secure = false
@@ -86,6 +89,8 @@ enum Config {
     readSignal()
     readProfileFile()
     readFlag("ZONEMALLOC_STATS_PAGE", into: &statsPage)
+    readSize("ZONEMALLOC_TEST_PAGE_SIZE", into: &testPageSize, minimum: 4096, allowZero: true,
+             expected: "16K or 64K (tests only)")
   }
 
   // MARK: - Readers
@@ -109,13 +114,13 @@ enum Config {
     else { warnBad(name, text, expected) }
   }
 
-  private static func readSize(_ name: StaticString, into size: inout UInt,
-                               minimum: UInt, allowZero: Bool) {
+  private static func readSize(_ name: StaticString, into size: inout UInt, minimum: UInt, allowZero: Bool,
+                               expected: StaticString = "a size such as 512K") {
     guard let text = value(name) else { return }
     if let n = ConfigText.parseSize(text, suffixes: true), n >= minimum || (allowZero && n == 0) {
       size = n
     } else {
-      warnBad(name, text, minimum > 1 ? "a size such as 512M or 2G (at least 1M)" : "a size such as 512K")
+      warnBad(name, text, expected)
     }
   }
 
@@ -126,7 +131,8 @@ enum Config {
       limit = CgroupLimit.cap()
       return
     }
-    readSize("ZONEMALLOC_LIMIT", into: &limit, minimum: 1 << 20, allowZero: true)
+    readSize("ZONEMALLOC_LIMIT", into: &limit, minimum: 1 << 20, allowZero: true,
+             expected: "a size such as 512M or 2G (at least 1M)")
   }
 
   /// A signal number, or USR1 / USR2 with or without the SIG prefix.

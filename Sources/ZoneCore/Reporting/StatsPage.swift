@@ -145,6 +145,9 @@ enum StatsPage {
     guard sequence & 1 == 0,
           p.pointee.sequence.compareExchange(expected: sequence, desired: sequence + 1,
                                              ordering: .acquiring).exchanged else { return }
+    // The odd sequence is seen before any store of the snapshot (a weakly ordered CPU
+    // could otherwise publish the stores first, and a reader accept a torn snapshot).
+    atomicMemoryFence(ordering: .releasing)
     var s = zm_stats_t()
     Stats.snapshot(&s)
     var i = 0

@@ -94,7 +94,7 @@ enum Boot {
     pid = UInt(getpid())
     cpus = max(Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))), 1)
     Config.load(cpus: cpus)
-    OS.setPageSize(forced: 0)
+    OS.setPageSize(forced: Config.testPageSize)
     drawSecrets()
     zms_set_check_lock_order(Config.checkLocks)
     zms_background_reinit()
