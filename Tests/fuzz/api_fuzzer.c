@@ -199,6 +199,10 @@ static void zf_new(int i, zf_reader *r) {
    * -DZF_ALIGNED_NEW_OVERFLOW (README.md, "Known findings"). */
   if (kind >= ZF_NEW_ALIGNED && zf_is_impossible(size)) return;
 #endif
+#ifdef ZF_ASAN
+  /* A refused new goes on to libstdc++'s operator new, which ASan's runtime owns there. */
+  if (zf_is_impossible(size) || zm.limit) return;
+#endif
   if (zf_is_impossible(size) || zm.limit || !zf_must_succeed(size, align)) nothrow = 1;
   void *p;
   if (kind < ZF_NEW_ALIGNED) p = nothrow ? zf.new_nothrow[kind](size, &nothrow_tag) : zf.new_plain[kind](size);

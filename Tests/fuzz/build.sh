@@ -12,6 +12,7 @@
 #   asan     the harness and libFuzzer under AddressSanitizer and UBSan; zonemalloc is
 #            still reached through dlsym (ASan owns the names malloc, free, new)
 # OUT defaults to .build-fuzz/api_fuzzer-VARIANT. Prints the path of the binary.
+# $ZF_CFLAGS adds compiler flags (-DZF_ALIGNED_NEW_OVERFLOW: README.md, Known findings).
 # The compiler is $ZF_CC, else the Swift toolchain's clang (which has -fsanitize=fuzzer).
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
@@ -37,14 +38,14 @@ mkdir -p "$libdir"
 # The program records the SONAME, libzonemalloc.so.0; both names point at the library.
 ln -sf "$(readlink -f "$lib")" "$libdir/libzonemalloc.so"
 ln -sf "$(readlink -f "$lib")" "$libdir/libzonemalloc.so.0"
-flags="-g -O1 -Wall -Wextra -Wno-unused-function -I$root/include"
+flags="-g -O1 -Wall -Wextra -Wno-unused-function -I$root/include ${ZF_CFLAGS:-}"
 sources="$here/api_fuzzer.c"
 case $variant in
   plain|cov) flags="$flags -fsanitize=fuzzer" ;;
   planted) flags="$flags -fsanitize=fuzzer -DZF_PLANTED"; sources="$sources $here/planted_realloc.c" ;;
-  asan) flags="$flags -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined" ;;
+  asan) flags="$flags -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -DZF_ASAN" ;;
   *) echo "build.sh: unknown variant $variant" >&2; exit 2 ;;
 esac
 # shellcheck disable=SC2086
-"$cc" $flags $sources -o "$out" -Wl,--no-as-needed -L"$libdir" -lzonemalloc -Wl,-rpath,"$libdir" -ldl
+"$cc" $flags $sources -o "$out" -fuse-ld=lld -Wl,--no-as-needed -L"$libdir" -lzonemalloc -Wl,-rpath,"$libdir" -ldl
 echo "$out"
