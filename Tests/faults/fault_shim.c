@@ -13,8 +13,11 @@
  * Environment:
  *   ZF_FAULT_RATE=1        fail this percentage of the candidate calls (0.01 .. 100)
  *   ZF_FAULT_SEED=7        the seed of the random choice (which call numbers fail)
+ *   ZF_FAULT_PID=1         mix the pid into the seed: each process of a command that
+ *                          starts many fails its own calls (not the same call numbers)
  *   ZF_FAULT_NTH=N         fail only the Nth candidate call (1-based); with RATE, both
  *   ZF_FAULT_AFTER=N       no failure among the first N candidate calls
+ *   ZF_FAULT_SPARE=3,5     never fail these call numbers (up to 8)
  *   ZF_FAULT_CALLS=mmap,munmap,mremap,madvise   which calls are candidates (mprotect too)
  *   ZF_FAULT_REPORT=1      at exit, one line on stderr: calls and failures per function
  *   ZF_FAULT_TRACE=1       one line on stderr per candidate call: its number, the
@@ -26,6 +29,7 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
 #include <link.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -41,9 +45,10 @@ enum { F_MMAP, F_MUNMAP, F_MREMAP, F_MADVISE, F_MPROTECT, F_COUNT };
 static const char *const names[F_COUNT] = {"mmap", "munmap", "mremap", "madvise", "mprotect"};
 
 static atomic_int state; /* 0: not read yet, 1: being read, 2: ready */
-static uint64_t rate_per_million, seed = 7, nth, after;
+static uint64_t rate_per_million, seed = 7, nth, after, spare[8];
 static int enabled[F_COUNT] = {1, 1, 1, 1, 0};
 static int report, trace;
+static int out_fd = 2; /* a copy of stderr: coreutils close fd 2 before the destructors run */
 static uintptr_t lib_start, lib_end;
 static atomic_ullong candidates, calls[F_COUNT], failures[F_COUNT];
 static atomic_int paused;
@@ -74,6 +79,12 @@ static uint64_t percent_ppm(const char *s) {
   return whole + fraction;
 }
 
+static uint64_t mix(uint64_t x) {
+  x ^= x >> 30; x *= 0xbf58476d1ce4e5b9ULL;
+  x ^= x >> 27; x *= 0x94d049bb133111ebULL;
+  return x ^ (x >> 31);
+}
+
 static int find_library(struct dl_phdr_info *info, size_t size, void *data) {
   (void)size, (void)data;
   if (!info->dlpi_name || !strstr(info->dlpi_name, "libzonemalloc")) return 0;
@@ -95,8 +106,19 @@ static void configure(void) {
   if (env("ZF_FAULT_SEED")) seed = number(env("ZF_FAULT_SEED"));
   nth = number(env("ZF_FAULT_NTH"));
   after = number(env("ZF_FAULT_AFTER"));
+  const char *list = env("ZF_FAULT_SPARE");
+  for (int i = 0; list && *list && i < 8; i++) {
+    spare[i] = number(list);
+    list = strchr(list, ',');
+    list = list ? list + 1 : NULL;
+  }
   report = env("ZF_FAULT_REPORT") != NULL;
   trace = env("ZF_FAULT_TRACE") != NULL;
+  if (report || trace) {
+    int copy = fcntl(2, F_DUPFD_CLOEXEC, 64);
+    if (copy >= 0) out_fd = copy;
+  }
+  if (env("ZF_FAULT_PID")) seed ^= mix(0x9e3779b97f4a7c15ULL * (uint64_t)getpid());
   dl_iterate_phdr(find_library, NULL);
 }
 
@@ -116,14 +138,9 @@ static void put_number(line_t *l, uint64_t v, int base) {
 
 static void put_end(line_t *l) {
   l->text[l->n++] = '\n';
-  (void)!write(2, l->text, l->n);
+  (void)!write(out_fd, l->text, l->n);
 }
 
-static uint64_t mix(uint64_t x) {
-  x ^= x >> 30; x *= 0xbf58476d1ce4e5b9ULL;
-  x ^= x >> 27; x *= 0x94d049bb133111ebULL;
-  return x ^ (x >> 31);
-}
 
 /* Whether this call (function f, returning to `caller`) is to fail. */
 static int should_fail(int f, void *caller, size_t length) {
@@ -139,6 +156,8 @@ static int should_fail(int f, void *caller, size_t length) {
   if (!enabled[f] || at < lib_start || at >= lib_end || atomic_load_explicit(&paused, memory_order_relaxed)) return 0;
   uint64_t k = atomic_fetch_add_explicit(&candidates, 1, memory_order_relaxed) + 1;
   int fail = (nth && k == nth) || (k > after && rate_per_million && mix(seed ^ mix(k)) % 1000000 < rate_per_million);
+  for (int i = 0; i < 8 && spare[i]; i++)
+    if (k == spare[i]) fail = 0;
   if (fail) atomic_fetch_add_explicit(&failures[f], 1, memory_order_relaxed);
   if (trace) {
     line_t l = {.n = 0};
