@@ -14,6 +14,9 @@
 //   globals fails, every later allocation fails too (Boot.state stays "failed"). The 1%
 //   runs spare the constructor calls whose failure is not survived (ZF_FAULT_SPARE, found
 //   by failing each of them once in fault_churn), and fail the others as any call.
+// - Known bug (disabled reproducer): a failed madvise(MADV_DONTNEED) when a depot returns
+//   empty slabs and spans is ignored; the units are filed as clean (zero), and calloc
+//   later hands their old bytes out unzeroed.
 // The default run counts keep the suite short; ZONEMALLOC_FAULTS_FULL=1 runs the issue's
 // 20 runs per program (about 10 minutes).
 import Foundation
@@ -182,6 +185,18 @@ extension Heavy {
       let calls = try Self.constructorCalls()
       let failures = try (1...calls).compactMap { try Self.nthFailure($0, threads: "0") }
       #expect(failures.isEmpty, "\(failures.count) of the constructor's \(calls) calls:\n\(failures.joined(separator: "\n"))")
+    }
+
+    @Test(.disabled("allocator bug: Depot.release ignores a failed madvise(MADV_DONTNEED) and files the units as clean; calloc then returns their old bytes unzeroed"))
+    func aFailedMadviseNeverMakesCallocReturnOldBytes() throws {
+      var failures: [String] = []
+      for seed in 1...4 {
+        let env = try Self.preloaded(["ZONEMALLOC_RELEASE_DELAY": "1", "ZF_FAULT_CALLS": "madvise", "ZF_FAULT_RATE": "20",
+                                      "ZF_FAULT_SEED": "\(seed)"])
+        let outcome = try Subprocess.run([try Self.churn(), "4", "6000"], env: env, timeout: 120)
+        if !outcome.succeeded { failures.append("ZF_FAULT_SEED=\(seed): \(outcome)") }
+      }
+      #expect(failures.isEmpty, "\(failures.count) of 4 runs:\n\(failures.prefix(2).joined(separator: "\n"))")
     }
   }
 }

@@ -87,8 +87,7 @@ extension Heavy {
       print("measured: ASan build of the API fuzzer, 10 s: \(stat(outcome, "number_of_executed_units")) inputs")
     }
 
-    @Test(.disabled("known, outside the core: libstdc++ 12's aligned new rounds SIZE_MAX up to the alignment and "
-                    + "returns a 0-byte block (Tests/fuzz/README.md, Known findings)"))
+    @Test(.disabled("known, outside the core: libstdc++ 12's aligned new rounds SIZE_MAX up to the alignment and returns a 0-byte block (Tests/fuzz/README.md, Known findings)"))
     func alignedNewOfAnImpossibleSizeFails() throws {
       guard Self.clang != nil else { return }
       let out = Paths.scratch + "/fuzz/api_fuzzer-aligned-new"
