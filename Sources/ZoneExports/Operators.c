@@ -21,6 +21,7 @@
 #include "ZoneExports.h"
 
 #include <dlfcn.h>
+#include <stdint.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -55,10 +56,17 @@ __attribute__((noinline)) static void *failed(const char *name, size_t size) {
   return retry(size);
 }
 
+/* libstdc++ 12's aligned operators round the size up to the alignment without checking
+ * for overflow, so SIZE_MAX would become a zero-byte request: hand them the largest size
+ * that still rounds to an impossible one. */
+static size_t impossible_stays_impossible(size_t size, align_val alignment) {
+  return alignment != 0 && size > SIZE_MAX - alignment + 1 ? SIZE_MAX - alignment + 1 : size;
+}
+
 __attribute__((noinline)) static void *failed_aligned(const char *name, size_t size, align_val alignment) {
   void *(*retry)(size_t, align_val) = (void *(*)(size_t, align_val))libstdcxx(name);
   if (retry == NULL) out_of_memory();
-  return retry(size, alignment);
+  return retry(impossible_stays_impossible(size, alignment), alignment);
 }
 
 /* The nothrow forms, after zm_* failed. */
@@ -70,7 +78,7 @@ __attribute__((noinline)) static void *failed_nothrow(const char *name, size_t s
 __attribute__((noinline)) static void *failed_aligned_nothrow(const char *name, size_t size, align_val alignment,
                                                              nothrow_ref tag) {
   void *(*retry)(size_t, align_val, nothrow_ref) = (void *(*)(size_t, align_val, nothrow_ref))libstdcxx(name);
-  return retry ? retry(size, alignment, tag) : NULL;
+  return retry ? retry(impossible_stays_impossible(size, alignment), alignment, tag) : NULL;
 }
 
 /* The operators are defined by a macro per form, once for new and once for new[]. */

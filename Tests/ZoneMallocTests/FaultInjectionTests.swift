@@ -10,13 +10,11 @@
 //   a failure (ZF_FAULT_SEED) with the command to reproduce it.
 // - The Nth call fails, for every N after the library's constructor: fault_churn with two
 //   threads survives each, and allocates again once the calls succeed.
-// - Known bug (disabled reproducer): when the constructor's mapping of the allocator's
-//   globals fails, every later allocation fails too (Boot.state stays "failed"). The 1%
-//   runs spare the constructor calls whose failure is not survived (ZF_FAULT_SPARE, found
-//   by failing each of them once in fault_churn), and fail the others as any call.
-// - Known bug (disabled reproducer): a failed madvise(MADV_DONTNEED) when a depot returns
-//   empty slabs and spans is ignored; the units are filed as clean (zero), and calloc
-//   later hands their old bytes out unzeroed.
+// - Each of the constructor's calls fails once: the allocator boots again at the next
+//   allocation and works (the 1% runs spare any constructor call found fatal that way,
+//   ZF_FAULT_SPARE; none is).
+// - madvise(MADV_DONTNEED) fails often while depots return empty slabs and spans: calloc
+//   never hands out old bytes (a unit whose pages did not go back stays dirty).
 // The default run counts keep the suite short; ZONEMALLOC_FAULTS_FULL=1 runs the issue's
 // 20 runs per program and 150 values of N (about 10 minutes).
 import Foundation
@@ -180,14 +178,14 @@ extension Heavy {
       print("measured: Nth call fails, N = \(first)...\(last) (fault_churn, 2 threads): \(failures.count) failures")
     }
 
-    @Test(.disabled("allocator bug: a failed mmap of the globals in the constructor (Global.map) leaves Boot.state at 3 (failed) for good; every later malloc returns NULL with ENOMEM"))
+    @Test
     func aFailedConstructorCallIsNotPermanent() throws {
       let calls = try Self.constructorCalls()
       let failures = try (1...calls).compactMap { try Self.nthFailure($0, threads: "0") }
       #expect(failures.isEmpty, "\(failures.count) of the constructor's \(calls) calls:\n\(failures.joined(separator: "\n"))")
     }
 
-    @Test(.disabled("allocator bug: Depot.release ignores a failed madvise(MADV_DONTNEED) and files the units as clean; calloc then returns their old bytes unzeroed"))
+    @Test
     func aFailedMadviseNeverMakesCallocReturnOldBytes() throws {
       var failures: [String] = []
       for seed in 1...4 {

@@ -192,13 +192,6 @@ static void zf_new(int i, zf_reader *r) {
   int kind = 1 + zf_u8(r) % 4, nothrow = zf_u8(r) % 2;
   size_t size = zf_size(r), align = kind >= ZF_NEW_ALIGNED ? (size_t)16 << zf_u8(r) % 9 : 16;
   if (zf_too_much(size)) return;
-#ifndef ZF_ALIGNED_NEW_OVERFLOW
-  /* Known: an aligned new that zm_aligned_alloc refused goes to libstdc++'s, which (GCC 12)
-   * rounds the size up to the alignment with no overflow check, so new(SIZE_MAX, 16)
-   * returns a 0-byte block, under glibc as well. Checked only when built with
-   * -DZF_ALIGNED_NEW_OVERFLOW (README.md, "Known findings"). */
-  if (kind >= ZF_NEW_ALIGNED && zf_is_impossible(size)) return;
-#endif
 #ifdef ZF_ASAN
   /* A refused new goes on to libstdc++'s operator new, which ASan's runtime owns there. */
   if (zf_is_impossible(size) || zm.limit) return;

@@ -12,7 +12,7 @@
 #   asan     the harness and libFuzzer under AddressSanitizer and UBSan; zonemalloc is
 #            still reached through dlsym (ASan owns the names malloc, free, new)
 # OUT defaults to .build-fuzz/api_fuzzer-VARIANT. Prints the path of the binary.
-# $ZF_CFLAGS adds compiler flags (-DZF_ALIGNED_NEW_OVERFLOW: README.md, Known findings).
+# $ZF_CFLAGS adds compiler flags.
 # The compiler is $ZF_CC, else the Swift toolchain's clang (which has -fsanitize=fuzzer).
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)

@@ -35,10 +35,7 @@ enum BigBlocks {
   nonisolated(unsafe) private static var map: UnsafeMutablePointer<AddressMap>? = nil
   @inline(__always) private static var registry: UnsafeMutablePointer<AddressMap> { map.unsafelyUnwrapped }
 
-  static func setUp() -> Bool {
-    map = OS.mapRecords(AddressMap.self)
-    return map != nil
-  }
+  static func setUp() -> Bool { OS.mapRecords(into: &map) }
 
   /// False before boot: no block is big.
   static var isSetUp: Bool { map != nil }

@@ -90,10 +90,7 @@ enum LazyUnmap {
   nonisolated(unsafe) private static var state: UnsafeMutablePointer<LazyState>? = nil
   @inline(__always) private static var lazy: UnsafeMutablePointer<LazyState> { state.unsafelyUnwrapped }
 
-  static func setUp() -> Bool {
-    state = OS.mapRecords(LazyState.self)
-    return state != nil
-  }
+  static func setUp() -> Bool { OS.mapRecords(into: &state) }
 
   static func extent(_ slot: UInt32) -> UnsafeMutablePointer<Extent> {
     UnsafeMutablePointer<Extent>(bitPattern: lazy.pointee.table).unsafelyUnwrapped + Int(slot)

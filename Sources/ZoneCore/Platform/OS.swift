@@ -19,9 +19,15 @@ enum OS {
   /// every mapping and advice at a multiple of the kernel's pages is valid).
   static func setPageSize(forced: UInt) {
     let system = UInt(getauxval(UInt(AT_PAGESZ)))
-    let size = forced > system && forced <= largestPageSize && forced & (forced - 1) == 0 ? forced : system
-    pageSize = size == 0 ? 4096 : size
+    kernelPageSize = system == 0 ? 4096 : system
+    let size = forced > kernelPageSize && forced <= largestPageSize && forced & (forced - 1) == 0 ? forced : kernelPageSize
+    pageSize = size
   }
+
+  /// The kernel's own page size: smaller than pageSize only when a test forced a larger
+  /// one, and then every mapping is aligned to pageSize by hand (aligned below), as a
+  /// kernel with those pages would align it.
+  nonisolated(unsafe) private static var kernelPageSize: UInt = 4096
 
   /// size rounded up to whole pages (no overflow check).
   @inline(__always) static func pageRound(_ size: UInt) -> UInt { (size + pageSize - 1) & ~(pageSize - 1) }
@@ -34,15 +40,32 @@ enum OS {
     return map(bytes).map { UnsafeMutablePointer<T>(bitPattern: $0).unsafelyUnwrapped }
   }
 
+  /// The same into `storage` unless it is mapped already (a boot that failed half-way is
+  /// tried again, and keeps what it had). False when it cannot be mapped.
+  static func mapRecords<T: ~Copyable>(into storage: inout UnsafeMutablePointer<T>?, count: Int = 1) -> Bool {
+    if storage == nil { storage = mapRecords(T.self, count: count) }
+    return storage != nil
+  }
+
   static let mmapCalls = Atomic<UInt>(0)
   static let munmapCalls = Atomic<UInt>(0)
   static let mremapCalls = Atomic<UInt>(0)
 
   /// Fresh read-write anonymous memory, or nil.
   static func map(_ length: UInt) -> UInt? {
+    aligned(length) { zms_mmap(nil, Int($0), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS) }
+  }
+
+  /// A mapping made by `make` for `length` bytes, at a multiple of pageSize: when a test
+  /// forced pages larger than the kernel's, one page more is mapped and the excess cut.
+  private static func aligned(_ length: UInt, _ make: (UInt) -> UnsafeMutableRawPointer?) -> UInt? {
     mmapCalls.wrappingAdd(1, ordering: .relaxed)
-    let p = zms_mmap(nil, Int(length), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS)
-    return p.map { UInt(bitPattern: $0) }
+    guard pageSize > kernelPageSize else { return make(length).map { UInt(bitPattern: $0) } }
+    guard let raw = make(length + pageSize).map({ UInt(bitPattern: $0) }) else { return nil }
+    let start = (raw + pageSize - 1) & ~(pageSize - 1)
+    unmap(raw, start - raw)
+    unmap(start + length, raw + pageSize - start)
+    return start
   }
 
   /// The first `length` bytes of an open file, mapped shared and read-write, or nil.
@@ -55,9 +78,7 @@ enum OS {
 
   /// Address space with no access and no commit charge, or nil.
   static func reserve(_ length: UInt) -> UInt? {
-    mmapCalls.wrappingAdd(1, ordering: .relaxed)
-    let p = zms_mmap(nil, Int(length), PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE)
-    return p.map { UInt(bitPattern: $0) }
+    aligned(length) { zms_mmap(nil, Int($0), PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE) }
   }
 
   /// Address space as reserve() gives it, but at exactly `address`, or nil (or elsewhere,
@@ -93,8 +114,10 @@ enum OS {
   }
 
   /// Gives the pages back to the kernel; the range stays mapped and reads as zero.
-  static func discard(_ address: UInt, _ length: UInt) {
-    _ = madvise(UnsafeMutableRawPointer(bitPattern: address), Int(length), MADV_DONTNEED)
+  /// False when the kernel refused: the pages are still there, with what they held.
+  @discardableResult
+  static func discard(_ address: UInt, _ length: UInt) -> Bool {
+    madvise(UnsafeMutableRawPointer(bitPattern: address), Int(length), MADV_DONTNEED) == 0
   }
 
   /// True when the page holding address is mapped (mincore answers ENOMEM otherwise).

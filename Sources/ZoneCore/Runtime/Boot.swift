@@ -26,9 +26,13 @@ import ZoneSupport
 import Synchronization
 
 enum Boot {
-  /// The boot's progress.
+  /// The boot's progress. A boot that fails (its mappings refused) leaves it not
+  /// started: the next allocation tries again, keeping what the first attempt did.
   static let state = Atomic<UInt>(0)
-  static let notStarted: UInt = 0, booting: UInt = 1, ready: UInt = 2, failed: UInt = 3
+  static let notStarted: UInt = 0, booting: UInt = 1, ready: UInt = 2
+  /// The parts of boot that run once: settings, secrets, the fork word, the exit key.
+  nonisolated(unsafe) private static var prepared = false
+  nonisolated(unsafe) private static var keyCreated = false
   nonisolated(unsafe) static var constructed = false
   nonisolated(unsafe) static var cpus = 1
   /// The process the allocator's state belongs to: set at boot and by a fork child's
@@ -48,7 +52,7 @@ enum Boot {
       sigfillset(&all)
       pthread_sigmask(SIG_BLOCK, &all, &saved)
       let ok = boot()
-      state.store(ok ? ready : failed, ordering: .releasing)
+      state.store(ok ? ready : notStarted, ordering: .releasing)
       pthread_sigmask(SIG_SETMASK, &saved, nil)
       return ok
     }
@@ -91,6 +95,19 @@ enum Boot {
       Diagnostics.fatal("internal error: zone record larger than the empty zone", UInt(MemoryLayout<Zone>.size))
     }
     checkTables()
+    if !prepared { prepare() }
+    guard Zones.setUp(), Depot.setUp(), Arena.setUp(), Orphans.setUp(), BigBlocks.setUp(), LazyUnmap.setUp()
+    else { return false }
+    Sampling.boot()
+    if !keyCreated {
+      guard pthread_key_create(&Zones.key, Zones.destructor) == 0 else { return false }
+      keyCreated = true
+    }
+    return true
+  }
+
+  /// What boot does once, whatever becomes of its mappings.
+  private static func prepare() {
     pid = UInt(getpid())
     cpus = max(Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))), 1)
     Config.load(cpus: cpus)
@@ -100,14 +117,11 @@ enum Boot {
     zms_background_reinit()
     zms_set_fork_repair(forkRepair)
     zms_fork_word_setup()
-    guard Zones.setUp(), Depot.setUp(), Arena.setUp(), Orphans.setUp(), BigBlocks.setUp(), LazyUnmap.setUp()
-    else { return false }
-    Sampling.boot()
     _ = Limit.set(Config.limit)
     Retention.depotFloor = Config.depotSlabsPerCPU * UInt(cpus) * SlabGeometry.size
     Teardown.slots = min(cpus, Int(ZMS_MAX_TEARDOWN_SLOTS))
     Background.setPolicy()
-    return pthread_key_create(&Zones.key, Zones.destructor) == 0
+    prepared = true
   }
 
   /// The secret behind every slab's link key and freed tag (SlabKeys), from getrandom

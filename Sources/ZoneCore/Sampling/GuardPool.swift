@@ -160,11 +160,13 @@ enum GuardPool {
     return true
   }
 
-  /// Returns a block's pages and makes them inaccessible.
-  static func close(_ block: UInt, _ size: UInt) {
+  /// Returns a block's pages and makes them inaccessible. False when the kernel refused
+  /// the protection: the slot then leaves the pool (its pages stay open, and a slot that
+  /// cannot guard is never handed out again).
+  static func close(_ block: UInt, _ size: UInt) -> Bool {
     let (first, length) = pages(block, size)
     OS.discard(first, length)
-    if !OS.revoke(first, length) { Diagnostics.fatal("cannot protect a freed guarded block at", block) }
+    return OS.revoke(first, length)
   }
 
   /// Bytes of the pages under a block of `size` bytes at `block`.

@@ -107,9 +107,9 @@ enum GuardedSlots {
     let size = slot.pointee.size
     Sampling.holdingOff { slot.pointee.freed.capture() }
     Profiler.noteFreed(address) // the profiler may have sampled it (Profiler.sample's servedAt)
-    GuardPool.close(address, size)
+    let closed = GuardPool.close(address, size)
     slot.pointee.state.store(SlotState.freed, ordering: .releasing)
-    GuardPool.put(index)
+    if closed { GuardPool.put(index) }
     frees.wrappingAdd(1, ordering: .relaxed)
     if slot.pointee.freed.thread != slot.pointee.allocated.thread { remoteFrees.wrappingAdd(1, ordering: .relaxed) }
     liveBytes.wrappingSubtract(size, ordering: .relaxed)

@@ -34,7 +34,7 @@ enum Profiler {
 
   /// At boot, when ZONEMALLOC_PROF=1: maps the tables. Nothing here allocates.
   static func prepare() {
-    guard Config.profile, ProfileTables.prepare() else { return }
+    guard Config.profile, !enabled, ProfileTables.prepare() else { return }
     enabled = true
   }
 

@@ -36,10 +36,7 @@ enum Arena {
   /// Each node's bump pointer, mapped at boot.                               [arena lock]
   nonisolated(unsafe) private static var states: UnsafeMutablePointer<ArenaState>? = nil
 
-  static func setUp() -> Bool {
-    states = OS.mapRecords(ArenaState.self, count: Int(ZMS_MAX_NODES))
-    return states != nil
-  }
+  static func setUp() -> Bool { OS.mapRecords(into: &states, count: Int(ZMS_MAX_NODES)) }
 
   /// The span of one region-table entry, and the most one window reserves.
   static let windowSize: UInt = 1 << UInt(ZMS_REGION_SHIFT)

@@ -53,10 +53,7 @@ enum Depot {
   /// Each node's depot, mapped at boot.                                      [depot lock]
   nonisolated(unsafe) private static var states: UnsafeMutablePointer<DepotState>? = nil
 
-  static func setUp() -> Bool {
-    states = OS.mapRecords(DepotState.self, count: Int(ZMS_MAX_NODES))
-    return states != nil
-  }
+  static func setUp() -> Bool { OS.mapRecords(into: &states, count: Int(ZMS_MAX_NODES)) }
 
   /// Dirty granules a depot keeps (Retention.depotKeep).
   static var keep: UInt {
@@ -83,8 +80,7 @@ enum Depot {
   /// charge released. False past the cap.
   static func charge(_ slab: SlabPointer, atLeast bytes: UInt) -> Bool {
     let have = slab.pointee.charged
-    if have >= bytes + Limit.trimMinimum && Limit.underPressure {
-      OS.discard(slab.memory + bytes, have - bytes)
+    if have >= bytes + Limit.trimMinimum && Limit.underPressure && OS.discard(slab.memory + bytes, have - bytes) {
       Limit.release(have - bytes)
       slab.pointee.charged = bytes
       return true
@@ -222,16 +218,42 @@ enum Depot {
       Lock.depot(node).unlock()
       guard batch.count > 0 else { break }
       batch.sortByAddress()
-      batch.forEachRun { OS.discard($0, $1) }
-      pushClean(node, granules, units)
-      let n = UInt(batch.count) * g
-      Limit.release(charged)
-      dirtyGranules.wrappingSubtract(n, ordering: .relaxed)
-      releasedGranules.wrappingAdd(n, ordering: .relaxed)
-      released += charged
-      if !batch.isFull { break }
+      var refused = RangeBatch()
+      batch.forEachRun { if !OS.discard($0, $1) { refused.append($0, $1) } }
+      let charge = settleReleased(node, granules, units, refused: refused)
+      released += charge
+      if !batch.isFull || refused.count > 0 { break }
     }
     return released
+  }
+
+  /// After the madvise of a batch: units whose pages went back are clean (zero, no
+  /// charge); those in a run the kernel refused keep their pages, so they go back on
+  /// their dirty list with their charge (a clean unit is handed out as zero). Returns the
+  /// charge released.
+  private static func settleReleased(_ node: Int, _ granules: Int, _ units: SlabChain, refused: borrowing RangeBatch) -> UInt {
+    var chain = units
+    var clean = SlabChain()
+    var charge: UInt = 0
+    let g = UInt(granules)
+    Lock.depot(node).lock()
+    while let header = chain.pop() {
+      let slab = slabAt(header)
+      if refused.contains(slab.memory) {
+        dirtyList(node, ChargeClass.index(of: slab.pointee.charged)).pointee.push(header)
+        state(node).pointee.dirtyGranules += g
+      } else {
+        charge += slab.pointee.charged
+        clean.append(header)
+      }
+    }
+    Lock.depot(node).unlock()
+    pushClean(node, granules, clean)
+    let n = clean.count * g
+    Limit.release(charge)
+    dirtyGranules.wrappingSubtract(n, ordering: .relaxed)
+    releasedGranules.wrappingAdd(n, ordering: .relaxed)
+    return charge
   }
 
   /// Releases dirty units of every node's depot (see release). Returns bytes of charge.

@@ -39,10 +39,7 @@ enum Orphans {
   static let idleSweepBudget = 4096
   nonisolated(unsafe) private static var lists: UnsafeMutablePointer<OrphanLists>? = nil
 
-  static func setUp() -> Bool {
-    lists = OS.mapRecords(OrphanLists.self)
-    return lists != nil
-  }
+  static func setUp() -> Bool { OS.mapRecords(into: &lists) }
 
   /// The lists were being changed when the child was forked: abandon them (their slabs
   /// keep accepting frees, and are never adopted in this child).

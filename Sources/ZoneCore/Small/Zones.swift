@@ -49,10 +49,7 @@ enum Zones {
     (UInt(MemoryLayout<Zone>.size) + 63) & ~63
   }
 
-  static func setUp() -> Bool {
-    lists = OS.mapRecords(ZoneLists.self)
-    return lists != nil
-  }
+  static func setUp() -> Bool { OS.mapRecords(into: &lists) }
 
   /// False before boot.
   static var isSetUp: Bool { lists != nil }

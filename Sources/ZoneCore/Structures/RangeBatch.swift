@@ -40,6 +40,12 @@ struct RangeBatch: ~Copyable {
     }
   }
 
+  /// True when address lies in one of the ranges.
+  func contains(_ address: UInt) -> Bool {
+    for i in 0..<count where address &- starts[i] < lengths[i] { return true }
+    return false
+  }
+
   /// Calls body(start, length) once per run of adjacent ranges. Sort first.
   func forEachRun(_ body: (UInt, UInt) -> Void) {
     var i = 0
