@@ -86,5 +86,14 @@ let package = Package(
     // settings and cgroup parsing, the lists), compiled again as ordinary Swift through
     // symbolic links: an Embedded Swift module cannot be imported by a test target.
     .testTarget(name: "ZoneUnitTests", dependencies: ["ZoneSupport"], exclude: ["README.md"]),
+    // The slab protocol's exhaustive test (Tests/ZoneProtocolTests/README.md): SlabState.swift
+    // and what it needs, compiled again with ZONE_PROTOCOL_MODEL, the modelled threads run
+    // as fibers on one thread (ZoneProtocolFibers, C). Optimised, as its tens of millions
+    // of schedules need (-Xcc -O0 keeps the C headers as the Glibc module saw them); no
+    // exclusivity checks, whose records live on the running stack, which a fiber leaves.
+    .target(name: "ZoneProtocolFibers", path: "Tests/ZoneProtocolFibers"),
+    .testTarget(name: "ZoneProtocolTests", dependencies: ["ZoneSupport", "ZoneProtocolFibers"], exclude: ["README.md"],
+                swiftSettings: [.define("ZONE_PROTOCOL_MODEL"),
+                                .unsafeFlags(["-O", "-Xcc", "-O0", "-enforce-exclusivity=unchecked"])]),
   ]
 )

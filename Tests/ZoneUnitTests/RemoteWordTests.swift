@@ -45,13 +45,13 @@ struct RemoteWordTests {
 
   @Test func aPushTellsTheOwnerOnlyWhenTheSlabAskedForIt() {
     for state in Self.states {
-      let push = RemotePush(word: RemoteWord.make(state, count: 0), capacity: 5)
+      let push = RemotePush(word: RemoteWord.make(state, count: 0), capacity: 5, generation: 0)
       #expect(push.mustSignal == (state == RemoteState.notify), "state \(state)")
       #expect(!push.emptiedSlab)
     }
-    #expect(RemotePush(word: RemoteWord.make(RemoteState.normal, count: 3), capacity: 4).emptiedSlab)
-    #expect(!RemotePush(word: RemoteWord.make(RemoteState.normal, count: 2), capacity: 4).emptiedSlab)
-    #expect(!RemotePush(word: RemoteWord.make(RemoteState.orphan, count: 3), capacity: 4).emptiedSlab)
+    #expect(RemotePush(word: RemoteWord.make(RemoteState.normal, count: 3), capacity: 4, generation: 0).emptiedSlab)
+    #expect(!RemotePush(word: RemoteWord.make(RemoteState.normal, count: 2), capacity: 4, generation: 0).emptiedSlab)
+    #expect(!RemotePush(word: RemoteWord.make(RemoteState.orphan, count: 3), capacity: 4, generation: 0).emptiedSlab)
     #expect(DetachedRemote(head: 0, count: 3).reaped && !DetachedRemote(head: 0x1000, count: 3).reaped)
   }
 }

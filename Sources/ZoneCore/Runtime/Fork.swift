@@ -20,7 +20,9 @@
 //  - the big-block registry is never abandoned: its updates are single stores that a
 //    fork cannot tear (AddressMap.swift), so the child can free the parent's big blocks;
 //  - the heap profiler's tables (the profile lock): the child starts empty ones;
-//  - a slab the background thread was reaping: finished (Reaper.swift).
+//  - a slab the background thread was reaping: finished (Reaper.swift);
+//  - a signal another thread was sending: the count of signals in flight starts again,
+//    and whoever waits for a lost signal ends it (SlabState.swift).
 // The stats page needs no repair: the child's first refresh sees that the page is its
 // parent's (by pid) and publishes its own (StatsPage.swift).
 // The child walks none of the parent's memory and writes only the records it repairs.
@@ -45,6 +47,7 @@ enum Fork {
     }
     Background.afterForkInChild()
     Reaper.afterForkInChild()
+    SignalsInFlight.afterForkInChild()
     ExitZone.afterForkInChild()
   }
 }

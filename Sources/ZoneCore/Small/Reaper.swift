@@ -52,8 +52,9 @@ enum Reaper {
   /// Slabs marked observed at the last tick. The background thread's alone.
   nonisolated(unsafe) static var watched: UInt = 0
   /// The slabs of the batch being returned (linked through reapNext), for a forked
-  /// child's repair.
-  nonisolated(unsafe) static var inFlight: UInt = 0
+  /// child's repair. A slab leaves it only once finished, and each change is a release
+  /// store after the slab's own, so a fork at any instant finds every unfinished slab.
+  static let inFlight = Atomic<UInt>(0)
   /// Granules reaped since start, and bytes reaped and not reused yet.
   static let reapedGranules = Atomic<UInt>(0)
   static let reapedBytes = Atomic<UInt>(0)
@@ -103,11 +104,11 @@ enum Reaper {
   /// the freeze, which synchronises with the slab's last format). The slab joins the
   /// in-flight chain before the freeze, so a fork at any point finds it there.
   private static func freeze(_ slab: SlabPointer, _ word: UInt, into batch: inout RangeBatch) {
-    let previous = inFlight
+    let previous = inFlight.load(ordering: .relaxed)
     slab.pointee.reapNext.store(previous | 1, ordering: .relaxed)
-    inFlight = slab.address
+    inFlight.store(slab.address, ordering: .releasing)
     guard slab.freezeForReaping(word) else {
-      inFlight = previous
+      inFlight.store(previous, ordering: .relaxed)
       slab.pointee.reapNext.store(0, ordering: .relaxed)
       return
     }
@@ -126,16 +127,17 @@ enum Reaper {
     batch = RangeBatch()
   }
 
-  /// Marks every slab of the in-flight chain reaped (no head, the count kept) and empties
-  /// the chain. Its memory's content does not matter: every chunk was free.
+  /// Marks every slab of the in-flight chain reaped (no head, the count kept), each
+  /// before it leaves the chain. Its memory's content does not matter: every chunk was
+  /// free. Finishing a slab twice (a child repeating what its parent did) is harmless.
   private static func finishInFlight() {
-    var next = inFlight
-    inFlight = 0
-    while next != 0 {
-      let slab = slabAt(next)
-      next = slab.pointee.reapNext.load(ordering: .relaxed) & ~7
-      slab.pointee.reapNext.store(0, ordering: .relaxed)
+    var head = inFlight.load(ordering: .relaxed)
+    while head != 0 {
+      let slab = slabAt(head)
       slab.finishReaping()
+      head = slab.pointee.reapNext.load(ordering: .relaxed) & ~7
+      inFlight.store(head, ordering: .releasing)
+      slab.pointee.reapNext.store(0, ordering: .relaxed)
     }
   }
 

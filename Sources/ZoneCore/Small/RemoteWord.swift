@@ -47,10 +47,12 @@ enum RemoteWord {
   }
 }
 
-/// What a remote push found, in a slab of `capacity` chunks.
+/// What a remote push found, in a slab of `capacity` chunks, in which generation of
+/// signals (SlabState.swift, SignalsInFlight).
 struct RemotePush {
   let word: UInt
   let capacity: UInt
+  let generation: UInt
   /// The owner asked to hear of the next remote free: the pusher must tell it.
   var mustSignal: Bool { RemoteWord.state(word) == RemoteState.notify }
   /// The push brought the slab's last chunk back: the reaper should watch it.

@@ -24,7 +24,9 @@
 //               is one wasted push, which the owner drops.
 //   signalling  a freer is in the middle of that push. Whoever parks or orphans the slab
 //               waits for it to finish, so no freer ever touches a zone that has gone,
-//               and no parked slab is ever pushed on a relink stack.
+//               and no parked slab is ever pushed on a relink stack. A signaller a fork
+//               left behind never finishes: the child knows it by the count of signals
+//               in flight (SignalsInFlight), and the waiter ends that signal itself.
 //   orphan      the owner exited; frees still push, and an adopter drains them.
 //   parked      the slab is empty, cached or in a depot. A free into it is invalid.
 //   reaping     every chunk came back through the remote list and stayed there: the
@@ -43,6 +45,21 @@ import Synchronization
 
 /// The owner word's bit that marks a reaped slab.
 private let reapedOwnerBit: UInt = 1
+
+/// Signals in flight in this process: counted from just before the push that finds
+/// `notify` to the end of the signal, so a slab seen signalling while nothing is in flight
+/// lost its signaller to a fork. A forked child starts a new count in a new generation (a
+/// signal its own thread was in when a signal handler forked ends in the child without
+/// touching the new count).
+enum SignalsInFlight {
+  static let count = Atomic<Int>(0)
+  nonisolated(unsafe) static var generation: UInt = 0
+
+  static func afterForkInChild() {
+    generation &+= 1
+    count.store(0, ordering: .relaxed)
+  }
+}
 
 /// Every access to the two shared words is preceded by this. The protocol's exhaustive
 /// test (Tests/ZoneProtocolTests) compiles this file with ZONE_PROTOCOL_MODEL, where each
@@ -126,9 +143,7 @@ extension UnsafeMutablePointer where Pointee == Slab {
       if RemoteWord.count(old) != 0 { return false }
       if RemoteWord.state(old) == RemoteState.notify { return true }
       if RemoteWord.state(old) == RemoteState.signalling {
-        backoff.pause()
-        sharedAccess()
-        old = pointee.remote.load(ordering: .acquiring)
+        old = waitForSignal(old, &backoff)
         continue
       }
       sharedAccess()
@@ -150,10 +165,9 @@ extension UnsafeMutablePointer where Pointee == Slab {
     pointee.owner.store(0, ordering: .relaxed)
   }
 
-  /// The owner exits: the slab keeps accepting frees for an adopter. `patience` bounds
-  /// the wait for an in-flight signal (a signaller a fork left behind never finishes).
-  func orphan(patience: Int) {
-    setRemoteState(RemoteState.orphan, patience: patience)
+  /// The owner exits: the slab keeps accepting frees for an adopter.
+  func orphan() {
+    setRemoteState(RemoteState.orphan)
     sharedAccess()
     pointee.owner.store(0, ordering: .releasing)
   }
@@ -167,15 +181,13 @@ extension UnsafeMutablePointer where Pointee == Slab {
 
   /// Moves the state to `state` (keeping queued chunks unless told), first waiting for an
   /// in-flight signal to finish, and for a reaping in progress.
-  private func setRemoteState(_ state: UInt, patience: Int = Int.max, keepingChunks: Bool = true) {
+  private func setRemoteState(_ state: UInt, keepingChunks: Bool = true) {
     sharedAccess()
     var old = pointee.remote.load(ordering: .acquiring)
     var backoff = Backoff()
     while true {
-      if RemoteWord.state(old) == RemoteState.signalling && backoff.count < patience {
-        backoff.pause()
-        sharedAccess()
-        old = pointee.remote.load(ordering: .acquiring)
+      if RemoteWord.state(old) == RemoteState.signalling {
+        old = waitForSignal(old, &backoff)
         continue
       }
       if RemoteWord.state(old) == RemoteState.reaping { old = waitWhileReaping(); continue }
@@ -186,6 +198,23 @@ extension UnsafeMutablePointer where Pointee == Slab {
       if done { return }
       old = seen
     }
+  }
+
+  /// One round of waiting for the signal in flight seen in `word`: a pause, or, when no
+  /// signal is in flight in this process (its signaller was lost to a fork), the end of
+  /// the signal. Returns the word as it is now.
+  private func waitForSignal(_ word: UInt, _ backoff: inout Backoff) -> UInt {
+    sharedAccess()
+    if SignalsInFlight.count.load(ordering: .acquiring) <= 0 {
+      sharedAccess()
+      let (done, seen) = pointee.remote.compareExchange(
+        expected: word, desired: (word & ~RemoteState.mask) | RemoteState.normal,
+        successOrdering: .acquiringAndReleasing, failureOrdering: .acquiring)
+      return done ? (word & ~RemoteState.mask) | RemoteState.normal : seen
+    }
+    backoff.pause()
+    sharedAccess()
+    return pointee.remote.load(ordering: .acquiring)
   }
 
   /// Waits while the background thread returns this slab's memory (one madvise); in a
@@ -205,9 +234,10 @@ extension UnsafeMutablePointer where Pointee == Slab {
 
   /// Pushes a chunk freed by another thread with one compare-and-swap. A free when every
   /// chunk is on the stack already (a reaped slab's included), or into a parked slab, is
-  /// a double free.
+  /// a double free. A push that will signal is counted in flight before its CAS.
   func pushRemote(_ chunk: UInt) -> RemotePush {
     let capacity = UInt(pointee.capacity)
+    var counted = false
     sharedAccess()
     var old = pointee.remote.load(ordering: .relaxed)
     while true {
@@ -215,6 +245,7 @@ extension UnsafeMutablePointer where Pointee == Slab {
       if _slowPath(state == RemoteState.reaping) { old = waitWhileReaping(); continue }
       let count = RemoteWord.count(old)
       if _slowPath(state == RemoteState.parked || count >= capacity) { Diagnostics.doubleFree(chunk) }
+      if _slowPath((state == RemoteState.notify) != counted) { counted = countSignal(!counted) }
       ChunkLink.word(chunk, 0).pointee = remoteChunk(old) ^ pointee.key
       ChunkLink.word(chunk, 1).pointee = pointee.tag
       let newState = state == RemoteState.notify ? RemoteState.signalling : state
@@ -223,23 +254,35 @@ extension UnsafeMutablePointer where Pointee == Slab {
       let (done, seen) = pointee.remote.compareExchange(
         expected: old, desired: desired,
         successOrdering: .sequentiallyConsistent, failureOrdering: .relaxed)
-      if done { return RemotePush(word: old, capacity: capacity) }
+      if done { return RemotePush(word: old, capacity: capacity, generation: SignalsInFlight.generation) }
       old = seen
     }
   }
 
-  /// The signaller's last step, once the owner has the slab on its relink stack.
-  func finishSignal() {
+  /// Counts a signal in flight (or takes back the count of one that will not happen).
+  @inline(never) private func countSignal(_ add: Bool) -> Bool {
+    sharedAccess()
+    SignalsInFlight.count.wrappingAdd(add ? 1 : -1, ordering: .relaxed)
+    return add
+  }
+
+  /// The signaller's last step, once the owner has the slab on its relink stack: the
+  /// state goes back to normal (unless a forked child's waiter ended the signal), and
+  /// the signal is no longer in flight. `push` is the push that signalled.
+  func finishSignal(_ push: RemotePush) {
     sharedAccess()
     var old = pointee.remote.load(ordering: .relaxed)
-    while true {
+    while RemoteWord.state(old) == RemoteState.signalling {
       sharedAccess()
       let (done, seen) = pointee.remote.compareExchange(
         expected: old, desired: (old & ~RemoteState.mask) | RemoteState.normal,
         successOrdering: .releasing, failureOrdering: .relaxed)
-      if done { return }
+      if done { break }
       old = seen
     }
+    guard push.generation == SignalsInFlight.generation else { return }
+    sharedAccess()
+    SignalsInFlight.count.wrappingSubtract(1, ordering: .releasing)
   }
 
   /// A span's only chunk was freed by a thread that does not own it: that thread takes

@@ -95,7 +95,7 @@ enum SmallFree {
     } else {
       let push = slab.pushRemote(address)
       signalled = push.mustSignal
-      if signalled { signalOwner(slab) }
+      if signalled { signalOwner(slab, push) }
       if push.emptiedSlab { Reaper.queue(slab) }
     }
     if Zones.isPlaceholder(zone) {
@@ -110,10 +110,10 @@ enum SmallFree {
   }
 
   /// Pushes a slab onto its owner's relink stack, then ends the signalling state.
-  private static func signalOwner(_ slab: SlabPointer) {
+  private static func signalOwner(_ slab: SlabPointer, _ push: RemotePush) {
     let owner = ZonePointer(bitPattern: slab.ownerZone).unsafelyUnwrapped
     LockFreeStack.push(owner.pointee.relink, slab.address) { slab.pointee.relinkNext = $0 }
-    slab.finishSignal()
+    slab.finishSignal(push)
   }
 
   /// A span leaving its owner: its profiler sample goes with it.

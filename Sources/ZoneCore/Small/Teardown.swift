@@ -22,12 +22,12 @@ enum Teardown {
   static func run(_ zone: ZonePointer) {
     let slot = Lock.teardown(OS.currentCPU() % slots)
     slot.lock()
-    dismantle(zone, patience: Int.max)
+    dismantle(zone)
     slot.unlock()
   }
 
-  /// Empties a zone. `patience` bounds the wait for an in-flight signal (SlabState.orphan).
-  static func dismantle(_ zone: ZonePointer, patience: Int) {
+  /// Empties a zone.
+  static func dismantle(_ zone: ZonePointer) {
     _ = LockFreeStack.takeAll(zone.pointee.relink) // signals no longer matter
     var empties = SlabChain()
     var orphans = OrphanBatch()
@@ -36,13 +36,13 @@ enum Teardown {
       let current = zone.pointee.current[c]
       zone.pointee.current[c] = sentinel
       if current != sentinel && owns(zone, slabAt(current), SlabList.current) {
-        release(slabAt(current), &empties, &orphans, patience)
+        release(slabAt(current), &empties, &orphans)
       }
       while let slab = popOwned(zone, &zone.pointee.partial[c], SlabList.partial) {
-        release(slab, &empties, &orphans, patience)
+        release(slab, &empties, &orphans)
       }
       while let slab = popOwned(zone, &zone.pointee.full[c], SlabList.full) {
-        release(slab, &empties, &orphans, patience)
+        release(slab, &empties, &orphans)
       }
     }
     _ = LockFreeStack.takeAll(zone.pointee.relink) // signals sent before the slabs were orphaned
@@ -72,8 +72,8 @@ enum Teardown {
   /// becomes an orphan that keeps accepting frees. Its remote list stays as it is: an
   /// adopter drains it when it needs the chunks, nobody walks it now.
   private static func release(_ slab: SlabPointer, _ empties: inout SlabChain,
-                              _ orphans: inout OrphanBatch, _ patience: Int) {
-    slab.orphan(patience: patience)
+                              _ orphans: inout OrphanBatch) {
+    slab.orphan()
     let used = slab.used
     if slab.liveChunks == 0 {
       Depot.prepareForParking(slab)

@@ -211,8 +211,7 @@ enum Zones {
     Lock.zones.unlock()
     guard let zone else { return false }
     deadCount.wrappingSubtract(1, ordering: .relaxed)
-    // A signaller caught by the fork never finishes: wait only briefly for it.
-    Teardown.dismantle(zone, patience: 1000)
+    Teardown.dismantle(zone)
     Lock.zones.lock()
     recycleLocked(zone)
     Lock.zones.unlock()

@@ -1,0 +1,1 @@
+../../Sources/ZoneCore/Structures/Lists.swift

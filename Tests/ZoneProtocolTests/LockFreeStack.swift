@@ -1,0 +1,1 @@
+../../Sources/ZoneCore/Structures/LockFreeStack.swift

@@ -1,0 +1,1 @@
+../../Sources/ZoneCore/Small/SizeClass.swift
