@@ -57,7 +57,7 @@ enum Refill {
       let c = Int(slab.pointee.sizeClass)
       LinkedList<SlabLinks>.remove(&zone.pointee.full[c], slab.address)
       LinkedList<SlabLinks>.push(&zone.pointee.partial[c], slab.address)
-      slab.setList(SlabList.partial, used: UInt(slab.pointee.capacity))
+      slab.setList(SlabList.partial, used: slab.used)
     }
   }
 
@@ -70,7 +70,7 @@ enum Refill {
       slab.setList(SlabList.full)
     } else {
       LinkedList<SlabLinks>.push(&zone.pointee.partial[c], slab.address)
-      slab.setList(SlabList.partial, used: UInt(slab.pointee.capacity))
+      slab.setList(SlabList.partial, used: slab.used)
     }
   }
 

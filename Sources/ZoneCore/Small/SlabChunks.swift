@@ -31,7 +31,7 @@ extension UnsafeMutablePointer where Pointee == Slab {
     pointee.capacity = UInt16(capacity)
     pointee.sizeClass = UInt8(c)
     pointee.list = SlabList.none
-    pointee.countdown = UInt32(capacity)
+    pointee.countdown = 0 // nothing is out: never-used chunks are not `used`
     pointee.node = UInt8(node)
     pointee.fresh = fresh ? 1 : 0
     pointee.granules = UInt8(SizeClass.granules(of: c))
@@ -59,7 +59,10 @@ extension UnsafeMutablePointer where Pointee == Slab {
   /// Files the slab on an owner list, and sets how many local frees until the next event:
   /// the current slab never needs one (it is in the zone array already, and an empty
   /// current slab is kept: hysteresis); a full slab needs one at its first local free (it
-  /// goes back to the partial list); any other slab when its last chunk comes back
+  /// goes back to the partial list, so that the owner soon hands its free chunks out
+  /// again: a full slab then holds no chunk on its local list, and when other threads
+  /// free all of it, every chunk is on its remote list, where the reaper sees it empty);
+  /// any other slab when its last chunk comes back
   /// (`used` chunks are out, in the owner's view: it is parked).
   /// (The current slab counts its hand-outs in `handed` instead: malloc adds one, and
   /// `used` is that less the local frees its countdown has seen.)
@@ -67,21 +70,17 @@ extension UnsafeMutablePointer where Pointee == Slab {
     if list == SlabList.current { pointee.handed = UInt32(self.used) }
     pointee.list = list
     pointee.countdown = list == SlabList.current ? UInt32.max
-      : list == SlabList.full ? UInt32(fullSlabReturn) : UInt32(used)
+      : list == SlabList.full ? 1 : UInt32(used)
   }
-
-  /// Local frees that bring a full slab back to the partial list: a quarter of its
-  /// chunks, at least one. A slab that came back with a single free chunk was current
-  /// again for one malloc and full again at the next: every turn a refill.
-  var fullSlabReturn: UInt { max(UInt(pointee.capacity) / 4, 1) }
 
   /// Chunks handed out and not back in the owner's view (remotely freed ones that were not
   /// drained count as out). What the countdown holds, except for the current slab (its
-  /// hand-outs less its local frees) and a full one, all of whose chunks are out. Owner only.
+  /// hand-outs less its local frees) and a full one (all of its chunks, less the one
+  /// local free that ends its countdown). Owner only.
   var used: UInt {
     switch pointee.list {
     case SlabList.current: return UInt(pointee.handed &- (UInt32.max &- pointee.countdown))
-    case SlabList.full: return UInt(pointee.capacity)
+    case SlabList.full: return UInt(pointee.capacity) - 1 + UInt(pointee.countdown)
     default: return UInt(pointee.countdown)
     }
   }

@@ -51,9 +51,10 @@ enum SmallFree {
       slab.setList(SlabList.current) // the countdown wrapped; keep the current slab, even empty
       return 0
     case SlabList.full:
+      let used = slab.used
       unlink(zone, c, slab)
       LinkedList<SlabLinks>.push(&zone.pointee.partial[c], slab.address)
-      slab.setList(SlabList.partial, used: UInt(slab.pointee.capacity) - slab.fullSlabReturn)
+      slab.setList(SlabList.partial, used: used)
       return 0
     default:
       let sampled = takeSample(slab)

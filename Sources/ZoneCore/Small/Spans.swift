@@ -25,6 +25,7 @@ enum Spans {
     let fresh = span.pointee.fresh != 0
     _ = span.carve()
     let chunk = span.takeLocal()
+    span.setList(SlabList.none, used: 1) // its one chunk is out
     if zeroed { memset(UnsafeMutableRawPointer(bitPattern: chunk).unsafelyUnwrapped, 0, fresh ? 16 : Int(size)) }
     return (span, chunk)
   }
