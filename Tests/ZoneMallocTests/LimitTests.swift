@@ -5,6 +5,9 @@
 //   big blocks, the mix flipping every wave, every byte written and checked), 6 x 96 MiB
 //   >= 4 x the limit in all. No allocation may fail, and the peak RSS (VmHWM) minus the
 //   program's RSS before the first wave stays within the limit + 10%.
+// - limit_after_exit.c under ZONEMALLOC_LIMIT=64M, ten runs: 8 threads fill 85% of the
+//   limit, free it and exit; then one thread must get 90% of the limit in 1 MiB and 1 KiB
+//   blocks with no refusal (what the exited threads cached is reused first).
 // - limit_pressure.c single: zm_set_limit(64 MiB), then 100 MiB wanted live: malloc
 //   returns NULL with ENOMEM, mapped <= limit; after freeing half, allocation works again.
 // - limit_pressure.c threads 8 under ZONEMALLOC_LIMIT=64M: 8 threads hit the limit
@@ -47,6 +50,19 @@ struct LimitReleasedUnitTests {
 extension Heavy {
   @Suite("memory limit")
   struct LimitTests {
+    @Test func whatExitedThreadsCachedIsReusedBeforeARefusal() throws {
+      var served = 0
+      for _ in 0..<10 {
+        let outcome = try runLinked("limit_after_exit.c", ["8", "90"], env: ["ZONEMALLOC_LIMIT": "64M"], timeout: 60)
+        let f = expectReport(outcome, prefix: "limit_after_exit ok ")
+        #expect(f["failures"] == 0, "the 8 threads' shares fit the limit: \(f)")
+        let ok = (f["held"] ?? 0) >= (f["wanted"] ?? .max) && f["refusals"] == 0
+        #expect(ok, "one thread must get 90% of the limit in 1 MiB and 1 KiB blocks after 8 threads exited: \(f)")
+        if ok { served += 1 }
+      }
+      print("measured: 64 MiB limit, 8 threads exited, then one thread got 90% of it in \(served) runs of 10")
+    }
+
     @Test func wavesFourTimesTheLimitStayWithinIt() throws {
       let limit = 128 << 20
       let outcome = try runLinked("limit_reuse.c", ["6", "96"], env: ["ZONEMALLOC_LIMIT": "128M"], timeout: 120)
