@@ -88,12 +88,9 @@ let package = Package(
     .testTarget(name: "ZoneUnitTests", dependencies: ["ZoneSupport"], exclude: ["README.md"]),
     // The slab protocol's exhaustive test (Tests/ZoneProtocolTests/README.md): SlabState.swift
     // and what it needs, compiled again with ZONE_PROTOCOL_MODEL, the modelled threads run
-    // as fibers on one thread (ZoneProtocolFibers, C). Optimised, as its tens of millions
-    // of schedules need (-Xcc -O0 keeps the C headers as the Glibc module saw them); no
-    // exclusivity checks, whose records live on the running stack, which a fiber leaves.
+    // as fibers on one thread (ZoneProtocolFibers, C).
     .target(name: "ZoneProtocolFibers", path: "Tests/ZoneProtocolFibers"),
     .testTarget(name: "ZoneProtocolTests", dependencies: ["ZoneSupport", "ZoneProtocolFibers"], exclude: ["README.md"],
-                swiftSettings: [.define("ZONE_PROTOCOL_MODEL"),
-                                .unsafeFlags(["-O", "-Xcc", "-O0", "-enforce-exclusivity=unchecked"])]),
+                swiftSettings: [.define("ZONE_PROTOCOL_MODEL")]),
   ]
 )

@@ -10,7 +10,7 @@
 // reported, and that no run hangs. Each prints the number of schedules it ran. The last
 // two tests plant a protocol bug in a copy of a caller and require the search to find it.
 
-import Glibc
+import ZoneSupport
 import Synchronization
 import Testing
 
