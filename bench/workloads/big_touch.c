@@ -85,13 +85,14 @@ int main(int argc, char **argv) {
   if (threads < 1 || operations < 1 || nslots < 1) die("big_touch: bad arguments");
 
   toucher_t *ts = calloc((size_t)threads, sizeof(toucher_t));
-  pthread_t *tids = calloc((size_t)threads, sizeof(pthread_t));
-  if (!ts || !tids) die("big_touch: calloc failed");
+  if (!ts) die("big_touch: calloc failed");
   for (long i = 0; i < threads; i++) {
     ts[i] = (toucher_t){ .id = i, .operations = operations, .nslots = nslots, .rng = rng_seed(2700 + (uint64_t)i) };
     ts[i].ring = calloc((size_t)nslots, sizeof(slot_t));
     if (!ts[i].ring) die("big_touch: calloc of the window failed");
   }
+  pthread_t *tids = calloc((size_t)threads, sizeof(pthread_t));
+  if (!tids) die("big_touch: calloc failed");
   pthread_barrier_init(&start_line, NULL, (unsigned)threads + 1);
   for (long i = 0; i < threads; i++)
     if (pthread_create(&tids[i], NULL, run, &ts[i]) != 0) die("big_touch: pthread_create");
