@@ -88,9 +88,11 @@ let package = Package(
     .testTarget(name: "ZoneUnitTests", dependencies: ["ZoneSupport"], exclude: ["README.md"]),
     // The slab protocol's exhaustive test (Tests/ZoneProtocolTests/README.md): SlabState.swift
     // and what it needs, compiled again with ZONE_PROTOCOL_MODEL, the modelled threads run
-    // as fibers on one thread (ZoneProtocolFibers, C).
+    // as fibers on one thread (ZoneProtocolFibers, C). It imports Synchronization (and so
+    // Glibc) beside ZoneSupport, whose header asks for _GNU_SOURCE: the C modules of this
+    // target are built with it too, or the two disagree about glibc's types.
     .target(name: "ZoneProtocolFibers", path: "Tests/ZoneProtocolFibers"),
     .testTarget(name: "ZoneProtocolTests", dependencies: ["ZoneSupport", "ZoneProtocolFibers"], exclude: ["README.md"],
-                swiftSettings: [.define("ZONE_PROTOCOL_MODEL")]),
+                swiftSettings: [.define("ZONE_PROTOCOL_MODEL"), .unsafeFlags(["-Xcc", "-D_GNU_SOURCE"])]),
   ]
 )

@@ -46,10 +46,12 @@ uint64_t *zms_fork_word = &fork_word_before_boot;
 
 static pid_t repaired_pid; /* the process that last repaired itself (or booted) */
 
+/* A child needs its repair whatever the word was at the fork: 1, or 2 when another thread
+ * of the parent was repairing (the parent was itself a child), which no thread of this
+ * process will finish. */
 static void clear_fork_word_in_child(void) {
-  uint64_t expected = 1;
   if (getpid() != __atomic_load_n(&repaired_pid, __ATOMIC_RELAXED))
-    __atomic_compare_exchange_n(zms_fork_word, &expected, 0, false, __ATOMIC_RELEASE, __ATOMIC_RELAXED);
+    __atomic_store_n(zms_fork_word, 0, __ATOMIC_RELEASE);
 }
 
 void zms_fork_word_setup(void) {

@@ -90,7 +90,7 @@ enum Config {
     readProfileFile()
     readFlag("ZONEMALLOC_STATS_PAGE", into: &statsPage)
     readSize("ZONEMALLOC_TEST_PAGE_SIZE", into: &testPageSize, minimum: 4096, allowZero: true,
-             expected: "16K or 64K (tests only)")
+             expected: "a power of two up to 64K (tests only)")
   }
 
   // MARK: - Readers

@@ -7,7 +7,7 @@
 //
 // reserve() never reclaims itself, so that nothing below the housekeeping component
 // calls up into the caches it would have to empty. Past the cap it fails, and the
-// allocation's slow path (API/SlowPaths.swift) runs a reclaim pass (Runtime/Reclaim.swift)
+// allocation's slow path (Allocation.retrying) runs a reclaim pass (Runtime/Reclaim.swift)
 // and tries once more before it returns NULL with ENOMEM. Above 90% of the cap it
 // charges, and asks for a pass (reclaimWanted) that the slow path runs once it holds no
 // lock; a new pass is asked for only when held has grown by 1/32 of the cap since the

@@ -11,8 +11,9 @@
 // thread may be inside any critical section, and the child inherits what it left. The
 // repair notes which locks were held (a trylock that fails), re-creates every lock, and
 // then, for each structure whose lock was held, repairs it or abandons it:
-//  - zone lists: if intact, the other threads' zones become dead in O(1) and are torn
-//    down only when the child needs their slabs; if torn, they are abandoned;
+//  - zone lists: if intact, the other threads' zones become dead (one walk of the zone
+//    records' links, no slab touched) and are torn down only when the child needs their
+//    slabs; if torn, they are abandoned;
 //  - orphan lists, a node's depot, the lazy big-block cache: abandoned (what they held
 //    stays mapped and is never reused in this child: a leak of cached memory, not of
 //    live blocks);
@@ -25,7 +26,7 @@
 //    and whoever waits for a lost signal ends it (SlabState.swift).
 // The stats page needs no repair: the child's first refresh sees that the page is its
 // parent's (by pid) and publishes its own (StatsPage.swift).
-// The child walks none of the parent's memory and writes only the records it repairs.
+// The child walks no slab of the parent's and writes only the records it repairs.
 // Touches: every structure's repair hook, the background thread's state, boot.
 
 import ZoneSupport

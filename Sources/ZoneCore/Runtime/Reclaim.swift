@@ -5,7 +5,7 @@
 // depots' empty slabs, orphans that came back empty, then the threads' cached empty
 // slabs (this thread's now, the others' at their next slow path, when they see the
 // epoch move), and the depots again. It runs where the caller holds no allocator lock:
-// after a refusal, before the one retry (API/SlowPaths.swift), and when a reserve went
+// after a refusal, before the one retry (Allocation.retrying), and when a reserve went
 // above the watermark (Housekeeping.afterSlowPath).
 // Touches: Limit, LazyUnmap, Depot, Orphans, the calling thread's zone.
 

@@ -152,10 +152,10 @@ enum Zones {
 
   // MARK: - Fork
 
-  /// In the child only the forking thread exists. Every other live zone becomes dead in
-  /// O(1): the live list is renamed, and the survivor moves back. Nothing of the parent's
-  /// memory is walked or written; a dead zone is torn down only when the child needs a
-  /// slab it cannot find elsewhere (reapOneDead).
+  /// In the child only the forking thread exists. Every other live zone becomes dead: the
+  /// live list is spliced in front of the dead list (a walk of the zone records' links to
+  /// its tail), and the survivor moves back. No slab is touched; a dead zone is torn down
+  /// only when the child needs a slab it cannot find elsewhere (reapOneDead).
   static func afterForkInChild() {
     let g = lists.unsafelyUnwrapped
     let me = ThreadZone.current

@@ -14,8 +14,8 @@
  *    it touches anything, which is how foreign pointers are recognised safely.
  *  - Wrappers for what is variadic or macro-only in libc (mremap, open, fcntl, prctl,
  *    sigaction, errno, MAP_FAILED), the background thread's wake-up (Wakeup.c), stack
- *    walks with cached rules from the program's unwind tables and their symbols through
- *    dladdr (Backtrace.c, FrameRules.c), the SIGSEGV handler of the guarded slots
+ *    walks with cached rules from the program's unwind tables (Backtrace.c, FrameRules.c)
+ *    and their symbols from the loaded objects' own tables (Symbols.c), the SIGSEGV handler of the guarded slots
  *    (FaultSignal.c), and the libnuma bridge (Numa.c). libgcc_s (for its FDE lookup) and
  *    libnuma are loaded with dlopen.
  */
@@ -123,7 +123,7 @@ enum {
   ZMS_CLASS_DEPOT,     /* a node's depot of empty slabs */
   ZMS_CLASS_ARENA,     /* a node's arena bump pointer */
   ZMS_CLASS_PURGE,     /* the lazy-unmap purger: a sleeping mutex, held across munmap */
-  ZMS_CLASS_BIG,       /* big-block registry and lazy cache: short holds, no syscalls */
+  ZMS_CLASS_BIG,       /* big-block registry and lazy cache: short holds; grows its tables with mmap */
   ZMS_CLASS_WAKE,      /* the background thread's wake-up */
   ZMS_CLASS_PROFILE,   /* the heap profiler's tables: a leaf, held across open and write only */
 };
