@@ -20,13 +20,13 @@
 //     (reapNext is its link, bit 0 marking it queued). A slab never fully carved (a
 //     current slab the owner has not finished) is not reaped: at most one per class and
 //     thread.
-//  2. Each background tick (half the release delay) takes the queue. A slab still wholly
-//     free is marked observed in its remote word (any push or drain rebuilds the word
-//     without the mark) and watched; a slab no longer wholly free is dropped (its next
-//     emptying queues it again).
+//  2. Each background tick (half the release delay, at most a second) takes the queue. A
+//     slab still wholly free is marked observed in its remote word (any push or drain
+//     rebuilds the word without the mark) and watched; a slab no longer wholly free is
+//     dropped (its next emptying queues it again).
 //  3. Two ticks later, a watched slab still wholly free and still marked has been idle for
-//     the release delay at least, as a parked slab must be before the depot releases it:
-//     its memory is returned. Its remote word goes to `reaping` (the owner, and any
+//     the release delay (as a parked slab must be before the depot releases it), or for
+//     2 s when the delay is longer: its memory is returned. Its remote word goes to `reaping` (the owner, and any
 //     freer, wait), and once up to 32 slabs are frozen their pages are discarded, one
 //     madvise per run of adjacent slabs; each word then becomes "reaped": no head, the
 //     count kept.
