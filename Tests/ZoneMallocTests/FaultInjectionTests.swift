@@ -106,9 +106,10 @@ extension Heavy {
       return all
     }
 
-    /// Messages with which a program reports an allocation that failed.
+    /// Messages with which a program reports an allocation that failed (dash, git's shell, says
+    /// "Out of space").
     static var outOfMemory: Regex<Substring> {
-      #/allocation of \d+ bytes failed|malloc\(\d+\) failed|realloc to \d+ failed|MemoryError|[Oo]ut of memory|memory exhausted|[Cc]annot allocate|xmalloc/#
+      #/allocation of \d+ bytes failed|malloc\(\d+\) failed|realloc to \d+ failed|MemoryError|[Oo]ut of memory|memory exhausted|[Cc]annot allocate|xmalloc|Out of space/#
     }
     /// Messages that say a block was wrong: never acceptable.
     static var corruption: Regex<Substring> { #/corrupt|changed|lost the contents|not zeroed|does not read back|gave 0x|zonemalloc: /# }
