@@ -4,6 +4,10 @@
 //   threads through shared slots and verified before every free.
 // - thread_storm.c: 8000 short-lived threads, 250 alive at once, blocks freed after
 //   their owner exited.
+// - signal_handoff.c: 4 threads on 2 CPUs hand blocks on while the main thread wakes
+//   every millisecond: an owner often takes a chunk whose freer is preempted mid-signal
+//   (a drain that did not wait for that signal let the next one put the slab twice on
+//   the relink stack, and the owner's refill looped: about 1 run in 2 of 2 s).
 // - fork_threads.c: repeated fork while worker threads allocate; children allocate,
 //   free inherited blocks and run threads of their own.
 // Each program reports "... ok name=value ..." and the test checks the counts.
@@ -22,6 +26,12 @@ extension Heavy {
       guard let ops = fields["ops"], let remote = fields["cross_thread_frees"] else { return }
       #expect(ops > 10_000, "too few operations: \(fields)")
       #expect(remote > ops / 2, "most frees should be remote: \(fields)")
+    }
+
+    @Test func signalsMidDrainNeverLoopTheRelinkStack() throws {
+      let fields = expectReport(try run("signal_handoff.c", ["4", "6"], timeout: 30), prefix: "handoff ok threads=4 ")
+      guard let ops = fields["ops"], let remote = fields["remote"] else { return }
+      #expect(ops > 1_000_000 && remote > ops / 100, "too few operations or remote frees: \(fields)")
     }
 
     @Test func threadExitStormFreesIntoDeadThreads() throws {

@@ -5,9 +5,10 @@
 // Each scenario builds a fresh World per schedule, runs its threads' operations (the
 // allocator's own SlabState transitions, called in the order the allocator's callers
 // call them: World.swift) and then checks that every chunk is in exactly one place, that
-// no slab waits on the full list for a signal that never comes, that nothing touches a
-// zone that has gone or puts a parked slab on a relink stack, that a double free is
-// reported, and that no run hangs. Each prints the number of schedules it ran. The last
+// no slab waits on the full list for a signal that never comes, or asks for one while an
+// earlier one is still on the relink stack, that nothing touches a zone that has gone or
+// puts a parked slab on a relink stack, that a double free is reported, and that no run
+// hangs. Each prints the number of schedules it ran. The last
 // two tests plant a protocol bug in a copy of a caller and require the search to find it.
 
 import ZoneSupport
@@ -27,7 +28,7 @@ struct SlabProtocolTests {
 
   /// The checks every scenario ends with, after the threads (no step runs here).
   static func settled(_ world: World, _ extra: String? = nil) -> String? {
-    extra ?? world.conservation() ?? world.noLostWakeup(world.zones[0])
+    extra ?? world.conservation() ?? world.noLostWakeup(world.zones[0]) ?? world.noStaleSignal(world.zones[0])
   }
 
   /// Occurrences of the slab on a zone's relink stack.
@@ -85,6 +86,28 @@ struct SlabProtocolTests {
         },
       ] + (1...Self.freers).map { t in { world.remoteFree(world.take(t)) } },
       { Self.signals(world, world.zones[0]) > 1 ? "the slab is twice on the relink stack" : Self.settled(world) })
+    }
+  }
+
+  /// The owner takes a chunk whose free is still signalling, uses it up, and asks again:
+  /// the signal's entry must leave the relink stack first (settled's noStaleSignal).
+  @Test func aDrainMidSignalLeavesNoEntryForTheNextSignal() {
+    exhaust("sticky notify: drain, relink, re-exhaustion against a signalling remote free") {
+      let world = World(capacity: 2, threads: 2) { $0 }
+      world.retire() // full, asking, before the threads start
+      return ([
+        {
+          world.freeLocal(world.take(0))
+          world.hands[0].append(world.local.removeLast()) // current again, still asking
+          world.slab.pointee.list = SlabList.current
+          world.drain() // what came back is handed out
+          world.hands[0] += world.local
+          world.local = []
+          world.relinkSignalled(world.zones[0]) // the next refill's upkeep
+          if world.drain() == 0 { world.retire() }
+        },
+        { world.remoteFree(world.take(1)) },
+      ], { Self.settled(world) })
     }
   }
 

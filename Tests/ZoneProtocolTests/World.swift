@@ -250,4 +250,16 @@ final class World {
     }
     return "lost wakeup: the slab is on the full list with \(slab.remoteCount) remote chunks and no signal"
   }
+
+  /// A slab that asks for a signal is not on its owner's relink stack from an earlier
+  /// one: the next signal would push it a second time, and the stack would loop.
+  func noStaleSignal(_ zone: ModelZone) -> String? {
+    guard slab.remoteState == RemoteState.notify else { return nil }
+    var node = zone.relink.load(ordering: .relaxed)
+    while node != 0 {
+      if node == slab.address { return "the slab asks for a signal while an earlier one is still on the relink stack" }
+      node = slabAt(node).pointee.relinkNext
+    }
+    return nil
+  }
 }

@@ -22,9 +22,11 @@
 //               leaves the full list (a local free brought it back), so a slab that goes
 //               full again asks with no CAS; a signal for a slab that is no longer full
 //               is one wasted push, which the owner drops.
-//   signalling  a freer is in the middle of that push. Whoever parks or orphans the slab
-//               waits for it to finish, so no freer ever touches a zone that has gone,
-//               and no parked slab is ever pushed on a relink stack. A signaller a fork
+//   signalling  a freer is in the middle of that push. Whoever drains, parks or orphans
+//               the slab waits for it to finish, so no freer ever touches a zone that
+//               has gone, no parked slab is ever pushed on a relink stack, and the
+//               owner's next refill takes the signal's entry before the slab can ask
+//               again (the next signal would push it a second time). A signaller a fork
 //               left behind never finishes: the child knows it by the count of signals
 //               in flight (SignalsInFlight), and the waiter ends that signal itself.
 //   orphan      the owner exited; frees still push, and an adopter drains them.
@@ -110,13 +112,21 @@ extension UnsafeMutablePointer where Pointee == Slab {
 
   /// Takes the remote list (owner or adopter only), waiting while the slab is being
   /// reaped; nil when it is empty. A reaped slab's list has no head, only the count.
+  /// It also waits for a signal in flight: once the chunks are taken, the signal's entry
+  /// is on the relink stack, and the owner's next refill takes it before the slab can
+  /// ask again (taken later, it would be pushed a second time by the next signal).
   @inline(never) func detachRemote() -> DetachedRemote? {
     sharedAccess()
     var old = pointee.remote.load(ordering: .relaxed)
+    var backoff = Backoff()
     while true {
       if RemoteWord.state(old) == RemoteState.reaping { old = waitWhileReaping(); continue }
       let count = RemoteWord.count(old)
       if count == 0 { return nil }
+      if RemoteWord.state(old) == RemoteState.signalling {
+        old = waitForSignal(old, &backoff)
+        continue
+      }
       sharedAccess()
       let (done, seen) = pointee.remote.compareExchange(
         expected: old, desired: RemoteWord.make(RemoteWord.state(old)),
@@ -134,18 +144,14 @@ extension UnsafeMutablePointer where Pointee == Slab {
 
   /// The owner found the slab exhausted: ask to be told about its next remote free (no
   /// CAS when the slab still asks from an earlier time). Returns false if chunks arrived
-  /// meanwhile (the caller drains them instead).
+  /// meanwhile (the caller drains them instead). A signal in flight always has its chunk
+  /// queued (a drain waits for the signal), so the state found here is normal or notify.
   func requestNotify() -> Bool {
     sharedAccess()
     var old = pointee.remote.load(ordering: .acquiring)
-    var backoff = Backoff()
     while true {
       if RemoteWord.count(old) != 0 { return false }
       if RemoteWord.state(old) == RemoteState.notify { return true }
-      if RemoteWord.state(old) == RemoteState.signalling {
-        old = waitForSignal(old, &backoff)
-        continue
-      }
       sharedAccess()
       let (done, seen) = pointee.remote.compareExchange(
         expected: old, desired: (old & ~RemoteState.mask) | RemoteState.notify,
