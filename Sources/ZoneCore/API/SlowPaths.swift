@@ -50,12 +50,14 @@ func zmcore_free_event(_ zone: UnsafeMutableRawPointer, _ slab: UnsafeMutableRaw
   afterSmallFree(sampled)
 }
 
-/// A chunk freed by a thread that does not own its slab.
+/// A chunk freed by a thread that does not own its slab (housekeeping only after a push
+/// that signalled or emptied the slab, or a span that went).
 @c(zmcore_free_remote) @inline(never)
 func zmcore_free_remote(_ zone: UnsafeMutableRawPointer, _ slab: UnsafeMutableRawPointer, _ address: UInt) {
-  let sampled = SmallFree.freeRemote(zone.assumingMemoryBound(to: Zone.self), slab.assumingMemoryBound(to: Slab.self),
-                                     address)
-  afterSmallFree(sampled)
+  if let sampled = SmallFree.freeRemote(zone.assumingMemoryBound(to: Zone.self),
+                                        slab.assumingMemoryBound(to: Slab.self), address) {
+    afterSmallFree(sampled)
+  }
 }
 
 /// A chunk that carries the freed tag: a double free, unless the owner does not find it

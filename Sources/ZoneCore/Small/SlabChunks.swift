@@ -154,6 +154,9 @@ extension UnsafeMutablePointer where Pointee == Slab {
 
   @inline(__always) func putLocal(_ chunk: UInt) { putLocal(chunk, tag: pointee.tag) }
 
+  /// True while some chunks were never carved (never handed out). Owner only.
+  var hasUncarvedChunks: Bool { pointee.carved < pointee.carveLimit }
+
   /// Puts never-used chunks on the empty local list, in address order: up to the end of
   /// the page the first one starts in, and at least four (a chunk of a page or more would
   /// otherwise take the slow path at every malloc). False when none are left.

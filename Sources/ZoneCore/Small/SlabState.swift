@@ -260,7 +260,7 @@ extension UnsafeMutablePointer where Pointee == Slab {
       let (done, seen) = pointee.remote.compareExchange(
         expected: old, desired: desired,
         successOrdering: .sequentiallyConsistent, failureOrdering: .relaxed)
-      if done { return RemotePush(word: old, capacity: capacity, generation: SignalsInFlight.generation) }
+      if done { return RemotePush(word: old, capacity: capacity, generation: counted ? SignalsInFlight.generation : 0) }
       old = seen
     }
   }

@@ -81,13 +81,15 @@ enum SmallFree {
   /// its remote free empties it: the freer claims the span with one CAS and parks it in
   /// the depot, where its owner's next span finds it (not in the freer's own cache, which
   /// nobody else can take from or release while the freer sleeps); the owner never hears
-  /// of it. Returns a sampled span's memory when the span went, else 0.
-  static func freeRemote(_ zone0: ZonePointer, _ slab: SlabPointer, _ address: UInt) -> UInt {
+  /// of it. Returns nil after a plain push (nothing for housekeeping to look at: the
+  /// common case of producer-consumer programs), else a sampled span's memory when the
+  /// span went, or 0.
+  static func freeRemote(_ zone0: ZonePointer, _ slab: SlabPointer, _ address: UInt) -> UInt? {
     let bytes = UInt(slab.pointee.chunkSize)
     var zone = zone0
     if zone == Zones.empty, let created = Zones.createForCurrentThread() { zone = created }
     var signalled = false
-    var sampled: UInt = 0
+    var sampled: UInt? = nil
     if slab.pointee.capacity == 1 {
       if !slab.claimFreedSpan() { Diagnostics.doubleFree(address) }
       sampled = takeSample(slab)
@@ -98,6 +100,7 @@ enum SmallFree {
       signalled = push.mustSignal
       if signalled { signalOwner(slab, push) }
       if push.emptiedSlab { Reaper.queue(slab) }
+      if signalled || push.emptiedSlab { sampled = 0 }
     }
     if Zones.isPlaceholder(zone) {
       SmallCounters.noteZonelessFree(bytes: bytes, remote: true, signal: signalled)

@@ -68,14 +68,17 @@ enum Teardown {
     return LinkedList<SlabLinks>.pop(&head).map { slabAt($0) }
   }
 
-  /// One slab leaves its dying owner: an empty slab is parked, one with live chunks
-  /// becomes an orphan that keeps accepting frees. Its remote list stays as it is: an
-  /// adopter drains it when it needs the chunks, nobody walks it now.
+  /// One slab leaves its dying owner: an empty slab carved to its end is parked; one with
+  /// live chunks, or with chunks never carved (a current slab), becomes an orphan that
+  /// keeps accepting frees, for a thread that needs its class to adopt and carve on (its
+  /// touched pages serve the same class again; the idle sweep parks it if nobody does).
+  /// Its remote list stays as it is: an adopter drains it when it needs the chunks,
+  /// nobody walks it now.
   private static func release(_ slab: SlabPointer, _ empties: inout SlabChain,
                               _ orphans: inout OrphanBatch) {
     slab.orphan()
     let used = slab.used
-    if slab.liveChunks == 0 {
+    if slab.liveChunks == 0 && !slab.hasUncarvedChunks {
       Depot.prepareForParking(slab)
       empties.append(slab.address)
     } else {
