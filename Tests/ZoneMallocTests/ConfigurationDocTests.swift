@@ -1,0 +1,46 @@
+// ConfigurationDocTests.swift: docs/CONFIGURATION.md names every ZONEMALLOC_* variable
+// that the library or zm reads, and names no other.
+//
+// The names read are those in the sources of the library (ZoneCore, ZoneSupport,
+// ZoneExports) and of zm (ZoneLauncher), less the public header's own macros (its include
+// guard and version string, which are no variables). The benchmark harness and the test
+// programs set variables but read none of their own, so they are not scanned.
+import Foundation
+import Testing
+
+@Suite("docs: every variable documented")
+struct ConfigurationDocTests {
+  static let readers = ["Sources/ZoneCore", "Sources/ZoneSupport", "Sources/ZoneExports", "Sources/ZoneLauncher"]
+  static let headerMacros: Set<String> = ["ZONEMALLOC_H", "ZONEMALLOC_VERSION_STRING"]
+
+  /// The ZONEMALLOC_* names in a text (a bare `ZONEMALLOC_`, the prefix itself, is none).
+  static func names(in text: String) -> Set<String> {
+    let regex = try! NSRegularExpression(pattern: "ZONEMALLOC_[A-Z0-9_]*[A-Z0-9]")
+    let range = NSRange(text.startIndex..., in: text)
+    return Set(regex.matches(in: text, range: range).compactMap { Range($0.range, in: text).map { String(text[$0]) } })
+  }
+
+  /// The names in every Swift, C and header file under the folders.
+  static func namesInSources() throws -> Set<String> {
+    var found: Set<String> = []
+    for folder in readers {
+      let root = Paths.packageRoot + "/" + folder
+      let files = try #require(FileManager.default.enumerator(atPath: root), "no folder \(root)")
+      for case let file as String in files where [".swift", ".c", ".h"].contains(where: file.hasSuffix) {
+        found.formUnion(names(in: try String(contentsOfFile: root + "/" + file, encoding: .utf8)))
+      }
+    }
+    return found.subtracting(headerMacros)
+  }
+
+  @Test func everyVariableReadIsDocumentedAndEveryDocumentedOneIsRead() throws {
+    let read = try Self.namesInSources()
+    let documented = Self.names(in: try String(contentsOfFile: Paths.packageRoot + "/docs/CONFIGURATION.md",
+                                               encoding: .utf8))
+    #expect(read.count >= 20, "too few variables found in the sources: \(read.sorted())")
+    #expect(read.subtracting(documented).isEmpty,
+            "read but not in docs/CONFIGURATION.md: \(read.subtracting(documented).sorted())")
+    #expect(documented.subtracting(read).isEmpty,
+            "in docs/CONFIGURATION.md but read by nothing: \(documented.subtracting(read).sorted())")
+  }
+}
