@@ -1,5 +1,6 @@
 // ConfigurationDocTests.swift: docs/CONFIGURATION.md names every ZONEMALLOC_* variable
-// that the library or zm reads, and names no other.
+// that the library or zm reads, and names no other; its table of the statistics fields
+// has every field the library's summary prints, and no other.
 //
 // The names read are those in the sources of the library (ZoneCore, ZoneSupport,
 // ZoneExports) and of zm (ZoneLauncher), less the public header's own macros (its include
@@ -8,7 +9,7 @@
 import Foundation
 import Testing
 
-@Suite("docs: every variable documented")
+@Suite("docs: every variable and statistics field documented")
 struct ConfigurationDocTests {
   static let readers = ["Sources/ZoneCore", "Sources/ZoneSupport", "Sources/ZoneExports", "Sources/ZoneLauncher"]
   static let headerMacros: Set<String> = ["ZONEMALLOC_H", "ZONEMALLOC_VERSION_STRING"]
@@ -42,5 +43,17 @@ struct ConfigurationDocTests {
             "read but not in docs/CONFIGURATION.md: \(read.subtracting(documented).sorted())")
     #expect(documented.subtracting(read).isEmpty,
             "in docs/CONFIGURATION.md but read by nothing: \(documented.subtracting(read).sorted())")
+  }
+
+  @Test func theSummarysFieldsAreTheDocumentedOnes() throws {
+    let outcome = try Subprocess.run(["/bin/true"], env: try preloadEnvironment(["ZONEMALLOC_STATS": "1"]))
+    let printed = Set(StatsSummary.require(outcome).keys)
+    let text = try String(contentsOfFile: Paths.packageRoot + "/docs/CONFIGURATION.md", encoding: .utf8)
+    let section = try #require(text.components(separatedBy: "## The statistics summary").dropFirst().first)
+    let rows = section.components(separatedBy: "\n## ")[0].split(separator: "\n").filter { $0.hasPrefix("| `") }
+    let documented = Set(rows.compactMap { $0.split(separator: "`").dropFirst().first.map(String.init) })
+    #expect(printed.count >= 20, "too few fields printed:\n\(outcome)")
+    #expect(printed.subtracting(documented).isEmpty, "printed, not documented: \(printed.subtracting(documented).sorted())")
+    #expect(documented.subtracting(printed).isEmpty, "documented, not printed: \(documented.subtracting(printed).sorted())")
   }
 }
