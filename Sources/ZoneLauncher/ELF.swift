@@ -4,7 +4,7 @@
 // (executable or shared object) and machine; and, for a 64-bit little-endian file (what
 // zm itself is), from its program headers whether it asks for a program interpreter
 // (PT_INTERP: the dynamic loader, which is what honours LD_PRELOAD), and from its dynamic
-// section whether it has a SONAME and whether it is marked a position-independent
+// section its SONAME and whether it is marked a position-independent
 // program (DF_1_PIE), which the dynamic loader refuses to preload; and its loadable
 // segments, which `zm prof` needs to turn a file offset into an address. Also the names
 // of the common machines, for messages.
@@ -23,6 +23,8 @@ struct ELFFile {
   private let dynamic: [UInt64: UInt64]
   /// The PT_LOAD segments (empty when the program headers were not read).
   let loadSegments: [Segment]
+  /// The SONAME (from the string table the dynamic section names), nil without one.
+  let soname: String?
 
   /// The headers of path; nil if it cannot be read or is not an ELF file.
   init?(path: String) {
@@ -36,7 +38,12 @@ struct ELFFile {
       ? ELFFile.segments(path, header) : nil
     hasInterpreter = segments.map { $0.contains { $0.type == 3 } }  // PT_INTERP
     dynamic = segments?.first { $0.type == 2 }.map { ELFFile.entries(path, $0) } ?? [:]  // PT_DYNAMIC
-    loadSegments = segments?.filter { $0.type == 1 } ?? []  // PT_LOAD
+    let entries = dynamic
+    let loads: [Segment] = segments?.filter { $0.type == 1 } ?? []  // PT_LOAD
+    loadSegments = loads
+    soname = entries[14].flatMap { name in  // DT_SONAME, an offset in DT_STRTAB
+      entries[5].flatMap { ELFFile.string(path, at: UInt($0 &+ name), in: loads) }
+    }
   }
 
   /// A shared object with a SONAME: a library, even when it can also be run (ld.so).
@@ -79,6 +86,15 @@ struct ELFFile {
       return Segment(type: UInt32(little: table, at: at), offset: Int(UInt64(little: table, at: at + 8)),
                      address: UInt(UInt64(little: table, at: at + 16)), size: Int(UInt64(little: table, at: at + 32)))
     }
+  }
+
+  /// The NUL-terminated string (at most 255 bytes) at a loaded address, nil when no
+  /// segment holds it.
+  private static func string(_ path: String, at address: UInt, in segments: [Segment]) -> String? {
+    guard let segment = segments.first(where: { address >= $0.address && address - $0.address < UInt($0.size) }),
+          let bytes = FileSystem.read(path, offset: segment.offset + Int(address - segment.address), count: 256),
+          let end = bytes.firstIndex(of: 0) else { return nil }
+    return String(decoding: bytes[..<end], as: UTF8.self)
   }
 
   /// The dynamic segment's (tag, value) entries, 16 bytes each, up to DT_NULL.

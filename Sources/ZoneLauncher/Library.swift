@@ -67,5 +67,9 @@ enum Library {
     if let zm = ELFFile(path: "/proc/self/exe"), !library.sameMachine(as: zm) {
       Console.fail("\(path) is built for \(library.machineName), this machine runs \(zm.machineName)", status: 2)
     }
+    guard library.soname?.hasPrefix("libzonemalloc.so") == true else {
+      Console.fail("\(path) is not zonemalloc (its SONAME is \(library.soname.map { "\($0.printable)" } ?? "missing"), "
+                   + "not libzonemalloc.so.N); set ZONEMALLOC_LIB to libzonemalloc.so", status: 2)
+    }
   }
 }

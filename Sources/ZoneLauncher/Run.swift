@@ -7,10 +7,11 @@
 //    setgid to someone else, or given capabilities. The command then runs anyway.
 //  - --stats prints the summary of the command itself on stderr: ZONEMALLOC_STATS=1 and
 //    ZONEMALLOC_STATS_PID=<zm's pid>, which the command keeps across the exec, so the
-//    processes it starts stay quiet. --stats=all lets every process print its own;
+//    processes it starts stay quiet. --stats=json prints it as JSON
+//    (ZONEMALLOC_STATS_FORMAT=json); --stats=all lets every process print its own;
 //    --stats=FILE sends the command's summary to FILE (made absolute, %p replaced by the
 //    pid, and emptied now, so that an unwritable path is an error here and FILE holds
-//    this run's summary only).
+//    this run's summary only; a file named json or all is ./json or ./all).
 //  - --limit SIZE sets ZONEMALLOC_LIMIT after checking SIZE exactly as the library will
 //    (Size.swift): a value the library would ignore is an error here, with the reason.
 //    --limit auto is passed on: the library reads the cgroup's limit.
@@ -23,14 +24,16 @@ import Glibc
 
 enum Run {
   private static let usage = """
-    usage: zm run [--stats[=FILE|=all]] [--limit SIZE] [--] CMD [ARGS...]
+    usage: zm run [--stats[=json|=FILE|=all]] [--limit SIZE] [--] CMD [ARGS...]
 
     Runs CMD with libzonemalloc.so preloaded (LD_PRELOAD).
 
       --stats        print CMD's allocator statistics on stderr when it exits; the
                      programs CMD starts print none (ZONEMALLOC_STATS=1 and
-                     ZONEMALLOC_STATS_PID; set ZONEMALLOC_STATS_FORMAT=json for JSON)
-      --stats=FILE   write CMD's statistics to FILE instead (%p in FILE is the pid)
+                     ZONEMALLOC_STATS_PID)
+      --stats=json   the same, as one JSON object (ZONEMALLOC_STATS_FORMAT=json)
+      --stats=FILE   write CMD's statistics to FILE instead (%p in FILE is the pid;
+                     a file named json or all: ./json, ./all)
       --stats=all    every process prints its own statistics on stderr
       --limit SIZE   cap the memory zonemalloc holds from the OS (ZONEMALLOC_LIMIT): 0 for
                      none, or at least 1M; units K, M, G, T are binary, e.g. 512M, 2G;
@@ -55,6 +58,10 @@ enum Run {
     switch value {
     case nil:
       setenv("ZONEMALLOC_STATS", "1", 1)
+      setenv("ZONEMALLOC_STATS_PID", String(getpid()), 1)
+    case "json"?:
+      setenv("ZONEMALLOC_STATS", "1", 1)
+      setenv("ZONEMALLOC_STATS_FORMAT", "json", 1)
       setenv("ZONEMALLOC_STATS_PID", String(getpid()), 1)
     case "all"?:
       setenv("ZONEMALLOC_STATS", "1", 1)

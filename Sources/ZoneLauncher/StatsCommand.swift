@@ -43,8 +43,7 @@ enum StatsCommand {
 
   static func stats(_ args: ArraySlice<String>) -> Int32 {
     let (_, operands) = OptionParser(usage: statsUsage, accepted: [:]).parse(args)
-    guard operands.count == 1 else { Console.usageError("stats needs a PID", usage: statsUsage) }
-    let pid = Argument.pid(operands.first!)
+    let pid = onePid(operands, command: "stats", usage: statsUsage)
     let snapshot = read(pid)
     Console.out("zonemalloc statistics of pid \(pid) (\(name(pid))), taken \(age(snapshot))")
     for (i, name) in snapshot.names.enumerated() {
@@ -67,8 +66,7 @@ enum StatsCommand {
         interval = Argument.decimal(value, in: 0.1...3600, what: "-d")
       }
     }
-    guard operands.count == 1 else { Console.usageError("top needs a PID", usage: topUsage) }
-    let pid = Argument.pid(operands.first!)
+    let pid = onePid(operands, command: "top", usage: topUsage)
     var previous = read(pid)
     Console.out("zm top: pid \(pid) (\(name(pid))), every \(interval) s")
     let header = ["time", "allocated", "active", "mapped", "cached", "malloc/s", "free/s", "remote frees"]
@@ -97,6 +95,16 @@ enum StatsCommand {
                   Size.readable(now["mapped"]), Size.readable(cached.overflow ? .max : cached.partialValue),
                   rate("malloc_count"), rate("free_count"), remote]
     return fields.enumerated().map { $0.element.leftPadded($0.offset == 7 ? 22 : 11) }.joined(separator: " ")
+  }
+
+  /// The one operand, a PID; else exits 2 saying what is missing or too much.
+  private static func onePid(_ operands: ArraySlice<String>, command: String, usage: String) -> Int32 {
+    guard let first = operands.first else { Console.usageError("\(command) needs a PID", usage: usage) }
+    guard operands.count == 1 else {
+      let extra = operands.dropFirst().map { $0.printable }.joined(separator: " ")
+      Console.usageError("\(command) takes one PID; unexpected after it: \(extra)", usage: usage)
+    }
+    return Argument.pid(first)
   }
 
   /// The snapshot, or exits 1 with one line saying why there is none.

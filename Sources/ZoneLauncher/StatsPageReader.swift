@@ -51,6 +51,7 @@ enum StatsPageReader {
     case noProcess
     case notLoaded
     case noPage(String)
+    case cannotTell(String)
     case malformed(String)
 
     func message(_ pid: Int32) -> String {
@@ -59,6 +60,8 @@ enum StatsPageReader {
       case .notLoaded:
         return "process \(pid) did not load zonemalloc (start it with `zm run` or LD_PRELOAD=libzonemalloc.so)"
       case .noPage(let why): return "process \(pid) loaded zonemalloc but publishes no counters: \(why)"
+      case .cannotTell(let why):
+        return "cannot tell whether process \(pid) loaded zonemalloc: it publishes no stats page, and \(why)"
       case .malformed(let why): return "the stats page of process \(pid) (\(path(pid))) is malformed: \(why)"
       }
     }
@@ -75,7 +78,7 @@ enum StatsPageReader {
     case .success(nil): break
     }
     guard let maps = FileSystem.lines("/proc/\(pid)/maps") else {
-      return .failure(.noPage("cannot read /proc/\(pid)/maps: \(errorText())"))
+      return .failure(.cannotTell("/proc/\(pid)/maps cannot be read (\(errorText()))"))
     }
     guard maps.contains(where: { $0.contains("libzonemalloc") }) else { return .failure(.notLoaded) }
     return .failure(.noPage("no valid \(path(pid)) (ZONEMALLOC_STATS_PAGE=0, /dev/shm not writable, "

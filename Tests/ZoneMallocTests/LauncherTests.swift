@@ -6,10 +6,12 @@
 // to the executable, ../lib) is checked on copies of the launcher in scratch layouts.
 // The launcher tells the truth: --version and run --help work; --limit is checked as the
 // library checks ZONEMALLOC_LIMIT (the two agree on a table of sizes); a library that is
-// not an ELF shared library is refused; a static command gets a warning, and so does
+// not an ELF shared library, or not zonemalloc (its SONAME), is refused; a static command
+// gets a warning, and so does
 // one the loader runs in secure mode (setuid or setgid to someone else); zm needs no
 // Swift runtime from the toolchain. --stats prints one summary, the command's, even when
-// the command closes stderr; --stats=all one per process; --stats=FILE writes a file.
+// the command closes stderr; --stats=json prints it as JSON; --stats=all one per process;
+// --stats=FILE writes a file.
 import Foundation
 import Testing
 
@@ -111,6 +113,17 @@ struct LauncherTests {
             "\(parsed)")
   }
 
+  /// --stats=json is the summary as JSON on stderr, not a file named json.
+  @Test func statsJSONPrintsTheSummaryAsJSON() throws {
+    let dir = try Paths.makeTempDir("statsjsonflag")
+    defer { try? FileManager.default.removeItem(atPath: dir) }
+    let outcome = try launch(["run", "--stats=json", "--", "sh", "-c", "cd \(dir) && /bin/true; exit 0"])
+    expectSuccess(outcome)
+    let object = try JSONSerialization.jsonObject(with: Data(outcome.stderr.utf8)) as? [String: Any]
+    #expect((object?["pid"] as? Int) == Int(outcome.pid) && object?["malloc_count"] != nil, "\(outcome)")
+    #expect(!FileManager.default.fileExists(atPath: "json") && !FileManager.default.fileExists(atPath: dir + "/json"))
+  }
+
   @Test func unwritableStatsFileIsAnError() throws {
     let outcome = try launch(["run", "--stats=/nonexistent/dir/s.txt", "--", "echo", "ran"])
     #expect(outcome.exitCode == 2 && outcome.stdout.isEmpty, "\(outcome)")
@@ -165,7 +178,7 @@ struct LauncherTests {
   @Test func runHelpDescribesTheOptions() throws {
     let outcome = try launch(["run", "--help"])
     expectSuccess(outcome)
-    for text in ["usage: zm run", "--stats=FILE", "--stats=all", "--limit SIZE"] {
+    for text in ["usage: zm run", "--stats=json", "--stats=FILE", "--stats=all", "--limit SIZE"] {
       #expect(outcome.stdout.contains(text), "\(outcome)")
     }
   }
@@ -175,6 +188,20 @@ struct LauncherTests {
     let outcome = try launch(["run", "--", "echo", "ran"], env: ["ZONEMALLOC_LIB": path])
     #expect(outcome.exitCode == 2 && outcome.stdout.isEmpty, "\(outcome)")
     #expect(outcome.stderr.hasPrefix("zm: ") && outcome.stderr.contains("not a shared library"), "\(outcome)")
+  }
+
+  /// Another allocator (here a small library with no SONAME, and one named libjemalloc.so.2)
+  /// is a shared library for this machine, but not zonemalloc: refused, nothing runs.
+  @Test func aLibraryThatIsNotZonemallocIsRefused() throws {
+    let plain = try TestProgram.build("atfork_alloc_lib.c", linkage: .plain, flags: ["-shared", "-fPIC"])
+    let named = try TestProgram.build("atfork_alloc_lib.c", linkage: .plain,
+                                      flags: ["-shared", "-fPIC", "-Wl,-soname,libjemalloc.so.2"])
+    for (path, soname) in [(plain, "missing"), (named, "libjemalloc.so.2")] {
+      let outcome = try launch(["run", "--", "echo", "ran"], env: ["ZONEMALLOC_LIB": path])
+      #expect(outcome.exitCode == 2 && outcome.stdout.isEmpty, "\(outcome)")
+      #expect(outcome.stderr.contains("is not zonemalloc (its SONAME is \(soname), not libzonemalloc.so.N)"),
+              "\(outcome)")
+    }
   }
 
   @Test func aStaticCommandGetsAWarningAndRuns() throws {

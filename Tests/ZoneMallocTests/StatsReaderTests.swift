@@ -9,7 +9,9 @@
 // refused with one line; a sequence counter that stays odd ends the wait with one line.
 // Escape sequences in a name and in the process name reach the terminal escaped. zm top
 // refuses -d and -n values outside their range (-d 5000 and -d inf used to overflow
-// usleep's argument and kill it with SIGILL), and both commands refuse a bad PID.
+// usleep's argument and kill it with SIGILL), and both commands refuse a bad PID and
+// name an operand after it. When /proc/PID/maps cannot be read (zm as nobody, the process
+// root's) and there is no page, zm says it cannot tell whether zonemalloc is loaded.
 import Foundation
 import Testing
 
@@ -104,5 +106,26 @@ struct StatsReaderTests {
       #expect(outcome.exitCode == 2, "\(outcome)")
       #expect(outcome.stderr == "zm: bad PID \(pid): expected a whole number from 1 to 4194304\n", "\(outcome)")
     }
+  }
+
+  @Test func anOperandAfterThePidIsNamed() throws {
+    let page = try ForgedPage("valid")
+    for args in [["stats", String(page.pid), "extra"], ["top", "-n", "2", String(page.pid), "extra"]] {
+      let outcome = try zm(args)
+      #expect(outcome.exitCode == 2 && outcome.stdout.isEmpty, "\(outcome)")
+      #expect(outcome.stderr.hasPrefix("zm: \(args[0]) takes one PID; unexpected after it: extra\n"), "\(outcome)")
+    }
+  }
+
+  @Test func unreadableMapsWithoutAPageIsNoVerdict() throws {
+    guard SetuidTests.canRun else {
+      print("skipped: needs root and setpriv to run zm as another user")
+      return
+    }
+    let sleeper = try RunningProcess(["sleep", "30"])
+    let outcome = try Subprocess.run(SetuidTests.asNobody([try Paths.launcher(), "stats", String(sleeper.pid)]),
+                                     timeout: 30)
+    expectRefused(outcome, "cannot tell whether process \(sleeper.pid) loaded zonemalloc")
+    #expect(!outcome.stderr.contains("loaded zonemalloc but"), "\(outcome)")
   }
 }
