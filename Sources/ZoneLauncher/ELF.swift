@@ -75,7 +75,7 @@ struct ELFFile {
   }
 
   private static func segments(_ path: String, _ header: [UInt8]) -> [Segment]? {
-    let offset = Int(UInt64(little: header, at: 32))
+    let offset = Int(clamping: UInt64(little: header, at: 32))
     let entrySize = Int(UInt16(little: header, at: 54))
     let count = Int(UInt16(little: header, at: 56))
     guard entrySize >= 56, count <= 512,
@@ -83,8 +83,8 @@ struct ELFFile {
           table.count == entrySize * count else { return nil }
     return (0..<count).map { i in
       let at = i * entrySize
-      return Segment(type: UInt32(little: table, at: at), offset: Int(UInt64(little: table, at: at + 8)),
-                     address: UInt(UInt64(little: table, at: at + 16)), size: Int(UInt64(little: table, at: at + 32)))
+      return Segment(type: UInt32(little: table, at: at), offset: Int(clamping: UInt64(little: table, at: at + 8)),
+                     address: UInt(UInt64(little: table, at: at + 16)), size: Int(clamping: UInt64(little: table, at: at + 32)))
     }
   }
 
@@ -92,7 +92,8 @@ struct ELFFile {
   /// segment holds it.
   private static func string(_ path: String, at address: UInt, in segments: [Segment]) -> String? {
     guard let segment = segments.first(where: { address >= $0.address && address - $0.address < UInt($0.size) }),
-          let bytes = FileSystem.read(path, offset: segment.offset + Int(address - segment.address), count: 256),
+          case let (offset, overflow) = segment.offset.addingReportingOverflow(Int(clamping: address - segment.address)),
+          !overflow, let bytes = FileSystem.read(path, offset: offset, count: 256),
           let end = bytes.firstIndex(of: 0) else { return nil }
     return String(decoding: bytes[..<end], as: UTF8.self)
   }

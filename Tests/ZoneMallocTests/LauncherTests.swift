@@ -204,6 +204,32 @@ struct LauncherTests {
     }
   }
 
+  /// A library whose headers hold offsets and sizes near 2^64 (the program header table's
+  /// offset, or every loadable segment's offset and size) gets one line and exit 2: zm's
+  /// reads never overflow and trap.
+  @Test(arguments: ["table", "segments"])
+  func aLibraryWithHostileHeadersIsRefusedWithALine(field: String) throws {
+    let dir = try Paths.makeTempDir("hostile-elf")
+    defer { try? FileManager.default.removeItem(atPath: dir) }
+    var bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: try Paths.library())))
+    func word(_ at: Int) -> Int { (0..<8).reduce(0) { $0 | Int(bytes[at + $1]) << (8 * $1) } }
+    func poison(_ at: Int) { for i in 0..<8 { bytes[at + i] = i == 0 ? 0 : 0xff } } // 0xffff...ff00
+    let table = word(32), entrySize = Int(bytes[54]) | Int(bytes[55]) << 8, count = Int(bytes[56]) | Int(bytes[57]) << 8
+    if field == "table" {
+      poison(32)
+    } else {
+      for i in 0..<count where bytes[table + i * entrySize] == 1 { // PT_LOAD
+        poison(table + i * entrySize + 8)
+        poison(table + i * entrySize + 32)
+      }
+    }
+    let path = dir + "/libzonemalloc.so"
+    try Data(bytes).write(to: URL(fileURLWithPath: path))
+    let outcome = try launch(["run", "--", "echo", "ran"], env: ["ZONEMALLOC_LIB": path])
+    #expect(outcome.exitCode == 2 && outcome.stdout.isEmpty, "\(outcome)")
+    #expect(outcome.stderr.hasPrefix("zm: \(path) is not zonemalloc"), "\(outcome)")
+  }
+
   @Test func aStaticCommandGetsAWarningAndRuns() throws {
     let outcome = try launch(["run", "--", "/sbin/ldconfig", "--version"])
     expectSuccess(outcome)
