@@ -85,7 +85,7 @@ int zm_mallopt(int param, int value);
 
 /* ---- Statistics ------------------------------------------------------------------ */
 
-#define ZM_STATS_VERSION 2
+#define ZM_STATS_VERSION 3
 
 /** A snapshot of the allocator's counters. Per-thread counters are summed when read,
  *  so the event totals are exact once the threads that did the work have stopped. */
@@ -139,6 +139,11 @@ typedef struct zm_stats {
   /* Guarded sampling (added in version 2; see ZONEMALLOC_GUARD_RATE). */
   uint64_t guarded_allocs;     /* blocks placed against a guard page */
   uint64_t guarded_frees;      /* ... and freed */
+
+  /* Transparent huge pages (added in version 3; see ZONEMALLOC_THP). */
+  uint64_t huge_bytes;         /* anonymous memory on huge pages (AnonHugePages of /proc/self/smaps_rollup) */
+  uint64_t huge_share_permille; /* ... as per mille of the process's anonymous memory */
+  uint64_t huge_splits;        /* huge pages split by returning part of one while the rest was in use */
 } zm_stats_t;
 
 /** Fills *out with a snapshot. */

@@ -140,6 +140,7 @@ enum BigBlocks {
     }
     let node = currentNode()
     Numa.prefer(address, length, node: node)
+    HugePages.adviseBig(address, length)
     Lock.big.lock()
     let registered = registry.pointee.set(address, length | (Numa.enabled ? UInt(node + 1) : 0))
     Lock.big.unlock()

@@ -120,6 +120,15 @@ enum OS {
     madvise(UnsafeMutableRawPointer(bitPattern: address), Int(length), MADV_DONTNEED) == 0
   }
 
+  /// Asks for transparent huge pages over the range (MADV_HUGEPAGE), or for none
+  /// (MADV_NOHUGEPAGE). A kernel without THP refuses; the range stays as it was.
+  static func adviseHugePages(_ address: UInt, _ length: UInt, _ huge: Bool) {
+    madvise(UnsafeMutableRawPointer(bitPattern: address), Int(length), huge ? MADV_HUGEPAGE : MADV_NOHUGEPAGE)
+  }
+
+  /// The kernel's own page size (getauxval), whatever a test forced.
+  static var systemPageSize: UInt { kernelPageSize }
+
   /// True when the page holding address is mapped (mincore answers ENOMEM otherwise).
   static func isMapped(_ address: UInt) -> Bool {
     var vector: UInt8 = 0

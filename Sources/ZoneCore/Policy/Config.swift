@@ -178,7 +178,7 @@ enum Config {
     }
   }
 
-  private static func warnBad(_ name: StaticString, _ text: UnsafePointer<CChar>,
+  static func warnBad(_ name: StaticString, _ text: UnsafePointer<CChar>,
                               _ expected: StaticString) {
     var line = LineBuffer()
     line.append("zonemalloc: ignoring ")

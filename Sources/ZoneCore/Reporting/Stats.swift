@@ -5,7 +5,8 @@
 // realloc's copies. Summary.swift prints the snapshot.
 // Touches: every zone's counters (plain words written only by their thread; read here
 // under the zones lock, which keeps zones from being retired mid-sum), and the counters
-// the other layers own (SmallCounters, BigBlocks, LazyUnmap, Depot, Limit, ...). Guarded
+// the other layers own (SmallCounters, BigBlocks, LazyUnmap, Depot, Limit, ...), and the
+// huge-page figures (HugeShare, HugePages). Guarded
 // blocks count as mallocs, frees (remote when another thread frees them) and allocated
 // bytes, and the pages under them as active and mapped.
 //
@@ -125,6 +126,11 @@ enum Stats {
 
     out.pointee.peak_allocated = UInt64(peakAllocated.load(ordering: .relaxed))
     out.pointee.peak_mapped = UInt64(Limit.peakHeld.load(ordering: .relaxed))
+
+    let huge = HugeShare.current(fresh: onExitPath)
+    out.pointee.huge_bytes = UInt64(huge.bytes)
+    out.pointee.huge_share_permille = UInt64(huge.permille)
+    out.pointee.huge_splits = UInt64(HugePages.splits.load(ordering: .relaxed))
     return true
   }
 

@@ -99,6 +99,9 @@ enum Summary {
     body("peak_mapped", s.peak_mapped, true)
     body("guarded_allocs", s.guarded_allocs, false)
     body("guarded_frees", s.guarded_frees, false)
+    body("huge_bytes", s.huge_bytes, true)
+    body("huge_share_permille", s.huge_share_permille, false)
+    body("huge_splits", s.huge_splits, false)
   }
 
   // MARK: - Text

@@ -112,6 +112,7 @@ enum Boot {
     cpus = max(Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))), 1)
     Config.load(cpus: cpus)
     OS.setPageSize(forced: Config.testPageSize)
+    HugePages.load(kernelPageSize: OS.systemPageSize)
     drawSecrets()
     zms_set_check_lock_order(Config.checkLocks)
     zms_background_reinit()

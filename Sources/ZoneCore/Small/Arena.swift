@@ -5,9 +5,12 @@
 // that free() tells a zonemalloc chunk from a foreign pointer with one table load. A
 // window starts with the 128 KiB array of granule headers (SlabHeader.swift); the rest is
 // committed (mprotect) in 1 MiB steps as it is carved by a bump pointer into 64 KiB slabs and
-// spans of up to 8 contiguous granules. With NUMA on, a window is bound to its node once,
+// spans of up to 8 contiguous granules; a window for huge pages (HugePages: the dense
+// heap, from a node's third window on) is advised MADV_HUGEPAGE once, over its whole
+// reservation, and committed in 2 MiB steps aligned to 2 MiB, so the kernel can back
+// each 2 MiB with one huge page as it is first touched. With NUMA on, a window is bound to its node once,
 // with a preferred policy (the mbind system call), so every slab carved from it lands there.
-// Touches: the region table, Numa.
+// Touches: the region table, Numa, HugePages (the advice), HugePageCounts (the carved end).
 //
 // Address space is taken on demand and sized to fit RLIMIT_AS (ulimit -v): nothing is
 // reserved before the first small allocation; a node's first window reserves 4 MiB and
@@ -30,6 +33,7 @@ struct ArenaState {
   var committedEnd: UInt = 0
   var regionEnd: UInt = 0
   var windows: UInt = 0     // windows reserved so far (each reserves twice the last, up to 64 MiB)
+  var huge = false          // the current window is advised for huge pages (HugePages)
 }
 
 enum Arena {
@@ -89,18 +93,31 @@ enum Arena {
       if exhausted { return nil }
       // A unit that does not fit the window's tail starts a new window (the tail, less
       // than 512 KiB, is left unused).
-      guard let (window, length) = reserveWindow(node, atLeast: bytes, previous: arena) else { return nil }
+      let huge = HugePages.wantsWindow(arena.windows)
+      guard let (window, length) = reserveWindow(node, atLeast: bytes, previous: arena, huge: huge) else { return nil }
       let first = window + SlabGeometry.metadataBytes
-      arena = ArenaState(bump: first, committedEnd: first, regionEnd: window + length, windows: arena.windows + 1)
+      arena = ArenaState(bump: first, committedEnd: first, regionEnd: window + length, windows: arena.windows + 1,
+                         huge: huge)
     }
     while arena.bump + bytes > arena.committedEnd {
-      let step = min(commitStep, arena.regionEnd - arena.committedEnd)
-      guard OS.commit(arena.committedEnd, step) else { return nil }
-      arena.committedEnd += step
+      guard commitNext(&arena) else { return nil }
     }
     let unit = arena.bump
     arena.bump += bytes
+    HugePageCounts.noteCarved(upTo: arena.bump)
     return unit
+  }
+
+  /// Commits the next step of the window: 1 MiB, or up to the next 2 MiB boundary in a
+  /// window advised for huge pages (the kernel backs a huge page only where its whole
+  /// 2 MiB is in one mapping with the advice).
+  private static func commitNext(_ arena: inout ArenaState) -> Bool {
+    let end = arena.huge ? (arena.committedEnd + HugePages.size) & ~(HugePages.size - 1)
+      : arena.committedEnd + commitStep
+    let step = min(end, arena.regionEnd) - arena.committedEnd
+    guard OS.commit(arena.committedEnd, step) else { return false }
+    arena.committedEnd += step
+    return true
   }
 
   /// What the next window of a node reserves: 4 MiB for the first, twice the last for the
@@ -117,7 +134,8 @@ enum Arena {
   /// Reserves a window for the node (its header array committed) holding at least
   /// `bytes` after the headers: as long as the address-space limit allows, shorter when a
   /// reservation fails, nil when not even the shortest can be had.
-  private static func reserveWindow(_ node: Int, atLeast bytes: UInt, previous arena: ArenaState) -> (UInt, UInt)? {
+  private static func reserveWindow(_ node: Int, atLeast bytes: UInt, previous arena: ArenaState,
+                                    huge: Bool) -> (UInt, UInt)? {
     var length = nextLength(arena)
     while length >= smallestWindow && length >= SlabGeometry.metadataBytes + bytes {
       if let window = reserveAligned(length, previous: arena.regionEnd) {
@@ -128,6 +146,7 @@ enum Arena {
         reservedLength(window).pointee = length
         zms_region_set(window >> UInt(ZMS_REGION_SHIFT), UInt32(node + 1))
         Numa.prefer(window, length, node: node)
+        HugePages.adviseWindow(window, length, huge: huge)
         return (window, length)
       }
       length >>= 2

@@ -15,8 +15,13 @@
 // Without the thread, the caller trims as soon as the depot passes its working set. The
 // background thread also releases units idle longer than the release delay; reclaim
 // releases what the limit needs. Owns too: a reused unit's charge against the limit.
+// With huge pages (HugePages.active), the depot keeps count of its granules per huge page
+// (HugePageCounts): a trim while the background thread runs returns only units whose
+// huge pages are wholly free (one that holds granules in use is split only by the idle
+// pass, after the release delay, or by reclaim, and counted in huge_splits), and a
+// released unit is taken from a huge page partly in use before one wholly free.
 // Touches: parked slab headers (list links, SlabState.park), Limit accounting,
-// Retention (the targets), Release (reports what it caches), Reaper.
+// Retention (the targets), Release (reports what it caches), Reaper, HugePageCounts.
 
 import ZoneSupport
 import Synchronization
@@ -95,6 +100,9 @@ enum Depot {
   /// came from: a released unit (it carries no charge) to its clean list.
   static func putBack(_ slab: SlabPointer) {
     if slab.pointee.charged != 0 { return put(slab) }
+    Lock.depot(Int(slab.pointee.node)).lock()
+    HugePageCounts.noteDepot(slab, entering: true)
+    Lock.depot(Int(slab.pointee.node)).unlock()
     var chain = SlabChain()
     chain.append(slab.address)
     pushClean(Int(slab.pointee.node), Int(slab.pointee.granules), chain)
@@ -124,6 +132,7 @@ enum Depot {
       }
       let g = UInt(slab.pointee.granules)
       dirtyList(node, ChargeClass.index(of: slab.pointee.charged)).pointee.push(header)
+      HugePageCounts.noteDepot(slab, entering: true)
       state(node).pointee.dirtyGranules += g
       added += g
       if state(node).pointee.dirtyGranules > bound { overflowing |= 1 << UInt64(node) }
@@ -151,8 +160,14 @@ enum Depot {
   /// Releases every node's depot that holds more than its trim bound down to its working set.
   static func trimOverflowing() {
     let keep = self.keep, bound = trimBound
+    // With the background thread (it comes back for the rest after the release delay), a
+    // trim returns only units whose huge pages are wholly free: splitting one for a trim
+    // would trade its TLB reach for memory the idle pass returns soon enough.
+    let whole = HugePages.active && Release.backgroundRunning
     for node in 0..<Numa.nodeCount where state(node).pointee.dirtyGranules > bound {
-      if release(node: node, keeping: keep, parkedBefore: UInt.max) > 0 { Retention.depots.noteTrim() }
+      if release(node: node, keeping: keep, parkedBefore: UInt.max, wholePagesOnly: whole) > 0 {
+        Retention.depots.noteTrim()
+      }
     }
   }
 
@@ -184,31 +199,45 @@ enum Depot {
   /// dirty granules and less than `budget` bytes of charge were released: largest charge
   /// first, oldest first within a class, and only units parked before `parkedBefore`
   /// (ms). Returns the bytes of charge released.
+  /// With `wholePagesOnly`, units in a huge page that holds granules in use are passed
+  /// over (at most `skipLimit` of them per class and call) and stay dirty.
   @discardableResult
-  static func release(node: Int, keeping: UInt, parkedBefore: UInt, budget: UInt = UInt.max) -> UInt {
+  static func release(node: Int, keeping: UInt, parkedBefore: UInt, budget: UInt = UInt.max,
+                      wholePagesOnly: Bool = false) -> UInt {
     var released: UInt = 0
     for q in stride(from: ChargeClass.count, through: 1, by: -1) where released < budget {
       released += release(node: node, chargeClass: q, keeping: keeping, parkedBefore: parkedBefore,
-                          budget: budget - released)
+                          budget: budget - released, wholePagesOnly: wholePagesOnly)
     }
     return released
   }
 
+  /// Units a release that wants whole huge pages passes over per class, at most.
+  static let skipLimit = 256
+
   private static func release(node: Int, chargeClass: Int, keeping: UInt, parkedBefore: UInt,
-                              budget: UInt) -> UInt {
+                              budget: UInt, wholePagesOnly: Bool) -> UInt {
     let list = dirtyList(node, chargeClass)
     let granules = ChargeClass.granules(of: chargeClass)
     let g = UInt(granules)
     var released: UInt = 0
+    var skips = wholePagesOnly ? skipLimit : 0
     while released < budget {
       var batch = RangeBatch()
       var units = SlabChain()
       var charged: UInt = 0
       Lock.depot(node).lock()
+      var cursor = list.pointee.tail
       while !batch.isFull && released + charged < budget && state(node).pointee.dirtyGranules > keeping
-              && list.pointee.tail != 0 {
-        let slab = slabAt(list.pointee.tail)
+              && cursor != 0 {
+        let slab = slabAt(cursor)
         guard slab.pointee.parkedAt < parkedBefore else { break }
+        cursor = slab.pointee.prev
+        if wholePagesOnly && !HugePageCounts.inWhollyFreePages(slab) {
+          skips -= 1
+          if skips > 0 { continue } else { break }
+        }
+        HugePageCounts.noteRelease(slab)
         list.pointee.remove(slab.address)
         state(node).pointee.dirtyGranules -= g
         charged += slab.pointee.charged
@@ -282,15 +311,29 @@ enum Depot {
     let g = UInt(slab.pointee.granules)
     state(node).pointee.dirtyGranules -= g
     dirtyGranules.wrappingSubtract(g, ordering: .relaxed)
+    HugePageCounts.noteDepot(slab, entering: false)
     return slab
   }
 
-  /// A released unit: its pages are zero, it carries no charge.
+  /// Clean units the filler looks at for one in a huge page partly in use.
+  static let fillerLook = 16
+
+  /// A released unit: its pages are zero, it carries no charge. With huge pages, the
+  /// first of the list's first `fillerLook` that lies in a huge page partly in use (its
+  /// fault fills that page), else the first.
   private static func popClean(_ node: Int, _ granules: Int) -> SlabPointer? {
-    let head = withUnsafeMutablePointer(to: &state(node).pointee.clean[granules - 1]) { $0 }
-    guard head.pointee != 0 else { return nil }
-    let slab = slabAt(head.pointee)
-    head.pointee = slab.pointee.next
+    var link = withUnsafeMutablePointer(to: &state(node).pointee.clean[granules - 1]) { $0 }
+    guard link.pointee != 0 else { return nil }
+    let first = link
+    var look = HugePages.active ? fillerLook : 0
+    while look > 0 && link.pointee != 0 && !HugePageCounts.inPartlyUsedPage(slabAt(link.pointee)) {
+      link = withUnsafeMutablePointer(to: &slabAt(link.pointee).pointee.next) { $0 }
+      look -= 1
+    }
+    if link.pointee == 0 || look == 0 { link = first }
+    let slab = slabAt(link.pointee)
+    link.pointee = slab.pointee.next
+    HugePageCounts.noteDepot(slab, entering: false)
     return slab
   }
 

@@ -1,0 +1,121 @@
+// HugePages.swift: which memory asks the kernel for transparent huge pages (THP), and
+// the counts that keep the release of memory from breaking them up for nothing.
+//
+// Owns: ZONEMALLOC_THP (auto, never, always) and ZONEMALLOC_THP_MODE_FILE (tests only),
+// the kernel's THP mode read once at boot, the decision per region (advise
+// MADV_HUGEPAGE, MADV_NOHUGEPAGE, or nothing), and the count of huge pages split by a
+// partial release (huge_splits).
+//
+// The kernel's mode (/sys/kernel/mm/transparent_hugepage/enabled: "always [madvise]
+// never", the selected one in brackets) is read at boot with open and read into a stack
+// buffer of 128 bytes: nothing allocates, and a missing or unreadable file counts as
+// `never`. Huge pages are considered only where the kernel's page is 4 KiB (its PMD
+// huge page is then 2 MiB, the size the arena's placement assumes).
+//  - kernel `never` (or unknown): nothing is advised and nothing changes: behaviour and
+//    figures are those of ZONEMALLOC_THP=never.
+//  - kernel `madvise`: auto advises MADV_HUGEPAGE for the dense heap: arena windows from
+//    a node's third one on (its first two hold 12 MiB: a small program stays on small
+//    pages) and big blocks of 2 MiB and more; always advises every window too.
+//  - kernel `always`: the kernel backs everything with huge pages; auto and always
+//    leave the dense heap so, and auto advises MADV_NOHUGEPAGE for a node's first two
+//    windows; never advises MADV_NOHUGEPAGE for every window and big block.
+// `active` says that some heap memory may sit on huge pages: the arena then commits in
+// 2 MiB steps aligned to 2 MiB (a huge page needs its whole 2 MiB in one mapping), and
+// the depot keeps count of free granules per huge page (HugePageCounts.swift).
+// Touches: Config.value (the environment), Files-style reads of one file, OS.advise.
+
+import ZoneSupport
+import Synchronization
+
+enum HugePages {
+  /// The size of a huge page where they are used (PMD size with 4 KiB pages).
+  static let size: UInt = 2 << 20
+  /// A node's windows before the first one that auto advises (4 and 8 MiB: 12 MiB).
+  static let smallWindows: UInt = 2
+
+  /// The kernel's mode.
+  enum Kernel { case never, madvise, always }
+  nonisolated(unsafe) private(set) static var kernel = Kernel.never
+  /// ZONEMALLOC_THP: Config.modeOff (never), modeOn (always), modeAuto.
+  nonisolated(unsafe) private(set) static var requested = Config.modeAuto
+  /// Some heap memory may be on huge pages: commit in huge steps, count per huge page.
+  nonisolated(unsafe) private(set) static var active = false
+  /// Huge pages a release broke up: part of one returned while the rest stayed in use.
+  static let splits = Atomic<UInt>(0)
+
+  /// Reads ZONEMALLOC_THP and the kernel's mode (boot, after the page size is known).
+  static func load(kernelPageSize: UInt) {
+    readSetting()
+    kernel = kernelPageSize == 4096 ? readKernelMode() : .never
+    active = kernel != .never && requested != Config.modeOff
+  }
+
+  /// Whether a node's window number `index` (0 for its first) is for huge pages.
+  static func wantsWindow(_ index: UInt) -> Bool {
+    active && (requested == Config.modeOn || index >= smallWindows)
+  }
+
+  /// Advises a freshly reserved window: huge pages for the dense heap, small ones where
+  /// the kernel would otherwise back everything with huge pages.
+  static func adviseWindow(_ address: UInt, _ length: UInt, huge: Bool) {
+    advise(address, length, huge: huge)
+  }
+
+  /// Advises a fresh big block: huge pages from 2 MiB on.
+  static func adviseBig(_ address: UInt, _ length: UInt) {
+    guard length >= size else { return }
+    advise(address, length, huge: active)
+  }
+
+  private static func advise(_ address: UInt, _ length: UInt, huge: Bool) {
+    switch kernel {
+    case .never: return
+    case .madvise: if huge { OS.adviseHugePages(address, length, true) }
+    case .always: if !huge { OS.adviseHugePages(address, length, false) }
+    }
+  }
+
+  // MARK: - Reading the settings
+
+  private static func readSetting() {
+    guard let text = Config.value("ZONEMALLOC_THP") else { return }
+    if ConfigText.equals(text, "auto") { requested = Config.modeAuto }
+    else if ConfigText.equals(text, "never") { requested = Config.modeOff }
+    else if ConfigText.equals(text, "always") { requested = Config.modeOn }
+    else { Config.warnBad("ZONEMALLOC_THP", text, "auto, never or always") }
+  }
+
+  /// The selected word of the mode file ("[madvise]"), or its only word; never when the
+  /// file cannot be read or says anything else.
+  private static func readKernelMode() -> Kernel {
+    var buffer = InlineArray<128, UInt8>(repeating: 0)
+    let path = Config.value("ZONEMALLOC_THP_MODE_FILE")
+    let fd = path.map { zms_open_readonly($0) }
+      ?? zms_open_readonly(UnsafeRawPointer(("/sys/kernel/mm/transparent_hugepage/enabled" as StaticString).utf8Start)
+                             .assumingMemoryBound(to: CChar.self))
+    guard fd >= 0 else { return .never }
+    let n = withUnsafeMutableBytes(of: &buffer) { read(fd, $0.baseAddress, $0.count - 1) }
+    close(fd)
+    guard n > 0 else { return .never }
+    return withUnsafeBytes(of: &buffer) { raw in
+      let text = raw.baseAddress!.assumingMemoryBound(to: CChar.self)
+      if has(text, n, "[always]") { return .always }
+      if has(text, n, "[madvise]") { return .madvise }
+      if has(text, n, "[never]") { return .never }
+      if ConfigText.equals(prefix: text, "always") { return .always }
+      if ConfigText.equals(prefix: text, "madvise") { return .madvise }
+      return .never
+    }
+  }
+
+  /// True when `word` occurs in the first n bytes of text.
+  private static func has(_ text: UnsafePointer<CChar>, _ n: Int, _ word: StaticString) -> Bool {
+    let length = word.utf8CodeUnitCount
+    var i = 0
+    while i + length <= n {
+      if ConfigText.equals(prefix: text + i, word) { return true }
+      i += 1
+    }
+    return false
+  }
+}
