@@ -118,7 +118,7 @@ struct SummaryTests {
     let names = try StatsFields.fromHeader()
     #expect(names.count >= 33 && names.last == "guarded_frees", "header fields: \(names)")
     #expect(names.filter { fields[$0] == nil }.isEmpty, "missing: \(names.filter { fields[$0] == nil })\n\(outcome)")
-    #expect(fields["version"] == 2)
+    #expect(fields["version"] == 3)
     #expect((fields["peak_mapped"] ?? 0) >= (fields["mapped"] ?? .max) && (fields["peak_mapped"] ?? 0) > 0, "\(fields)")
   }
 

@@ -22,7 +22,7 @@
 // `active` says that some heap memory may sit on huge pages: the arena then commits in
 // 2 MiB steps aligned to 2 MiB (a huge page needs its whole 2 MiB in one mapping), and
 // the depot keeps count of free granules per huge page (HugePageCounts.swift).
-// Touches: Config.value (the environment), Files-style reads of one file, OS.advise.
+// Touches: Config.value (the environment), one file read with open and read, OS.adviseHugePages.
 
 import ZoneSupport
 import Synchronization

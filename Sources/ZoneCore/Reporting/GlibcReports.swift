@@ -22,7 +22,7 @@ enum GlibcReports {
 
   private static func figures() -> Figures {
     var s = zm_stats_t()
-    Stats.snapshot(&s)
+    Stats.snapshot(&s, recentHugeShare: true)
     let bigBytes = BigBlocks.liveBytes.load(ordering: .relaxed)
     let held = UInt(s.mapped &- s.lazy_cached), allocated = UInt(s.allocated)
     return Figures(held: held > bigBytes ? held - bigBytes : 0, allocated: allocated > bigBytes ? allocated - bigBytes : 0,

@@ -3,10 +3,10 @@
 //
 // Owns: the reading of /proc/self/smaps_rollup's AnonHugePages and Anonymous lines
 // (the kernel's own count, not the allocator's guess), through a 4 KiB stack buffer
-// (FileLines), and the last reading. The kernel walks the page tables to answer, so a
-// snapshot reads the file again only when its last reading is older than
-// `refreshInterval` (the stats page is refreshed every 100 ms, zm_stats may be called
-// in a loop); the summary at exit always reads it. No /proc, or no such lines: 0.
+// (FileLines), and the last reading. The kernel walks the page tables to answer, so the
+// stats page (refreshed every 100 ms) and mallinfo take the last reading while it is
+// younger than `refreshInterval`; zm_stats and the summaries read the file each time.
+// No /proc, or no such lines: 0.
 // Touches: FileLines, OS's clock.
 
 import ZoneSupport

@@ -52,8 +52,11 @@ enum Stats {
 
   /// Fills `out`. On a path that must not block (exit, _exit) the zones lock is only
   /// tried (Lock.lockOnExitPath): false, and `out` left empty, when it cannot be had.
+  /// The huge-page figures are read afresh unless `recentHugeShare` (the stats page and
+  /// mallinfo, which may be asked often, take a reading up to a second old: HugeShare).
   @discardableResult
-  static func snapshot(_ out: UnsafeMutablePointer<zm_stats_t>, onExitPath: Bool = false) -> Bool {
+  static func snapshot(_ out: UnsafeMutablePointer<zm_stats_t>, onExitPath: Bool = false,
+                       recentHugeShare: Bool = false) -> Bool {
     memset(out, 0, MemoryLayout<zm_stats_t>.size)
     out.pointee.version = UInt64(ZM_STATS_VERSION)
     guard Zones.isSetUp else { return true }
@@ -127,7 +130,7 @@ enum Stats {
     out.pointee.peak_allocated = UInt64(peakAllocated.load(ordering: .relaxed))
     out.pointee.peak_mapped = UInt64(Limit.peakHeld.load(ordering: .relaxed))
 
-    let huge = HugeShare.current(fresh: onExitPath)
+    let huge = HugeShare.current(fresh: !recentHugeShare)
     out.pointee.huge_bytes = UInt64(huge.bytes)
     out.pointee.huge_share_permille = UInt64(huge.permille)
     out.pointee.huge_splits = UInt64(HugePages.splits.load(ordering: .relaxed))

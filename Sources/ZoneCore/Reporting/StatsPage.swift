@@ -149,7 +149,7 @@ enum StatsPage {
     // could otherwise publish the stores first, and a reader accept a torn snapshot).
     atomicMemoryFence(ordering: .releasing)
     var s = zm_stats_t()
-    Stats.snapshot(&s)
+    Stats.snapshot(&s, recentHugeShare: true)
     var i = 0
     Summary.forEachField(s) { _, value, _ in
       if i < Int(p.pointee.fieldCount) { p.pointee.values[i] = value }

@@ -1,0 +1,90 @@
+// HugePageTests.swift: where zonemalloc's heap sits on transparent huge pages, and how
+// its release treats them (issue 24; Sources/ZoneCore/Policy/HugePages.swift,
+// Small/HugePageCounts.swift), with Tests/programs/huge_pages.c linked with -lzonemalloc.
+//
+// - A dense heap (192 MiB of 64-byte blocks and a 64 MiB block) sits mostly on huge
+//   pages under ZONEMALLOC_THP=auto where the kernel's mode is `madvise`, and zm_stats
+//   reports it (huge_bytes, huge_share_permille); under ZONEMALLOC_THP=never, with the
+//   mode file saying `never`, or with no mode file, none of it does and every figure is
+//   0, as before huge pages were asked for.
+// - With the background thread running, 90% of 128 MiB of one-granule spans freed at
+//   random stay resident right after the frees (no huge page is split for a trim), and
+//   go back once they have been idle for the release delay, each split huge page
+//   counted (huge_splits); under never, nothing is counted.
+// The kernel's own mode decides what MADV_HUGEPAGE can do: where it is not `madvise`
+// (or /sys has no THP), the tests that need huge pages print a line and pass.
+import Foundation
+import Testing
+
+extension Heavy {
+  @Suite("transparent huge pages: placement, release, figures")
+  struct HugePageTests {
+    static let modeFile = "/sys/kernel/mm/transparent_hugepage/enabled"
+
+    /// True when this kernel gives huge pages to memory advised MADV_HUGEPAGE only.
+    static var kernelIsMadvise: Bool {
+      (try? String(contentsOfFile: modeFile, encoding: .utf8))?.contains("[madvise]") ?? false
+    }
+
+    static func run(_ mode: String, _ env: [String: String]) throws -> [String: Int] {
+      expectReport(try runLinked("huge_pages.c", [mode], env: env, timeout: 120), prefix: "huge ok ")
+    }
+
+    @Test func aDenseHeapSitsOnHugePagesUnderAuto() throws {
+      guard Self.kernelIsMadvise else {
+        print("skipped: \(Self.modeFile) does not select madvise; MADV_HUGEPAGE is not what decides here")
+        return
+      }
+      let f = try Self.run("dense", ["ZONEMALLOC_THP": "auto"])
+      let small = try #require(f["small_kb"]), smallHuge = try #require(f["small_huge_kb"])
+      #expect(smallHuge * 4 >= small * 3, "at least 3/4 of the small blocks' memory on huge pages: \(f)")
+      #expect((f["big_huge_kb"] ?? 0) > 0, "the 64 MiB block is advised: \(f)")
+      #expect((f["stats_huge_bytes"] ?? 0) >= smallHuge * 1024, "zm_stats reports the huge pages: \(f)")
+      #expect((f["stats_permille"] ?? 0) >= 750, "\(f)")
+      print("measured: dense heap under auto: \(smallHuge) of \(small) KiB of small blocks on huge pages, "
+            + "big block \(f["big_huge_kb"] ?? 0) KiB, huge_share_permille \(f["stats_permille"] ?? 0)")
+    }
+
+    /// ZONEMALLOC_THP=never, and the kernel's mode file saying never or missing: no huge
+    /// page anywhere in the heap, and the figures say so.
+    @Test(arguments: ["thp-never", "mode-file-never", "no-mode-file"])
+    func noHugePagesWhenTheyAreOff(setting: String) throws {
+      guard Self.kernelIsMadvise || setting == "thp-never" else {
+        print("skipped: \(Self.modeFile) does not select madvise: the kernel itself decides")
+        return
+      }
+      let dir = try Paths.makeTempDir("thp-mode")
+      defer { try? FileManager.default.removeItem(atPath: dir) }
+      try "always madvise [never]\n".write(toFile: dir + "/enabled", atomically: true, encoding: .utf8)
+      let env = switch setting {
+      case "thp-never": ["ZONEMALLOC_THP": "never"]
+      case "mode-file-never": ["ZONEMALLOC_THP_MODE_FILE": dir + "/enabled"]
+      default: ["ZONEMALLOC_THP_MODE_FILE": dir + "/missing"]
+      }
+      let f = try Self.run("dense", env)
+      #expect(f["small_huge_kb"] == 0 && f["big_huge_kb"] == 0, "\(setting): \(f)")
+      #expect(f["stats_huge_bytes"] == 0 && f["stats_permille"] == 0 && f["splits"] == 0, "\(setting): \(f)")
+    }
+
+    @Test func aTrimSplitsNoHugePageAndTheIdlePassReturnsTheRest() throws {
+      guard Self.kernelIsMadvise else {
+        print("skipped: \(Self.modeFile) does not select madvise")
+        return
+      }
+      let env = ["ZONEMALLOC_BACKGROUND": "1", "ZONEMALLOC_RELEASE_DELAY": "1000"]
+      let auto = try Self.run("release", env.merging(["ZONEMALLOC_THP": "auto"]) { $1 })
+      let peak = try #require(auto["peak_kb"]), after = try #require(auto["after_kb"])
+      let idle = try #require(auto["idle_kb"])
+      #expect(after * 10 >= peak * 8, "right after the frees the partly used huge pages stay whole: \(auto)")
+      #expect(auto["splits_after"] == 0, "\(auto)")
+      #expect(idle * 4 <= peak, "after the release delay the free parts go back: \(auto)")
+      #expect((auto["splits_idle"] ?? 0) >= 32, "each huge page split is counted: \(auto)")
+      let never = try Self.run("release", env.merging(["ZONEMALLOC_THP": "never"]) { $1 })
+      #expect(never["splits_idle"] == 0, "\(never)")
+      #expect(idle <= (never["idle_kb"] ?? 0) * 2 + 8192, "auto \(auto), never \(never)")
+      print("measured: 90% of 128 MiB of spans freed: auto peak \(peak) KiB, right after \(after) KiB, "
+            + "2.5 s later \(idle) KiB, \(auto["splits_idle"] ?? 0) splits; never peak \(never["peak_kb"] ?? 0), "
+            + "2.5 s later \(never["idle_kb"] ?? 0) KiB")
+    }
+  }
+}

@@ -1,0 +1,135 @@
+/*
+ * huge_pages.c: where zonemalloc's heap sits on transparent huge pages (issue 24).
+ *
+ * Usage: huge_pages MODE [MIB]
+ *   dense    allocates MIB MiB (default 192) of 64-byte blocks, every one written, and
+ *            one 64 MiB block, written, and keeps them all to the end. Prints
+ *            "huge ok small_kb= small_huge_kb= big_huge_kb= stats_huge_bytes=
+ *            stats_permille= splits=": small_kb and small_huge_kb sum Rss and
+ *            AnonHugePages of the mappings (/proc/self/smaps) that hold the small
+ *            blocks, big_huge_kb AnonHugePages of the big block's mapping; the rest
+ *            comes from zm_stats.
+ *   release  starts a second thread that allocates (so the background thread runs),
+ *            allocates MIB MiB (default 128) of 32 KiB blocks (one 64 KiB granule each),
+ *            frees 90% of them in a random order, and reads the RSS (statm) and
+ *            zm_stats' huge_splits right after the frees and again 2.5 s later.
+ *            Prints "huge ok peak_kb= after_kb= idle_kb= splits_after= splits_idle=".
+ * Linked with -lzonemalloc (for zm_stats).
+ */
+#include "common.h"
+#include "procmem.h"
+#include <fcntl.h>
+#include <pthread.h>
+#include <unistd.h>
+#include <zonemalloc.h>
+
+enum { SAMPLES = 64 };
+
+static char smaps[4 << 20];
+
+/* Sums Rss and AnonHugePages (kB) of the mappings holding any of the n addresses. */
+static void heap_pages(uintptr_t *addresses, int n, long *rss_kb, long *huge_kb) {
+  int fd = open("/proc/self/smaps", O_RDONLY);
+  if (fd < 0) ZT_FAIL("cannot open /proc/self/smaps");
+  size_t have = 0;
+  ssize_t got;
+  while (have < sizeof smaps - 1 && (got = read(fd, smaps + have, sizeof smaps - 1 - have)) > 0) have += (size_t)got;
+  close(fd);
+  smaps[have] = 0;
+  *rss_kb = *huge_kb = 0;
+  int inside = 0;
+  for (char *line = smaps; line && *line; line = strchr(line, '\n') ? strchr(line, '\n') + 1 : NULL) {
+    unsigned long start, end;
+    if (sscanf(line, "%lx-%lx ", &start, &end) == 2) {
+      inside = 0;
+      for (int i = 0; i < n; i++) inside |= addresses[i] >= start && addresses[i] < end;
+    } else if (inside && strncmp(line, "Rss:", 4) == 0) {
+      *rss_kb += strtol(line + 4, NULL, 10);
+    } else if (inside && strncmp(line, "AnonHugePages:", 14) == 0) {
+      *huge_kb += strtol(line + 14, NULL, 10);
+    }
+  }
+}
+
+static int dense(long mib) {
+  long count = (mib << 20) / 64;
+  uintptr_t samples[SAMPLES];
+  for (long i = 0; i < count; i++) {
+    char *p = malloc(64);
+    if (!p) ZT_FAIL("malloc(64) failed");
+    memset(p, (int)i, 64);
+    if (i % (count / SAMPLES) == 0 && i / (count / SAMPLES) < SAMPLES) samples[i / (count / SAMPLES)] = (uintptr_t)p;
+  }
+  size_t big_size = 64 << 20;
+  char *big = malloc(big_size);
+  if (!big) ZT_FAIL("malloc(64 MiB) failed");
+  memset(big, 1, big_size);
+  __asm__ volatile("" : : "r"(big) : "memory"); /* the writes are kept: the block escapes */
+  long small_kb, small_huge_kb, big_kb, big_huge_kb;
+  heap_pages(samples, SAMPLES, &small_kb, &small_huge_kb);
+  uintptr_t at = (uintptr_t)big + big_size / 2;
+  heap_pages(&at, 1, &big_kb, &big_huge_kb);
+  zm_stats_t s;
+  zm_stats(&s);
+  printf("huge ok small_kb=%ld small_huge_kb=%ld big_huge_kb=%ld stats_huge_bytes=%llu stats_permille=%llu splits=%llu\n",
+         small_kb, small_huge_kb, big_huge_kb, (unsigned long long)s.huge_bytes,
+         (unsigned long long)s.huge_share_permille, (unsigned long long)s.huge_splits);
+  return 0;
+}
+
+static pthread_mutex_t hold = PTHREAD_MUTEX_INITIALIZER;
+
+/* Holds a zone (so the background thread stays) until main lets it go. */
+static void *helper(void *arg) {
+  free(malloc(100));
+  pthread_mutex_lock(&hold);
+  pthread_mutex_unlock(&hold);
+  return arg;
+}
+
+static unsigned long long splits_now(void) {
+  zm_stats_t s;
+  zm_stats(&s);
+  return (unsigned long long)s.huge_splits;
+}
+
+static int release(long mib) {
+  pthread_t t;
+  pthread_mutex_lock(&hold);
+  if (pthread_create(&t, NULL, helper, NULL) != 0) ZT_FAIL("pthread_create failed");
+  long count = (mib << 20) / (64 << 10);
+  void **blocks = calloc((size_t)count, sizeof *blocks);
+  long *order = calloc((size_t)count, sizeof *order);
+  if (!blocks || !order) ZT_FAIL("calloc failed");
+  for (long i = 0; i < count; i++) {
+    blocks[i] = malloc(32 << 10);
+    if (!blocks[i]) ZT_FAIL("malloc(32 KiB) failed");
+    memset(blocks[i], 7, 32 << 10);
+    order[i] = i;
+  }
+  long peak = pm_statm_rss_kb();
+  uint64_t seed = 24;
+  for (long i = count - 1; i > 0; i--) {
+    seed = zt_mix(seed + 1);
+    long j = (long)(seed % (uint64_t)(i + 1)), k = order[i];
+    order[i] = order[j];
+    order[j] = k;
+  }
+  for (long i = 0; i < count * 9 / 10; i++) free(blocks[order[i]]);
+  long after = pm_statm_rss_kb();
+  unsigned long long splits_after = splits_now();
+  usleep(2500 * 1000);
+  long idle = pm_statm_rss_kb();
+  printf("huge ok peak_kb=%ld after_kb=%ld idle_kb=%ld splits_after=%llu splits_idle=%llu\n", peak, after, idle,
+         splits_after, splits_now());
+  pthread_mutex_unlock(&hold);
+  pthread_join(t, NULL);
+  return 0;
+}
+
+int main(int argc, char **argv) {
+  if (argc < 2) ZT_FAIL("usage: huge_pages dense|release [MIB]");
+  if (strcmp(argv[1], "dense") == 0) return dense(argc > 2 ? atol(argv[2]) : 192);
+  if (strcmp(argv[1], "release") == 0) return release(argc > 2 ? atol(argv[2]) : 128);
+  ZT_FAIL("unknown mode %s", argv[1]);
+}
