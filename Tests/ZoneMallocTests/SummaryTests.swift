@@ -116,7 +116,7 @@ struct SummaryTests {
     expectSuccess(outcome, stdout: ["balanced 3000"])
     let fields = StatsSummary.parse(outcome.stderr)
     let names = try StatsFields.fromHeader()
-    #expect(names.count >= 33 && names.last == "guarded_frees", "header fields: \(names)")
+    #expect(names.count >= 36 && names.last == "huge_splits", "header fields: \(names)")
     #expect(names.filter { fields[$0] == nil }.isEmpty, "missing: \(names.filter { fields[$0] == nil })\n\(outcome)")
     #expect(fields["version"] == 3)
     #expect((fields["peak_mapped"] ?? 0) >= (fields["mapped"] ?? .max) && (fields["peak_mapped"] ?? 0) > 0, "\(fields)")
