@@ -88,7 +88,7 @@ struct InstallTests {
     let env = ["PKG_CONFIG_PATH": prefix + "/lib/pkgconfig"]
     let build = try Subprocess.shell("cc '\(demo)' $(pkg-config --cflags --libs zonemalloc) -o '\(scratch)/demo'", env: env)
     expectSuccess(build)
-    expectSuccess(try Subprocess.run([scratch + "/demo"]), stdout: ["demo version 2 owns 1 mallocs 1"])
+    expectSuccess(try Subprocess.run([scratch + "/demo"]), stdout: ["demo version 3 owns 1 mallocs 1"])
     let ldd = try Subprocess.run(["ldd", scratch + "/demo"])
     #expect(ldd.stdoutLines.contains { $0.contains("libzonemalloc.so.0 => \(prefix)/lib/libzonemalloc.so.0") }, "\(ldd)")
   }

@@ -15,7 +15,9 @@
 //    figures are those of ZONEMALLOC_THP=never.
 //  - kernel `madvise`: auto advises MADV_HUGEPAGE for the dense heap: arena windows from
 //    a node's third one on (its first two hold 12 MiB: a small program stays on small
-//    pages) and big blocks of 2 MiB and more; always advises every window too.
+//    pages) and big blocks of 16 MiB and more (a smaller block written only in part, as
+//    a growing array is, would keep up to 2 MiB resident for nothing); always advises
+//    every window and every big block of 2 MiB and more.
 //  - kernel `always`: the kernel backs everything with huge pages; auto and always
 //    leave the dense heap so, and auto advises MADV_NOHUGEPAGE for a node's first two
 //    windows; never advises MADV_NOHUGEPAGE for every window and big block.
@@ -32,10 +34,13 @@ enum HugePages {
   static let size: UInt = 2 << 20
   /// A node's windows before the first one that auto advises (4 and 8 MiB: 12 MiB).
   static let smallWindows: UInt = 2
+  /// The smallest big block auto advises: its last huge page, partly written, costs at
+  /// most an eighth of it (a program's growing arrays are often written only in part).
+  static let smallestHugeBlock: UInt = 16 << 20
 
-  /// The kernel's mode.
-  enum Kernel { case never, madvise, always }
-  nonisolated(unsafe) private(set) static var kernel = Kernel.never
+  /// The kernel's mode (plain numbers: an enum's Hashable witnesses would link in Hasher).
+  static let kernelNever: UInt = 0, kernelMadvise: UInt = 1, kernelAlways: UInt = 2
+  nonisolated(unsafe) private(set) static var kernel = kernelNever
   /// ZONEMALLOC_THP: Config.modeOff (never), modeOn (always), modeAuto.
   nonisolated(unsafe) private(set) static var requested = Config.modeAuto
   /// Some heap memory may be on huge pages: commit in huge steps, count per huge page.
@@ -46,8 +51,8 @@ enum HugePages {
   /// Reads ZONEMALLOC_THP and the kernel's mode (boot, after the page size is known).
   static func load(kernelPageSize: UInt) {
     readSetting()
-    kernel = kernelPageSize == 4096 ? readKernelMode() : .never
-    active = kernel != .never && requested != Config.modeOff
+    kernel = kernelPageSize == 4096 ? readKernelMode() : kernelNever
+    active = kernel != kernelNever && requested != Config.modeOff
   }
 
   /// Whether a node's window number `index` (0 for its first) is for huge pages.
@@ -61,18 +66,17 @@ enum HugePages {
     advise(address, length, huge: huge)
   }
 
-  /// Advises a fresh big block: huge pages from 2 MiB on.
+  /// Advises a fresh big block: huge pages from 16 MiB on (from 2 MiB under always);
+  /// under never, and for smaller blocks under a kernel that backs everything with huge
+  /// pages, small ones.
   static func adviseBig(_ address: UInt, _ length: UInt) {
     guard length >= size else { return }
-    advise(address, length, huge: active)
+    advise(address, length, huge: active && (requested == Config.modeOn || length >= smallestHugeBlock))
   }
 
   private static func advise(_ address: UInt, _ length: UInt, huge: Bool) {
-    switch kernel {
-    case .never: return
-    case .madvise: if huge { OS.adviseHugePages(address, length, true) }
-    case .always: if !huge { OS.adviseHugePages(address, length, false) }
-    }
+    if kernel == kernelMadvise && huge { OS.adviseHugePages(address, length, true) }
+    if kernel == kernelAlways && !huge { OS.adviseHugePages(address, length, false) }
   }
 
   // MARK: - Reading the settings
@@ -87,24 +91,24 @@ enum HugePages {
 
   /// The selected word of the mode file ("[madvise]"), or its only word; never when the
   /// file cannot be read or says anything else.
-  private static func readKernelMode() -> Kernel {
+  private static func readKernelMode() -> UInt {
     var buffer = InlineArray<128, UInt8>(repeating: 0)
     let path = Config.value("ZONEMALLOC_THP_MODE_FILE")
     let fd = path.map { zms_open_readonly($0) }
       ?? zms_open_readonly(UnsafeRawPointer(("/sys/kernel/mm/transparent_hugepage/enabled" as StaticString).utf8Start)
                              .assumingMemoryBound(to: CChar.self))
-    guard fd >= 0 else { return .never }
+    guard fd >= 0 else { return kernelNever }
     let n = withUnsafeMutableBytes(of: &buffer) { read(fd, $0.baseAddress, $0.count - 1) }
     close(fd)
-    guard n > 0 else { return .never }
+    guard n > 0 else { return kernelNever }
     return withUnsafeBytes(of: &buffer) { raw in
       let text = raw.baseAddress!.assumingMemoryBound(to: CChar.self)
-      if has(text, n, "[always]") { return .always }
-      if has(text, n, "[madvise]") { return .madvise }
-      if has(text, n, "[never]") { return .never }
-      if ConfigText.equals(prefix: text, "always") { return .always }
-      if ConfigText.equals(prefix: text, "madvise") { return .madvise }
-      return .never
+      if has(text, n, "[always]") { return kernelAlways }
+      if has(text, n, "[madvise]") { return kernelMadvise }
+      if has(text, n, "[never]") { return kernelNever }
+      if ConfigText.equals(prefix: text, "always") { return kernelAlways }
+      if ConfigText.equals(prefix: text, "madvise") { return kernelMadvise }
+      return kernelNever
     }
   }
 

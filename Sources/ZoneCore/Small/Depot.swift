@@ -16,10 +16,11 @@
 // background thread also releases units idle longer than the release delay; reclaim
 // releases what the limit needs. Owns too: a reused unit's charge against the limit.
 // With huge pages (HugePages.active), the depot keeps count of its granules per huge page
-// (HugePageCounts): a trim while the background thread runs returns only units whose
-// huge pages are wholly free (one that holds granules in use is split only by the idle
-// pass, after the release delay, or by reclaim, and counted in huge_splits), and a
-// released unit is taken from a huge page partly in use before one wholly free.
+// (HugePageCounts): a trim while the background thread runs passes over units in huge
+// pages mostly in use (less than half free: their free part goes back only with the
+// idle pass, after the release delay, or by reclaim); a release that splits a huge page
+// counts it in huge_splits; and a released unit is taken from a huge page partly in use
+// before one wholly free.
 // Touches: parked slab headers (list links, SlabState.park), Limit accounting,
 // Retention (the targets), Release (reports what it caches), Reaper, HugePageCounts.
 
@@ -161,8 +162,9 @@ enum Depot {
   static func trimOverflowing() {
     let keep = self.keep, bound = trimBound
     // With the background thread (it comes back for the rest after the release delay), a
-    // trim returns only units whose huge pages are wholly free: splitting one for a trim
-    // would trade its TLB reach for memory the idle pass returns soon enough.
+    // trim passes over units in huge pages mostly in use: splitting one of those would
+    // trade the TLB reach of its live data for little memory, which the idle pass
+    // returns after the delay if it stays free.
     let whole = HugePages.active && Release.backgroundRunning
     for node in 0..<Numa.nodeCount where state(node).pointee.dirtyGranules > bound {
       if release(node: node, keeping: keep, parkedBefore: UInt.max, wholePagesOnly: whole) > 0 {
@@ -199,8 +201,9 @@ enum Depot {
   /// dirty granules and less than `budget` bytes of charge were released: largest charge
   /// first, oldest first within a class, and only units parked before `parkedBefore`
   /// (ms). Returns the bytes of charge released.
-  /// With `wholePagesOnly`, units in a huge page that holds granules in use are passed
-  /// over (at most `skipLimit` of them per class and call) and stay dirty.
+  /// With `wholePagesOnly`, units in a huge page that is mostly in use (less than half
+  /// of its granules free) are passed over (at most `skipLimit` of them per class and
+  /// call) and stay dirty.
   @discardableResult
   static func release(node: Int, keeping: UInt, parkedBefore: UInt, budget: UInt = UInt.max,
                       wholePagesOnly: Bool = false) -> UInt {
@@ -233,7 +236,7 @@ enum Depot {
         let slab = slabAt(cursor)
         guard slab.pointee.parkedAt < parkedBefore else { break }
         cursor = slab.pointee.prev
-        if wholePagesOnly && !HugePageCounts.inWhollyFreePages(slab) {
+        if wholePagesOnly && !HugePageCounts.inMostlyFreePages(slab) {
           skips -= 1
           if skips > 0 { continue } else { break }
         }

@@ -76,9 +76,19 @@ enum HugePageCounts {
 
   /// True when every huge page the unit touches is wholly free.              [depot lock]
   static func inWhollyFreePages(_ slab: SlabPointer) -> Bool {
+    inPages(slab, free: granulesPerPage)
+  }
+
+  /// True when every huge page the unit touches is at least half free: splitting it
+  /// returns more than it keeps, and little of the TLB's reach is lost.       [depot lock]
+  static func inMostlyFreePages(_ slab: SlabPointer) -> Bool {
+    inPages(slab, free: granulesPerPage / 2)
+  }
+
+  private static func inPages(_ slab: SlabPointer, free: Int) -> Bool {
     let first = slab.memory
     let last = first + UInt(slab.pointee.granules) * SlabGeometry.size - 1
-    return freeGranules(first) >= granulesPerPage && freeGranules(last) >= granulesPerPage
+    return freeGranules(first) >= free && freeGranules(last) >= free
   }
 
   /// True when the unit's huge page holds granules in use (the filler's choice).
