@@ -10,10 +10,12 @@
  *            blocks, big_huge_kb AnonHugePages of the big block's mapping; the rest
  *            comes from zm_stats.
  *   release  starts a second thread that allocates (so the background thread runs),
- *            allocates MIB MiB (default 128) of 32 KiB blocks (one 64 KiB granule each),
- *            frees 90% of them in a random order, and reads the RSS (statm) and
- *            zm_stats' huge_splits right after the frees and again 2.5 s later.
- *            Prints "huge ok peak_kb= after_kb= idle_kb= splits_after= splits_idle=".
+ *            allocates MIB MiB (default 128) of 64 KiB blocks (one granule each), frees
+ *            40% of them in a random order (every huge page keeps most of its blocks),
+ *            and reads the RSS (statm) and zm_stats' huge_splits 0.8 s after the frees
+ *            (a background trim has run, the release delay of 1 s has not passed) and
+ *            again 3 s after them. Prints "huge ok peak_kb= after_kb= idle_kb=
+ *            splits_after= splits_idle=".
  * Linked with -lzonemalloc (for zm_stats).
  */
 #include "common.h"
@@ -102,9 +104,9 @@ static int release(long mib) {
   long *order = calloc((size_t)count, sizeof *order);
   if (!blocks || !order) ZT_FAIL("calloc failed");
   for (long i = 0; i < count; i++) {
-    blocks[i] = malloc(32 << 10);
-    if (!blocks[i]) ZT_FAIL("malloc(32 KiB) failed");
-    memset(blocks[i], 7, 32 << 10);
+    blocks[i] = malloc(64 << 10);
+    if (!blocks[i]) ZT_FAIL("malloc(64 KiB) failed");
+    memset(blocks[i], 7, 64 << 10);
     order[i] = i;
   }
   long peak = pm_statm_rss_kb();
@@ -115,10 +117,11 @@ static int release(long mib) {
     order[i] = order[j];
     order[j] = k;
   }
-  for (long i = 0; i < count * 9 / 10; i++) free(blocks[order[i]]);
+  for (long i = 0; i < count * 4 / 10; i++) free(blocks[order[i]]);
+  usleep(800 * 1000);
   long after = pm_statm_rss_kb();
   unsigned long long splits_after = splits_now();
-  usleep(2500 * 1000);
+  usleep(2200 * 1000);
   long idle = pm_statm_rss_kb();
   printf("huge ok peak_kb=%ld after_kb=%ld idle_kb=%ld splits_after=%llu splits_idle=%llu\n", peak, after, idle,
          splits_after, splits_now());
