@@ -13,14 +13,14 @@
 // huge page is then 2 MiB, the size the arena's placement assumes).
 //  - kernel `never` (or unknown): nothing is advised and nothing changes: behaviour and
 //    figures are those of ZONEMALLOC_THP=never.
-//  - kernel `madvise`: auto advises MADV_HUGEPAGE for the dense heap: arena windows from
-//    a node's third one on (its first two hold 12 MiB: a small program stays on small
-//    pages) and big blocks of 16 MiB and more (a smaller block written only in part, as
+//  - kernel `madvise`: auto advises MADV_HUGEPAGE for the dense heap: a node's arena
+//    windows once its earlier ones hold 12 MiB per thread with a zone (a small program,
+//    and one whose heap is spread thin over many threads' partly carved slabs, stay on
+//    small pages) and big blocks of 16 MiB and more (a smaller block written only in part, as
 //    a growing array is, would keep up to 2 MiB resident for nothing); always advises
 //    every window and every big block of 2 MiB and more.
 //  - kernel `always`: the kernel backs everything with huge pages; auto and always
-//    leave the dense heap so, and auto advises MADV_NOHUGEPAGE for a node's first two
-//    windows; never advises MADV_NOHUGEPAGE for every window and big block.
+//    leave the dense heap so, and auto advises MADV_NOHUGEPAGE for the other windows; never advises MADV_NOHUGEPAGE for every window and big block.
 // `active` says that some heap memory may sit on huge pages: the arena then commits in
 // 2 MiB steps aligned to 2 MiB (a huge page needs its whole 2 MiB in one mapping), and
 // the depot keeps count of free granules per huge page (HugePageCounts.swift).
@@ -32,8 +32,11 @@ import Synchronization
 enum HugePages {
   /// The size of a huge page where they are used (PMD size with 4 KiB pages).
   static let size: UInt = 2 << 20
-  /// A node's windows before the first one that auto advises (4 and 8 MiB: 12 MiB).
-  static let smallWindows: UInt = 2
+  /// What a node's earlier windows must hold, per thread with a zone, before auto
+  /// advises its next one: a small program, and one whose heap is spread thin over many
+  /// threads (each thread's current slabs are carved a page at a time), stay on small
+  /// pages.
+  static let densePerThread: UInt = 12 << 20
   /// The smallest big block auto advises: its last huge page, partly written, costs at
   /// most an eighth of it (a program's growing arrays are often written only in part).
   static let smallestHugeBlock: UInt = 16 << 20
@@ -55,9 +58,10 @@ enum HugePages {
     active = kernel != kernelNever && requested != Config.modeOff
   }
 
-  /// Whether a node's window number `index` (0 for its first) is for huge pages.
-  static func wantsWindow(_ index: UInt) -> Bool {
-    active && (requested == Config.modeOn || index >= smallWindows)
+  /// Whether a node's next window is for huge pages, its earlier windows having reserved
+  /// `reserved` bytes while `threads` threads hold zones.
+  static func wantsWindow(reserved: UInt, threads: UInt) -> Bool {
+    active && (requested == Config.modeOn || reserved >= densePerThread * max(threads, 1))
   }
 
   /// Advises a freshly reserved window: huge pages for the dense heap, small ones where

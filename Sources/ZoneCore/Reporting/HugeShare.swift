@@ -3,9 +3,10 @@
 //
 // Owns: the reading of /proc/self/smaps_rollup's AnonHugePages and Anonymous lines
 // (the kernel's own count, not the allocator's guess), through a 4 KiB stack buffer
-// (FileLines), and the last reading. The kernel walks the page tables to answer, so the
-// stats page (refreshed every 100 ms) and mallinfo take the last reading while it is
-// younger than `refreshInterval`; zm_stats and the summaries read the file each time.
+// (FileLines), and the last reading. The kernel walks the page tables to answer (about
+// a millisecond for 512 MiB on small pages), so the stats page (refreshed at most every
+// 100 ms) and mallinfo take the last reading while it is younger than
+// `refreshInterval`; zm_stats and the summaries read the file each time.
 // No /proc, or no such lines: 0.
 // Touches: FileLines, OS's clock.
 
@@ -13,7 +14,8 @@ import ZoneSupport
 import Synchronization
 
 enum HugeShare {
-  static let refreshInterval: UInt = 1000
+  /// The stats page's own refresh interval (StatsPage): each refresh reads the file.
+  static let refreshInterval: UInt = 100
   private static let hugeKiB = Atomic<UInt>(0)
   private static let anonymousKiB = Atomic<UInt>(0)
   private static let readAt = Atomic<UInt>(0)

@@ -53,7 +53,7 @@ enum Stats {
   /// Fills `out`. On a path that must not block (exit, _exit) the zones lock is only
   /// tried (Lock.lockOnExitPath): false, and `out` left empty, when it cannot be had.
   /// The huge-page figures are read afresh unless `recentHugeShare` (the stats page and
-  /// mallinfo, which may be asked often, take a reading up to a second old: HugeShare).
+  /// mallinfo, which may be asked often, take a recent reading: HugeShare).
   @discardableResult
   static func snapshot(_ out: UnsafeMutablePointer<zm_stats_t>, onExitPath: Bool = false,
                        recentHugeShare: Bool = false) -> Bool {

@@ -6,7 +6,7 @@
 // window starts with the 128 KiB array of granule headers (SlabHeader.swift); the rest is
 // committed (mprotect) in 1 MiB steps as it is carved by a bump pointer into 64 KiB slabs and
 // spans of up to 8 contiguous granules; a window for huge pages (HugePages: the dense
-// heap, from a node's third window on) is advised MADV_HUGEPAGE once, over its whole
+// heap, once the node's windows hold 12 MiB per thread with a zone) is advised MADV_HUGEPAGE once, over its whole
 // reservation, and committed in 2 MiB steps aligned to 2 MiB, so the kernel can back
 // each 2 MiB with one huge page as it is first touched. With NUMA on, a window is bound to its node once,
 // with a preferred policy (the mbind system call), so every slab carved from it lands there.
@@ -34,6 +34,7 @@ struct ArenaState {
   var regionEnd: UInt = 0
   var windows: UInt = 0     // windows reserved so far (each reserves twice the last, up to 64 MiB)
   var huge = false          // the current window is advised for huge pages (HugePages)
+  var reserved: UInt = 0    // bytes reserved by all the node's windows
 }
 
 enum Arena {
@@ -93,11 +94,11 @@ enum Arena {
       if exhausted { return nil }
       // A unit that does not fit the window's tail starts a new window (the tail, less
       // than 512 KiB, is left unused).
-      let huge = HugePages.wantsWindow(arena.windows)
+      let huge = HugePages.wantsWindow(reserved: arena.reserved, threads: Zones.liveCount.load(ordering: .relaxed))
       guard let (window, length) = reserveWindow(node, atLeast: bytes, previous: arena, huge: huge) else { return nil }
       let first = window + SlabGeometry.metadataBytes
       arena = ArenaState(bump: first, committedEnd: first, regionEnd: window + length, windows: arena.windows + 1,
-                         huge: huge)
+                         huge: huge, reserved: arena.reserved + length)
     }
     while arena.bump + bytes > arena.committedEnd {
       guard commitNext(&arena) else { return nil }

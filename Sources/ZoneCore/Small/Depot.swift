@@ -165,9 +165,9 @@ enum Depot {
     // trim passes over units in huge pages mostly in use: splitting one of those would
     // trade the TLB reach of its live data for little memory, which the idle pass
     // returns after the delay if it stays free.
-    let whole = HugePages.active && Release.backgroundRunning
+    let sparing = HugePages.active && Release.backgroundRunning
     for node in 0..<Numa.nodeCount where state(node).pointee.dirtyGranules > bound {
-      if release(node: node, keeping: keep, parkedBefore: UInt.max, wholePagesOnly: whole) > 0 {
+      if release(node: node, keeping: keep, parkedBefore: UInt.max, sparingHugePages: sparing) > 0 {
         Retention.depots.noteTrim()
       }
     }
@@ -201,30 +201,30 @@ enum Depot {
   /// dirty granules and less than `budget` bytes of charge were released: largest charge
   /// first, oldest first within a class, and only units parked before `parkedBefore`
   /// (ms). Returns the bytes of charge released.
-  /// With `wholePagesOnly`, units in a huge page that is mostly in use (less than half
+  /// Sparing huge pages, units in a huge page that is mostly in use (less than half
   /// of its granules free) are passed over (at most `skipLimit` of them per class and
   /// call) and stay dirty.
   @discardableResult
   static func release(node: Int, keeping: UInt, parkedBefore: UInt, budget: UInt = UInt.max,
-                      wholePagesOnly: Bool = false) -> UInt {
+                      sparingHugePages: Bool = false) -> UInt {
     var released: UInt = 0
     for q in stride(from: ChargeClass.count, through: 1, by: -1) where released < budget {
       released += release(node: node, chargeClass: q, keeping: keeping, parkedBefore: parkedBefore,
-                          budget: budget - released, wholePagesOnly: wholePagesOnly)
+                          budget: budget - released, sparingHugePages: sparingHugePages)
     }
     return released
   }
 
-  /// Units a release that wants whole huge pages passes over per class, at most.
+  /// Units a release sparing huge pages passes over per class, at most.
   static let skipLimit = 256
 
   private static func release(node: Int, chargeClass: Int, keeping: UInt, parkedBefore: UInt,
-                              budget: UInt, wholePagesOnly: Bool) -> UInt {
+                              budget: UInt, sparingHugePages: Bool) -> UInt {
     let list = dirtyList(node, chargeClass)
     let granules = ChargeClass.granules(of: chargeClass)
     let g = UInt(granules)
     var released: UInt = 0
-    var skips = wholePagesOnly ? skipLimit : 0
+    var skips = sparingHugePages ? skipLimit : 0
     while released < budget {
       var batch = RangeBatch()
       var units = SlabChain()
@@ -236,7 +236,7 @@ enum Depot {
         let slab = slabAt(cursor)
         guard slab.pointee.parkedAt < parkedBefore else { break }
         cursor = slab.pointee.prev
-        if wholePagesOnly && !HugePageCounts.inMostlyFreePages(slab) {
+        if sparingHugePages && !HugePageCounts.inMostlyFreePages(slab) {
           skips -= 1
           if skips > 0 { continue } else { break }
         }
