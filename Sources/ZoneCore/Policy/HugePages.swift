@@ -16,15 +16,17 @@
 //  - kernel `madvise`: auto advises MADV_HUGEPAGE for the dense heap: a node's arena
 //    windows once its earlier ones hold 12 MiB per thread with a zone (a small program,
 //    and one whose heap is spread thin over many threads' partly carved slabs, stay on
-//    small pages) and big blocks of 16 MiB and more (a smaller block written only in part, as
-//    a growing array is, would keep up to 2 MiB resident for nothing); always advises
-//    every window and every big block of 2 MiB and more.
+//    small pages) and big blocks of 16 MiB and more (a smaller block written only in
+//    part, as a growing array is, would keep up to 2 MiB resident for nothing); always
+//    advises every window and every big block of 2 MiB and more.
 //  - kernel `always`: the kernel backs everything with huge pages; auto and always
-//    leave the dense heap so, and auto advises MADV_NOHUGEPAGE for the other windows; never advises MADV_NOHUGEPAGE for every window and big block.
+//    leave the dense heap so, and auto advises MADV_NOHUGEPAGE for the other windows
+//    and big blocks; never advises MADV_NOHUGEPAGE for every window and big block.
 // `active` says that some heap memory may sit on huge pages: the arena then commits in
 // 2 MiB steps aligned to 2 MiB (a huge page needs its whole 2 MiB in one mapping), and
 // the depot keeps count of free granules per huge page (HugePageCounts.swift).
-// Touches: Config.value (the environment), one file read with open and read, OS.adviseHugePages.
+// Touches: Config.value (the environment), one file read with open and read,
+// OS.adviseHugePages.
 
 import ZoneSupport
 import Synchronization

@@ -5,11 +5,12 @@
 // that free() tells a zonemalloc chunk from a foreign pointer with one table load. A
 // window starts with the 128 KiB array of granule headers (SlabHeader.swift); the rest is
 // committed (mprotect) in 1 MiB steps as it is carved by a bump pointer into 64 KiB slabs and
-// spans of up to 8 contiguous granules; a window for huge pages (HugePages: the dense
-// heap, once the node's windows hold 12 MiB per thread with a zone) is advised MADV_HUGEPAGE once, over its whole
-// reservation, and committed in 2 MiB steps aligned to 2 MiB, so the kernel can back
-// each 2 MiB with one huge page as it is first touched. With NUMA on, a window is bound to its node once,
-// with a preferred policy (the mbind system call), so every slab carved from it lands there.
+// spans of up to 8 contiguous granules. A window for huge pages (HugePages: the dense
+// heap, once the node's windows hold 12 MiB per thread with a zone) is advised
+// MADV_HUGEPAGE once, over its whole reservation, and committed in 2 MiB steps aligned
+// to 2 MiB, so the kernel can back each 2 MiB with one huge page as it is first
+// touched. With NUMA on, a window is bound to its node once, with a preferred policy
+// (the mbind system call), so every slab carved from it lands there.
 // Touches: the region table, Numa, HugePages (the advice), HugePageCounts (the carved end).
 //
 // Address space is taken on demand and sized to fit RLIMIT_AS (ulimit -v): nothing is
