@@ -29,7 +29,7 @@ public func zm_free(_ pointer: UnsafeMutableRawPointer?) {
   if _slowPath(!slab.isChunkStart(address)) { return zmcore_free_elsewhere(address) }
   let tag = slab.pointee.tag
   if _slowPath(ChunkLink.word(address, 1).pointee == tag) {
-    return zmcore_free_tagged(UnsafeMutableRawPointer(slab), address)
+    return zmcore_free_tagged(address, UnsafeMutableRawPointer(slab))
   }
   FastPath.freeChunk(slab, address, tag: tag)
 }
@@ -40,8 +40,8 @@ enum FastPath {
     let zone = ThreadZone.current
     let slab = slabAt(zone.pointee.direct[Int((size &+ 15) >> 4)])
     let chunk = slab.pointee.free
-    if _slowPath(chunk == 0) { return zmcore_refill_direct(UnsafeMutableRawPointer(zone), size) }
-    if _slowPath(!slab.isIntactHead(chunk)) { return zmcore_corrupt_list(UnsafeMutableRawPointer(slab), chunk) }
+    if _slowPath(chunk == 0) { return zmcore_refill_direct(size) }
+    if _slowPath(!slab.isIntactHead(chunk)) { return zmcore_corrupt_list(UnsafeMutableRawPointer(slab)) }
     return handOut(zone, slab, slab.pop(chunk))
   }
 
@@ -50,8 +50,8 @@ enum FastPath {
     let zone = ThreadZone.current
     let slab = slabAt(zone.pointee.wide[Int((size &+ 127) >> SizeClass.wideShift)])
     let chunk = slab.pointee.free
-    if _slowPath(chunk == 0) { return zmcore_refill(UnsafeMutableRawPointer(zone), size) }
-    if _slowPath(!slab.isIntactHead(chunk)) { return zmcore_corrupt_list(UnsafeMutableRawPointer(slab), chunk) }
+    if _slowPath(chunk == 0) { return zmcore_refill(size) }
+    if _slowPath(!slab.isIntactHead(chunk)) { return zmcore_corrupt_list(UnsafeMutableRawPointer(slab)) }
     return handOut(zone, slab, slab.pop(chunk))
   }
 
@@ -61,13 +61,13 @@ enum FastPath {
     let slab = slabAt(zone.pointee.current[SizeClass.index(for: Int(size))])
     let chunk = slab.takeLocal()
     if _fastPath(chunk != 0) { return handOut(zone, slab, chunk) }
-    return zmcore_refill(UnsafeMutableRawPointer(zone), size)
+    return zmcore_refill(size)
   }
 
   /// The chunk goes to the program, counted, unless the thread's tick runs out on it. Hot.
   @inline(__always) static func handOut(_ zone: ZonePointer, _ slab: SlabPointer, _ chunk: UInt) -> UnsafeMutableRawPointer {
     if _slowPath(!ThreadZone.handOut(zone, slab, chunk)) {
-      return zmcore_tick_expired(UnsafeMutableRawPointer(zone), UnsafeMutableRawPointer(slab), chunk)
+      return zmcore_tick_expired(chunk, UnsafeMutableRawPointer(slab), UnsafeMutableRawPointer(zone))
     }
     return UnsafeMutableRawPointer(bitPattern: chunk).unsafelyUnwrapped
   }
@@ -77,10 +77,10 @@ enum FastPath {
     let zone = ThreadZone.current
     if _fastPath(SmallFree.isOwner(slab, zone)) {
       if _slowPath(!SmallFree.freeLocal(zone, slab, address, tag: tag)) {
-        zmcore_free_event(UnsafeMutableRawPointer(zone), UnsafeMutableRawPointer(slab))
+        zmcore_free_event(UnsafeMutableRawPointer(slab), UnsafeMutableRawPointer(zone))
       }
     } else {
-      zmcore_free_remote(UnsafeMutableRawPointer(zone), UnsafeMutableRawPointer(slab), address)
+      zmcore_free_remote(address, UnsafeMutableRawPointer(slab), UnsafeMutableRawPointer(zone))
     }
   }
 }

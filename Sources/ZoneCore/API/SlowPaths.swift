@@ -20,40 +20,43 @@ func zmcore_malloc_above_direct(_ size: UInt) -> UnsafeMutableRawPointer? {
 
 /// The bucket table's current slab ran dry.
 @c(zmcore_refill_direct) @inline(never)
-func zmcore_refill_direct(_ zone: UnsafeMutableRawPointer, _ size: UInt) -> UnsafeMutableRawPointer? {
+func zmcore_refill_direct(_ size: UInt) -> UnsafeMutableRawPointer? {
   Allocation.small(SizeClass.index(for: Int(size)), size: size)
 }
 
 /// A class's current slab ran dry (above the bucket table).
 @c(zmcore_refill) @inline(never)
-func zmcore_refill(_ zone: UnsafeMutableRawPointer, _ size: UInt) -> UnsafeMutableRawPointer? {
+func zmcore_refill(_ size: UInt) -> UnsafeMutableRawPointer? {
   Allocation.small(SizeClass.index(for: Int(size)), size: size)
 }
 
-/// A broken free list found by the fast path.
+/// A broken free list found by the fast path: the slab's head is the bad chunk (the fast
+/// path checks it before it pops).
 @c(zmcore_corrupt_list) @inline(never)
-func zmcore_corrupt_list(_ slab: UnsafeMutableRawPointer, _ chunk: UInt) -> UnsafeMutableRawPointer? {
-  slab.assumingMemoryBound(to: Slab.self).brokenList(chunk)
+func zmcore_corrupt_list(_ slab: UnsafeMutableRawPointer) -> UnsafeMutableRawPointer? {
+  let header = slab.assumingMemoryBound(to: Slab.self)
+  header.brokenList(header.pointee.free)
 }
 
 /// The tick ran out on a chunk handed out.
 @c(zmcore_tick_expired) @inline(never)
-func zmcore_tick_expired(_ zone: UnsafeMutableRawPointer, _ slab: UnsafeMutableRawPointer,
-                         _ chunk: UInt) -> UnsafeMutableRawPointer {
+func zmcore_tick_expired(_ chunk: UInt, _ slab: UnsafeMutableRawPointer,
+                         _ zone: UnsafeMutableRawPointer) -> UnsafeMutableRawPointer {
   Allocation.tickRanOut(zone.assumingMemoryBound(to: Zone.self), slab.assumingMemoryBound(to: Slab.self), chunk)
 }
 
 /// An owner's free ran the slab's countdown out.
 @c(zmcore_free_event) @inline(never)
-func zmcore_free_event(_ zone: UnsafeMutableRawPointer, _ slab: UnsafeMutableRawPointer) {
+func zmcore_free_event(_ slab: UnsafeMutableRawPointer, _ zone: UnsafeMutableRawPointer) {
   let sampled = SmallFree.freeEvent(zone.assumingMemoryBound(to: Zone.self), slab.assumingMemoryBound(to: Slab.self))
   afterSmallFree(sampled)
 }
 
 /// A chunk freed by a thread that does not own its slab (housekeeping only after a push
-/// that signalled or emptied the slab, or a span that went).
+/// that signalled or emptied the slab, or a span that went). The address comes first, as
+/// free's own argument: the fast path need not move it.
 @c(zmcore_free_remote) @inline(never)
-func zmcore_free_remote(_ zone: UnsafeMutableRawPointer, _ slab: UnsafeMutableRawPointer, _ address: UInt) {
+func zmcore_free_remote(_ address: UInt, _ slab: UnsafeMutableRawPointer, _ zone: UnsafeMutableRawPointer) {
   if let sampled = SmallFree.freeRemote(zone.assumingMemoryBound(to: Zone.self),
                                         slab.assumingMemoryBound(to: Slab.self), address) {
     afterSmallFree(sampled)
@@ -63,7 +66,7 @@ func zmcore_free_remote(_ zone: UnsafeMutableRawPointer, _ slab: UnsafeMutableRa
 /// A chunk that carries the freed tag: a double free, unless the owner does not find it
 /// on its lists (the program stored the tag's value there itself).
 @c(zmcore_free_tagged) @inline(never)
-func zmcore_free_tagged(_ slab: UnsafeMutableRawPointer, _ address: UInt) {
+func zmcore_free_tagged(_ address: UInt, _ slab: UnsafeMutableRawPointer) {
   let header = slab.assumingMemoryBound(to: Slab.self)
   SmallFree.checkNotFree(header, address, ThreadZone.current)
   FastPath.freeChunk(header, address, tag: header.pointee.tag)

@@ -24,7 +24,7 @@ extension UnsafeMutablePointer where Pointee == Slab {
     pointee.key = key
     pointee.tag = tag
     pointee.base = memory
-    pointee.carved = 0
+    setCarved(0)
     pointee.handed = 0
     pointee.carveLimit = UInt32(capacity * size)
     setChunkSize(size)
@@ -44,14 +44,21 @@ extension UnsafeMutablePointer where Pointee == Slab {
 
   private func setChunkSize(_ size: Int) {
     pointee.chunkSize = UInt32(size)
-    pointee.magic = UInt.max / UInt(size) &+ 1
+    pointee.startMagic = ChunkStart.magic(size: UInt32(size))
+  }
+
+  /// Chunks below `bytes` have been carved: they, and no others, are chunk starts.
+  private func setCarved(_ bytes: UInt32) {
+    pointee.carved = bytes
+    let chunks = pointee.chunkSize == 0 ? 0 : bytes / pointee.chunkSize
+    pointee.startLimit = chunks &* ChunkStart.step(magic: pointee.startMagic, size: pointee.chunkSize)
   }
 
   /// Grows a span's chunk in place to the bytes now charged for it (realloc).
   func growSpanToCharge() {
     setChunkSize(Int(pointee.charged))
     pointee.carveLimit = UInt32(pointee.charged)
-    pointee.carved = UInt32(pointee.charged)
+    setCarved(UInt32(pointee.charged))
   }
 
   // MARK: - The owner's count
@@ -97,14 +104,14 @@ extension UnsafeMutablePointer where Pointee == Slab {
 
   // MARK: - Chunk identity
 
-  /// True when address is the start of a chunk that was handed out at least once. Hot.
-  /// Chunks start at the unit's first byte, and units are granule aligned, so the offset
-  /// in the granule is the offset in the slab; a multiple of the chunk size passes one
-  /// multiplication (offset * magic < magic; an address in a span's later granule finds a
-  /// zeroed header, whose magic 0 passes nothing).
+  /// True when address is the start of a chunk that was handed out at least once: one
+  /// multiplication and one comparison (ChunkStart). Chunks start at the unit's first
+  /// byte, and units are granule aligned, so the offset in the granule is the offset in
+  /// the slab (an address in a span's later granule finds a zeroed header, whose limit 0
+  /// passes nothing). Hot.
   @inline(__always) func isChunkStart(_ address: UInt) -> Bool {
-    let offset = address & SlabGeometry.mask
-    return offset &* pointee.magic < pointee.magic && offset < UInt(pointee.carved)
+    let offset = UInt32(truncatingIfNeeded: address & SlabGeometry.mask)
+    return offset &* pointee.startMagic < pointee.startLimit
   }
 
   // MARK: - The local list (hot)
@@ -175,7 +182,7 @@ extension UnsafeMutablePointer where Pointee == Slab {
     ChunkLink.word(chunk, 0).pointee = pointee.free ^ pointee.key
     ChunkLink.word(chunk, 1).pointee = pointee.tag
     pointee.free = first
-    pointee.carved = UInt32(chunk + size - pointee.base)
+    setCarved(UInt32(chunk + size - pointee.base))
     return true
   }
 
@@ -196,7 +203,7 @@ extension UnsafeMutablePointer where Pointee == Slab {
   private func reuseReaped(count: UInt) -> Int {
     if pointee.free != 0 { Diagnostics.doubleFree(pointee.free) }
     reclaimReaped()
-    pointee.carved = 0
+    setCarved(0)
     uncount(count)
     Reaper.noteReused(self)
     _ = carve()
