@@ -88,6 +88,7 @@ final class World {
   // MARK: - Another thread's free (SmallFree.freeRemote, signalOwner)
 
   func remoteFree(_ chunk: UInt) {
+    if slab.tryPushPlain(chunk) { return }
     let push = slab.pushRemote(chunk)
     if push.mustSignal { signalOwner(push) }
   }

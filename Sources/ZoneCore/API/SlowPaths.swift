@@ -57,10 +57,9 @@ func zmcore_free_event(_ slab: UnsafeMutableRawPointer, _ zone: UnsafeMutableRaw
 /// free's own argument: the fast path need not move it.
 @c(zmcore_free_remote) @inline(never)
 func zmcore_free_remote(_ address: UInt, _ slab: UnsafeMutableRawPointer, _ zone: UnsafeMutableRawPointer) {
-  if let sampled = SmallFree.freeRemote(zone.assumingMemoryBound(to: Zone.self),
-                                        slab.assumingMemoryBound(to: Slab.self), address) {
-    afterSmallFree(sampled)
-  }
+  let zone = zone.assumingMemoryBound(to: Zone.self), slab = slab.assumingMemoryBound(to: Slab.self)
+  if SmallFree.freeRemotePlain(zone, slab, address) { return }
+  if let sampled = SmallFree.freeRemote(zone, slab, address) { afterSmallFree(sampled) }
 }
 
 /// A chunk that carries the freed tag: a double free, unless the owner does not find it

@@ -238,6 +238,28 @@ extension UnsafeMutablePointer where Pointee == Slab {
 
   // MARK: - Other threads' side
 
+  /// The common push, inlined into free's slow path: the slab is in its owner's hands
+  /// (state normal) and the push leaves at least one chunk out, so it neither signals nor
+  /// hands the slab to the reaper. One compare-and-swap; false, with the word untouched,
+  /// in every other case, which pushRemote takes. Hot.
+  @inline(__always) func tryPushPlain(_ chunk: UInt) -> Bool {
+    let capacity = UInt(pointee.capacity)
+    sharedAccess()
+    var old = pointee.remote.load(ordering: .relaxed)
+    while RemoteWord.state(old) == RemoteState.normal && RemoteWord.count(old) &+ 1 < capacity {
+      ChunkLink.word(chunk, 0).pointee = remoteChunk(old) ^ pointee.key
+      ChunkLink.word(chunk, 1).pointee = pointee.tag
+      let desired = RemoteWord.make(RemoteState.normal, head: remoteIndex(chunk), count: RemoteWord.count(old) &+ 1)
+      sharedAccess()
+      let (done, seen) = pointee.remote.compareExchange(
+        expected: old, desired: desired,
+        successOrdering: .sequentiallyConsistent, failureOrdering: .relaxed)
+      if done { return true }
+      old = seen
+    }
+    return false
+  }
+
   /// Pushes a chunk freed by another thread with one compare-and-swap. A free when every
   /// chunk is on the stack already (a reaped slab's included), or into a parked slab, is
   /// a double free. A push that will signal is counted in flight before its CAS.

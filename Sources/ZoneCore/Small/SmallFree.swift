@@ -75,6 +75,16 @@ enum SmallFree {
     slab.setList(SlabList.none)
   }
 
+  /// The common remote free (SlabState.tryPushPlain) by a thread with a zone, counted;
+  /// false when freeRemote must take it. Hot.
+  @inline(__always) static func freeRemotePlain(_ zone: ZonePointer, _ slab: SlabPointer, _ address: UInt) -> Bool {
+    guard !Zones.isPlaceholder(zone), slab.tryPushPlain(address) else { return false }
+    zone.pointee.remoteFrees &+= 1
+    zone.pointee.frees &+= 1
+    zone.pointee.freedBytes &+= UInt(slab.pointee.chunkSize)
+    return true
+  }
+
   /// A chunk freed by a thread that does not own its slab: one CAS onto the remote list.
   /// Only when that push finds the slab detached as full is the owner told; when it
   /// brings the slab's last chunk back, the reaper hears of it. A span has one chunk, so
