@@ -13,6 +13,8 @@
 //    location of every sample is its process, "python3 (pid 42)", so that pprof's tree
 //    and flame graph have one root per process; each sample also carries the labels
 //    pid (a number) and comm;
+//  - one mapping, "zm prof", that says every location has its functions, files, lines
+//    and inlined frames already (pprof then symbolises nothing);
 //  - period: one sample per `rate` bytes (space, bytes).
 // Touches: HeapProfile, ProtoWriter, Gzip.
 
@@ -57,6 +59,12 @@ struct PprofFile {
         }
       }
     }
+    let mappingName = string("zm prof")
+    body.message(3) { mapping in // one mapping that says every function is named already
+      mapping.integer(1, 1)
+      mapping.integer(5, mappingName)
+      for field in 7...10 { mapping.integer(field, 1) } // has_functions, _filenames, _line_numbers, _inline_frames
+    }
     let space = string("space"), bytes = string("bytes")
     let defaultType = string(view == .total ? "alloc_space" : view == .peak ? "peak_space" : "inuse_space")
     let comment = string("zm prof" + (profile.isDiff ? ": changes since the base profiles" : ""))
@@ -87,6 +95,7 @@ struct PprofFile {
     let function = self.function(frame.name, file)
     locationMessages.message(4) { loc in
       loc.integer(1, id)
+      loc.integer(2, 1)
       loc.message(4) { $0.integer(1, function); $0.integer(2, line) }
     }
     return id
