@@ -48,11 +48,14 @@ enum Config {
   nonisolated(unsafe) static var limitAuto = false
   /// The heap profiler (Profiler.swift): on, its mean sampling interval in bytes, the
   /// signal that dumps a profile (0: none), and the profile's path pattern (%p: the pid),
-  /// copied at boot like the statistics file's.
+  /// copied at boot like the statistics file's; the milliseconds between periodic dumps
+  /// (0: none), and whether the exit profile's path goes unannounced on stderr.
   nonisolated(unsafe) static var profile = false
   nonisolated(unsafe) static var profileRate: UInt = 512 << 10
   nonisolated(unsafe) static var profileSignal: UInt = 0
   nonisolated(unsafe) static var profileFile: UnsafePointer<CChar>? = nil
+  nonisolated(unsafe) static var profileInterval: UInt = 0
+  nonisolated(unsafe) static var profileQuiet = false
   /// The stats page other processes read (StatsPage.swift).
   nonisolated(unsafe) static var statsPage = true
   /// For tests only: a page size larger than the kernel's that the geometry takes as the
@@ -88,6 +91,8 @@ enum Config {
     readSize("ZONEMALLOC_PROF_RATE", into: &profileRate, minimum: 1, allowZero: false)
     readSignal()
     readProfileFile()
+    readProfileInterval()
+    readFlag("ZONEMALLOC_PROF_QUIET", into: &profileQuiet)
     readFlag("ZONEMALLOC_STATS_PAGE", into: &statsPage)
     readSize("ZONEMALLOC_TEST_PAGE_SIZE", into: &testPageSize, minimum: 4096, allowZero: true,
              expected: "a power of two up to 64K (tests only)")
@@ -152,6 +157,13 @@ enum Config {
     guard let text = value("ZONEMALLOC_PROF_FILE") else { return }
     if let path = zms_keep_path(text) { profileFile = path }
     else { warnBad("ZONEMALLOC_PROF_FILE", text, "a path under 4 KiB") }
+  }
+
+  /// Seconds ("30", "30s") or milliseconds ("250ms"), from 100 ms to a day.
+  private static func readProfileInterval() {
+    guard let text = value("ZONEMALLOC_PROF_INTERVAL") else { return }
+    if let ms = ConfigText.parseDuration(text), ms >= 100, ms <= 86_400_000 { profileInterval = ms }
+    else { warnBad("ZONEMALLOC_PROF_INTERVAL", text, "seconds (30, 30s) or milliseconds (250ms), from 100ms to 86400s") }
   }
 
   /// 0, 1 or auto.
