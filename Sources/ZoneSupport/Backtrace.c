@@ -20,6 +20,10 @@
  * walks, so a rare allocation inside the FDE lookup cannot recurse.
  * The stack of code a signal interrupted (the guarded slots' faulting access) is walked
  * the same way from the registers in the signal's context, starting at the faulting pc.
+ * A rule not cached yet is then computed inside the handler: libgcc's FDE lookup finds
+ * the object with glibc's _dl_find_object (glibc 2.35 on), which takes no lock and is
+ * async-signal-safe; only FDEs registered at run time (__register_frame_info, JITs) go
+ * through libgcc's own mutex.
  * x86-64 and AArch64 (elsewhere there are no stacks). On x86-64 the call's return address
  * and the caller's rbp sit just below the CFA, so the outermost own frame record gives
  * the program's rsp too. On AArch64 a frame record (x29, x30) need not be at the top of

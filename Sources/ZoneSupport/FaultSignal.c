@@ -17,7 +17,8 @@
  * nothing here can be left held by a thread that a fork leaves behind.
  *
  * Everything the handler does is async-signal-safe: sigaction, raise, errno, reading
- * memory.
+ * memory; the report the hook writes adds write, and open, fstat, mmap, munmap and close
+ * to read the objects' files (Symbols.c), and walks the stack (Backtrace.c).
  */
 #include "ZoneSupport.h"
 
