@@ -10,7 +10,8 @@
 // - guarded slots: read and write after free, overflow, underflow, reported with the
 //   access (ESR, or the instruction: qemu-user 7.2 gives no ESR record) and the program's
 //   frames (the AArch64 stack walker), the faulting access's stack through a leaf
-//   function (its return address still in x30); the heap profiler's sites and shares, read by
+//   function (its return address still in x30); symbol_faults.c's static functions with
+//   their source lines; the heap profiler's sites and shares, read by
 //   the native `zm prof --from`;
 // - hang and fork: fork_stdio (200 forks, not 3 x 2000), fork_atfork (200, not 5 x 1000;
 //   preloaded it is a known issue where qemu ignores MADV_WIPEONFORK, as 7.2 does),
@@ -149,6 +150,22 @@ extension Heavy {
               "access stack (guard_touch is a leaf: its return address is still in x30):\n\(outcome)")
       if kind == "use-after-free" {
         #expect(GuardTests.section(outcome.stderr, GuardMessages.freed).contains(" guard_release+"), "\(outcome)")
+      }
+    }
+
+    /// symbol_faults.c's static functions named from .symtab with their lines from
+    /// .debug_line in the allocating, freeing and access stacks (GuardSymbolTests).
+    @Test func guardedReportNamesStaticFunctionsWithTheirLines() throws {
+      if CrossArch.skipped("symbol_faults.c") { return }
+      let program = try CrossArch.build(GuardSymbolTests.source, optimize: "-O0", flags: ["-fno-omit-frame-pointer"])
+      let outcome = try Self.preloaded(program, ["uaf"], env: ["ZONEMALLOC_GUARD_RATE": "1"])
+      #expect(outcome.signal == SIGABRT, "\(outcome)")
+      for (title, function, marker) in [(GuardMessages.allocated, "symbol_allocate", "the allocation"),
+                                        (GuardMessages.freed, "symbol_release", "the free"),
+                                        (GuardMessages.accessed, "symbol_touch", "the access")] {
+        let line = try GuardSymbolTests.line(marker)
+        #expect(GuardSymbolTests.frames(outcome.stderr, title, naming: function, line: line).count == 1,
+                "`\(title)` does not name \(function) at line \(line):\n\(outcome)")
       }
     }
 

@@ -19,7 +19,6 @@ import Testing
 @Suite("guarded reports: function names and source lines")
 struct GuardSymbolTests {
   static let source = "symbol_faults.c"
-  static let accessed = "zonemalloc: accessed by thread "
 
   /// A copy of the program (stripped with -s when asked) that this run alone uses.
   static func program(stripped: Bool = false) throws -> String {
@@ -55,7 +54,7 @@ struct GuardSymbolTests {
     #expect(outcome.stderr.contains("zonemalloc: use-after-free on address \(announced.fault) (read)"), "\(outcome)")
     let expected = [(GuardMessages.allocated, "symbol_allocate", "the allocation"),
                     (GuardMessages.freed, "symbol_release", "the free"),
-                    (Self.accessed, "symbol_touch", "the access")]
+                    (GuardMessages.accessed, "symbol_touch", "the access")]
     for (title, function, marker) in expected {
       let line = try Self.line(marker)
       #expect(Self.frames(outcome.stderr, title, naming: function, line: line).count == 1,
@@ -63,7 +62,7 @@ struct GuardSymbolTests {
       #expect(!Self.frames(outcome.stderr, title, naming: "main").isEmpty, "`\(title)` does not reach main:\n\(outcome)")
     }
     // The faulting instruction itself is the access stack's first frame.
-    let first = GuardTests.section(outcome.stderr, Self.accessed).split(separator: "\n").first ?? ""
+    let first = GuardTests.section(outcome.stderr, GuardMessages.accessed).split(separator: "\n").first ?? ""
     #expect(first.hasPrefix("zonemalloc:   #0 ") && first.contains(" symbol_touch+0x"), "\(outcome)")
     #expect(!outcome.stderr.contains("symbol_faults has no symbol table"), "\(outcome)")
   }
@@ -76,7 +75,7 @@ struct GuardSymbolTests {
     let warnings = outcome.stderr.split(separator: "\n").filter { $0 == warning }
     #expect(warnings.count == 1, "expected `\(warning)` once:\n\(outcome)")
     #expect(!outcome.stderr.contains("symbol_touch"), "a stripped program's static function was named:\n\(outcome)")
-    #expect(GuardTests.section(outcome.stderr, Self.accessed).contains(" ?+0x"), "\(outcome)")
+    #expect(GuardTests.section(outcome.stderr, GuardMessages.accessed).contains(" ?+0x"), "\(outcome)")
     #expect(GuardTests.section(outcome.stderr, GuardMessages.allocated).contains(" __libc_start_main+0x"),
             "libc's exported function is not named from its dynamic symbols:\n\(outcome)")
   }
@@ -85,14 +84,14 @@ struct GuardSymbolTests {
     let outcome = try Self.run(try Self.program(), "truncated")
     #expect(outcome.signal == SIGABRT, "expected death by SIGABRT:\n\(outcome)")
     let line = try Self.line("the access")
-    #expect(Self.frames(outcome.stderr, Self.accessed, naming: "symbol_touch", line: line).count == 1,
+    #expect(Self.frames(outcome.stderr, GuardMessages.accessed, naming: "symbol_touch", line: line).count == 1,
             "the running program (/proc/self/exe) should name the access:\n\(outcome)")
   }
 
   @Test func sectionHeadersPointingOutsideTheFileAreNotRead() throws {
     let outcome = try Self.run(try Self.program(), "corrupt")
     #expect(outcome.signal == SIGABRT, "expected death by SIGABRT:\n\(outcome)")
-    let accessed = GuardTests.section(outcome.stderr, Self.accessed).split(separator: "\n")
+    let accessed = GuardTests.section(outcome.stderr, GuardMessages.accessed).split(separator: "\n")
     #expect(accessed.count >= 3 && accessed.allSatisfy { $0.contains(" (") }, "the report is cut short:\n\(outcome)")
     #expect(!outcome.stderr.contains("symbol_touch"), "names were read from a corrupt file:\n\(outcome)")
   }
