@@ -279,28 +279,41 @@ int zms_backtrace_setup(void);
  * into the allocator (the allocator's own frames are left out). 0 when the setup has not
  * run. Allocates nothing. */
 int zms_backtrace(uintptr_t *out, int max);
+/* The stack of the code a signal interrupted, from the handler's context (ucontext_t):
+ * its pc first, then return addresses. 0 when the setup has not run. Allocates nothing. */
+int zms_backtrace_of_signal(const void *context, uintptr_t *out, int max);
 /* An address inside libzonemalloc's own code, so a reader of a profile can tell the
  * allocator's frames from the program's. */
 uintptr_t zms_text_address(void);
 
-/* What the loaded objects' dynamic symbol tables say of a return address (Symbols.c):
- * the object and the symbol holding the call (NULL when unknown), and the offset from
- * the symbol (or from the object's load bias when there is no symbol). */
+/* What is known of a code address (Symbols.c): the loaded object holding it, the
+ * function holding it (from the object file's .symtab, or its loaded .dynsym when the
+ * file has none or cannot be read), the offset from that function (or from the object's
+ * load bias when no function is known), and the source file and line from the file's
+ * .debug_line when it has one. */
+#define ZMS_SYMBOL_NAME_SIZE 128
+#define ZMS_SYMBOL_FILE_SIZE 160
 struct zms_symbol {
-  const char *object;
-  const char *name;
+  const char *object; /* the path the object was loaded from (the program's argv[0]) */
   uintptr_t offset;
+  unsigned line;      /* 0 when unknown, and then file is empty */
+  int stripped;       /* the object's file was read and has no .symtab */
+  char name[ZMS_SYMBOL_NAME_SIZE]; /* empty when unknown */
+  char file[ZMS_SYMBOL_FILE_SIZE];
 };
-/* 1 with *out filled, 0 when no loaded object holds the address. Takes no lock and
- * allocates nothing: the SIGSEGV handler calls it. */
-int zms_symbolize(uintptr_t return_address, struct zms_symbol *out);
+/* 1 with *out filled, 0 when no loaded object holds the address. is_return_address says
+ * the address follows a call (a stack's return address: the call is what is named) rather
+ * than being the instruction itself (a faulting pc). Takes no lock and allocates nothing:
+ * the SIGSEGV handler calls it. */
+int zms_symbolize(uintptr_t address, int is_return_address, struct zms_symbol *out);
 
 /* ---- The guarded slots' SIGSEGV handler (FaultSignal.c) -------------------------- */
 
-/* Called with the faulting address and the access (ZMS_ACCESS_*). It does not return
+/* Called with the faulting address, the access (ZMS_ACCESS_*) and the signal's context
+ * (ucontext_t, for zms_backtrace_of_signal). It does not return
  * when the fault is its own (it reports and aborts); when it returns, the fault goes to
  * the handler that was installed before, or to the default action. */
-typedef void (*zms_fault_hook)(uintptr_t address, int access);
+typedef void (*zms_fault_hook)(uintptr_t address, int access, const void *context);
 enum { ZMS_ACCESS_UNKNOWN, ZMS_ACCESS_READ, ZMS_ACCESS_WRITE };
 
 /* Installs the handler in front of the current one; 0 or -1. */
