@@ -56,7 +56,7 @@ enum Refill {
       guard slab.ownerZone == UInt(bitPattern: zone), slab.pointee.list == SlabList.full else { continue }
       let c = Int(slab.pointee.sizeClass)
       LinkedList<SlabLinks>.remove(&zone.pointee.full[c], slab.address)
-      LinkedList<SlabLinks>.push(&zone.pointee.partial[c], slab.address)
+      ThreadZone.appendPartial(zone, c, slab)
       slab.setList(SlabList.partial, used: slab.used)
     }
   }
@@ -69,14 +69,14 @@ enum Refill {
       LinkedList<SlabLinks>.push(&zone.pointee.full[c], slab.address)
       slab.setList(SlabList.full)
     } else {
-      LinkedList<SlabLinks>.push(&zone.pointee.partial[c], slab.address)
+      ThreadZone.appendPartial(zone, c, slab)
       slab.setList(SlabList.partial, used: slab.used)
     }
   }
 
   /// The next slab to try: a partial one, an orphan to adopt, or an empty one formatted now.
   static func nextCandidate(_ zone: ZonePointer, _ c: Int) -> SlabPointer? {
-    if let slab = LinkedList<SlabLinks>.pop(&zone.pointee.partial[c]) { return slabAt(slab) }
+    if let slab = ThreadZone.popPartial(zone, c) { return slab }
     if let slab = Orphans.adopt(c, by: zone) { return slab }
     if let slab = formatEmpty(zone, c, charge: SlabGeometry.size) { return slab }
     if Zones.reapOneDead(), let slab = Orphans.adopt(c, by: zone) { return slab }

@@ -53,7 +53,7 @@ enum SmallFree {
     case SlabList.full:
       let used = slab.used
       unlink(zone, c, slab)
-      LinkedList<SlabLinks>.push(&zone.pointee.partial[c], slab.address)
+      ThreadZone.appendPartial(zone, c, slab)
       slab.setList(SlabList.partial, used: used)
       return 0
     default:
@@ -70,7 +70,7 @@ enum SmallFree {
     if slab.pointee.list == SlabList.full {
       LinkedList<SlabLinks>.remove(&zone.pointee.full[c], slab.address)
     } else if slab.pointee.list == SlabList.partial {
-      LinkedList<SlabLinks>.remove(&zone.pointee.partial[c], slab.address)
+      ThreadZone.removePartial(zone, c, slab)
     }
     slab.setList(SlabList.none)
   }

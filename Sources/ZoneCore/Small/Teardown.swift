@@ -41,6 +41,7 @@ enum Teardown {
       while let slab = popOwned(zone, &zone.pointee.partial[c], SlabList.partial) {
         release(slab, &empties, &orphans)
       }
+      zone.pointee.partialTail[c] = 0
       while let slab = popOwned(zone, &zone.pointee.full[c], SlabList.full) {
         release(slab, &empties, &orphans)
       }

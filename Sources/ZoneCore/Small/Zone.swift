@@ -27,7 +27,8 @@ struct Zone: ~Copyable {
   var frees: UInt                      // chunks this thread freed (local or remote)
   var allocatedBytes: UInt             // bytes of the tick's ended periods (AllocationTick)
   var freedBytes: UInt
-  var partial: ClassTable              // slabs with free chunks, not current
+  var partial: ClassTable              // slabs with free chunks, not current: oldest first
+  var partialTail: ClassTable          // ... and newest, where slabs join (partial lists below)
   var full: ClassTable                 // exhausted slabs waiting for a signal or a local free
   var cache: ChargeClassTable         // empty slabs and spans kept for reuse, by charge class - 1
   var cachedGranules: UInt
@@ -93,6 +94,25 @@ enum ThreadZone {
       var b = range.lowerBound
       repeat { zone.pointee.wide[b] = slab; b += 1 } while b <= range.upperBound
     }
+  }
+
+  // MARK: - The partial lists
+
+  // A slab that gets chunks back joins its class's partial list at the tail, and a refill
+  // takes the head: the slab that has had longest to gather free chunks since it filled
+  // (mimalloc queues its pages the same way). Taking the newest instead would take the
+  // slab whose first chunk just came back, and a refill every few mallocs would follow.
+
+  static func appendPartial(_ zone: ZonePointer, _ c: Int, _ slab: SlabPointer) {
+    LinkedList<SlabLinks>.append(&zone.pointee.partial[c], &zone.pointee.partialTail[c], slab.address)
+  }
+
+  static func removePartial(_ zone: ZonePointer, _ c: Int, _ slab: SlabPointer) {
+    LinkedList<SlabLinks>.remove(&zone.pointee.partial[c], &zone.pointee.partialTail[c], slab.address)
+  }
+
+  static func popPartial(_ zone: ZonePointer, _ c: Int) -> SlabPointer? {
+    LinkedList<SlabLinks>.pop(&zone.pointee.partial[c], &zone.pointee.partialTail[c]).map { slabAt($0) }
   }
 
   // MARK: - The zone's cache of empty units
