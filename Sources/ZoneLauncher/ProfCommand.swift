@@ -165,7 +165,9 @@ enum ProfCommand {
     ]
     if let rate = options.rate { changes["ZONEMALLOC_PROF_RATE"] = rate }
     Preload.warnIfIgnored(options.command[0], library: library)
-    return session.run(options.command, changes: changes)
+    for case let (name, value?) in changes { setenv(name, value, 1) }
+    WarningMarker.set() // the settings' warnings once for the whole command, as zm run does
+    return session.run(options.command, changes: [:])
   }
 
   /// Reads, symbolises and reports the profiles; ends zm at a checkpoint if a signal

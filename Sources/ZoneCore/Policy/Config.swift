@@ -1,13 +1,15 @@
 // Config.swift: the ZONEMALLOC_* environment variables.
 //
 // Owns: parsing and the tunables' values. Read once at boot; a bad value gets a one-line
-// warning on stderr and the default stays in force. docs/CONFIGURATION.md lists them.
+// warning on stderr and the default stays in force, unless another process of the run
+// printed the warnings already (EnvironmentScan, which also reports names that are no
+// variable). docs/CONFIGURATION.md lists them.
 // In a process the kernel marks AT_SECURE (setuid, setgid, file capabilities), the
 // environment belongs to the unprivileged user who started it: every ZONEMALLOC_*
 // variable is ignored there, as glibc ignores its malloc tunables, and the library
 // creates no file (no stats page); the defaults, guarded sampling among them, stay on.
-// Touches: getenv, getauxval, ConfigText (the parsing), Messages, and CgroupLimit
-// (ZONEMALLOC_LIMIT=auto).
+// Touches: getenv, getauxval, ConfigText (the parsing), Messages, EnvironmentScan, and
+// CgroupLimit (ZONEMALLOC_LIMIT=auto).
 
 import ZoneSupport
 
@@ -72,6 +74,7 @@ enum Config {
       statsPage = false
       return
     }
+    EnvironmentScan.start()
     readStats()
     readLimit()
     readSize("ZONEMALLOC_LAZY_MAX", into: &lazyMax, minimum: 0, allowZero: true)
@@ -96,6 +99,7 @@ enum Config {
     readFlag("ZONEMALLOC_STATS_PAGE", into: &statsPage)
     readSize("ZONEMALLOC_TEST_PAGE_SIZE", into: &testPageSize, minimum: 4096, allowZero: true,
              expected: "a power of two up to 64K (tests only)")
+    EnvironmentScan.finish()
   }
 
   // MARK: - Readers
@@ -192,6 +196,7 @@ enum Config {
 
   private static func warnBad(_ name: StaticString, _ text: UnsafePointer<CChar>,
                               _ expected: StaticString) {
+    guard !EnvironmentScan.quiet else { return }
     var line = LineBuffer()
     line.append("zonemalloc: ignoring ")
     line.append(name)

@@ -242,6 +242,12 @@ int zms_dup_cloexec(int fd);
  * storage, where the program cannot overwrite it as it may its environment
  * (setproctitle); NULL if it is PATH_MAX or longer. Called at boot only, once per path. */
 const char *zms_keep_path(const char *path);
+/* The process's environment, environ (for the boot-time scan of the ZONEMALLOC_* names). */
+char **zms_environment(void);
+/* True when the n bytes at text lie among the strings execve placed at the top of the
+ * main thread's stack (above __libc_stack_end, below the AT_EXECFN string): memory that
+ * is writable whatever the program has done to its environment since. */
+bool zms_in_exec_strings(const char *text, size_t n);
 /* The calling thread's name, prctl(PR_GET_NAME) (the program's, comm, on the main
  * thread): at most 15 bytes and a NUL; empty if prctl fails. */
 void zms_thread_name(char name[16]);
