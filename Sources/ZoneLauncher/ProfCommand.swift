@@ -179,6 +179,7 @@ enum ProfCommand {
     symbols.load(profiles + base)
     session.checkpoint()
     if let warning = symbols.warning { Console.warn("prof: " + warning) }
+    if let stripped = symbols.strippedWarning { Console.warn("prof: " + stripped) }
     let heap = HeapProfile(profiles, base: base, symbols)
     session.checkpoint()
     var outputs = [

@@ -16,6 +16,9 @@
 //   lists the table's top three sites in the same order (skipped, saying so, without
 //   go).
 // - One sample is "1 sample".
+// - A stripped copy of prof_leaks is named in the one warning about objects without a
+//   symbol table (their frames' names come from dynamic symbols); the unstripped
+//   program is not.
 // - ZONEMALLOC_PROF_INTERVAL takes 100ms to 86400s and warns otherwise;
 //   ZONEMALLOC_PROF_QUIET=1 writes the exit profile without a line about it.
 import Foundation
@@ -161,6 +164,20 @@ struct ProfViewTests {
     expectSuccess(outcome)
     #expect(outcome.stdout.contains(" 1 sample ") || outcome.stdout.contains(" 1 sample,"), "\(outcome)")
     #expect(!outcome.stdout.contains(" 1 samples"), "\(outcome)")
+  }
+
+  @Test func aStrippedProgramIsNamedInAWarning() throws {
+    let built = try TestProgram.build("prof_leaks.c", linkage: .plain)
+    let stripped = try Paths.makeTempDir("stripped") + "/prof_leaks_stripped"
+    #expect(try Subprocess.run(["objcopy", "--strip-all", built, stripped]).succeeded, "objcopy --strip-all")
+    let (bare, _) = try zmProf([stripped, "one"], options: ["--rate", "64K"])
+    expectSuccess(bare)
+    let warning = bare.stderr.split(separator: "\n").filter { $0.contains("no symbol table (stripped)") }
+    #expect(warning.count == 1 && warning[0].contains(stripped), "one warning naming the stripped program:\n\(bare.stderr)")
+    let (whole, _) = try zmProf([built, "one"], options: ["--rate", "64K"])
+    expectSuccess(whole)
+    let line = whole.stderr.split(separator: "\n").first { $0.contains("no symbol table (stripped)") } ?? ""
+    #expect(!line.contains(built), "the unstripped program is named as stripped:\n\(whole.stderr)")
   }
 
   @Test func theIntervalIsCheckedAndQuietIsQuiet() throws {
