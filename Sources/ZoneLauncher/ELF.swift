@@ -51,7 +51,8 @@ struct ELFFile {
   }
 
   /// Whether the file has a .symtab section (SHT_SYMTAB); nil when its section headers
-  /// cannot be read (not a 64-bit little-endian file, or an implausible table).
+  /// cannot be read (not a 64-bit little-endian file, or an implausible table: at most
+  /// 65,535 entries of 64 to 256 bytes are read).
   var hasSymbolTable: Bool? {
     guard elfClass == 2 && byteOrder == 1, let header = FileSystem.read(path, offset: 0, count: 64),
           header.count == 64 else { return nil }
@@ -59,7 +60,8 @@ struct ELFFile {
     let entrySize = Int(UInt16(little: header, at: 58))        // e_shentsize
     let count = Int(UInt16(little: header, at: 60))            // e_shnum
     if offset == 0 || count == 0 { return false }              // no section headers at all
-    guard entrySize >= 64, let table = FileSystem.read(path, offset: offset, count: entrySize * count),
+    guard entrySize >= 64 && entrySize <= 256,
+          let table = FileSystem.read(path, offset: offset, count: entrySize * count),
           table.count == entrySize * count else { return nil }
     return (0..<count).contains { UInt32(little: table, at: $0 * entrySize + 4) == 2 }  // sh_type
   }
