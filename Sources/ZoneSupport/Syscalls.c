@@ -1,5 +1,5 @@
 /*
- * Syscalls.c: the region table, the end of the executable, the libc calls Swift cannot
+ * Syscalls.c: the region table and the header map, the end of the executable, the libc calls Swift cannot
  * make directly (mremap, open, fcntl and prctl are variadic; mmap reports failure with
  * the macro MAP_FAILED; struct sigaction holds a union), the static copies of the
  * paths the configuration names, and the environment's address and where execve put it.
@@ -11,6 +11,7 @@
 #include <sys/prctl.h>
 
 uint8_t zms_regions[ZMS_REGION_COUNT];
+struct zms_header_map zms_header_map;
 
 void *zms_mmap(void *hint, size_t length, int prot, int flags) {
   void *p = mmap(hint, length, prot, flags, -1, 0);

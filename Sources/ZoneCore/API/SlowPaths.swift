@@ -1,7 +1,7 @@
 // SlowPaths.swift: the fast paths' ways out, in the C calling convention.
 //
 // Owns: the functions the fast paths (FastPaths.swift) jump to, named zmcore_* (the
-// version script keeps them local): the refills, the tick's turn, a broken free list,
+// version script keeps them local): the refills (a bucket's stalled slab: empty or broken), the tick's turn,
 // the free events of the owner, the remote free, the free of a chunk that carries the
 // freed tag, and free of anything that is no live chunk start. Each calls the layer that
 // does the work, tells the heap profiler of a sampled span that went, and ends with the
@@ -18,24 +18,19 @@ func zmcore_malloc_above_direct(_ size: UInt) -> UnsafeMutableRawPointer? {
   return Allocation.larger(size, zeroed: false)
 }
 
-/// The bucket table's current slab ran dry.
-@c(zmcore_refill_direct) @inline(never)
-func zmcore_refill_direct(_ size: UInt) -> UnsafeMutableRawPointer? {
-  Allocation.small(SizeClass.index(for: Int(size)), size: size)
-}
-
-/// A class's current slab ran dry (above the bucket table).
+/// A class's current slab ran dry (mallocSmall).
 @c(zmcore_refill) @inline(never)
 func zmcore_refill(_ size: UInt) -> UnsafeMutableRawPointer? {
   Allocation.small(SizeClass.index(for: Int(size)), size: size)
 }
 
-/// A broken free list found by the fast path: the slab's head is the bad chunk (the fast
-/// path checks it before it pops).
-@c(zmcore_corrupt_list) @inline(never)
-func zmcore_corrupt_list(_ slab: UnsafeMutableRawPointer) -> UnsafeMutableRawPointer? {
+/// A bucket's current slab gave no chunk (mallocDirect, mallocWide): its list is empty, or
+/// broken (the head is the bad chunk: the fast path checks it before it pops).
+@c(zmcore_malloc_stalled) @inline(never)
+func zmcore_malloc_stalled(_ size: UInt, _ slab: UnsafeMutableRawPointer) -> UnsafeMutableRawPointer? {
   let header = slab.assumingMemoryBound(to: Slab.self)
-  header.brokenList(header.pointee.free)
+  if header.pointee.free != 0 { header.brokenList(header.pointee.free) }
+  return Allocation.small(SizeClass.index(for: Int(size)), size: size)
 }
 
 /// The tick ran out on a chunk handed out.

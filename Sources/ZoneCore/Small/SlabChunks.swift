@@ -116,19 +116,28 @@ extension UnsafeMutablePointer where Pointee == Slab {
 
   // MARK: - The local list (hot)
 
-  /// Pops a chunk from the local free list, checked; 0 when the list is empty.
+  /// Pops a chunk from the local free list, checked, its tag cleared; 0 when the list is
+  /// empty.
   @inline(__always) func takeLocal() -> UInt {
     let chunk = pointee.free
-    if _slowPath(chunk == 0) { return 0 }
-    if _slowPath(!isIntactHead(chunk)) { brokenList(chunk) }
+    if _slowPath(!claimHead(chunk)) {
+      if chunk == 0 { return 0 }
+      brokenList(chunk)
+    }
     return pop(chunk)
   }
 
-  /// The head of the free list lies in the slab, 16-byte aligned, and carries the tag:
-  /// only a chunk the allocator put on the list does. Hot.
-  @inline(__always) func isIntactHead(_ chunk: UInt) -> Bool {
+  /// The head of the free list lies in the slab, 16-byte aligned, and carries the tag
+  /// (only a chunk the allocator put on the list does), which it loses here: one XOR
+  /// clears and tests it. False for an empty list as well (0 lies in no slab, and the
+  /// sentinel slab's base is not 0), so the fast paths test the head once. Hot.
+  @inline(__always) func claimHead(_ chunk: UInt) -> Bool {
     let inSlab = (chunk &- pointee.base) & ~(SlabGeometry.mask & ~(SlabGeometry.quantum - 1)) == 0
-    return inSlab && ChunkLink.word(chunk, 1).pointee == pointee.tag
+    if !inSlab { return false }
+    let word = ChunkLink.word(chunk, 1)
+    let rest = word.pointee ^ pointee.tag
+    word.pointee = rest
+    return rest == 0
   }
 
   /// The free list's head is not a chunk the allocator put there: a freed chunk's link was

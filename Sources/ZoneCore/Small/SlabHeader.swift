@@ -75,12 +75,12 @@ typealias SlabPointer = UnsafeMutablePointer<Slab>
   return SlabPointer(bitPattern: (address & ~SlabGeometry.regionMask) | index).unsafelyUnwrapped
 }
 
-/// The same from free's region-table index (zms_region_index), which also stands for the
-/// window's base address. Hot.
-@inline(__always) func slabOf(_ address: UInt, window: UInt) -> SlabPointer {
+/// The same from the header array of the address's region (zms_headers_of), which is
+/// absent's zeros outside the slab arenas. Hot.
+@inline(__always) func slabOf(_ address: UInt, headers: UInt) -> SlabPointer {
   let granuleBits = SlabGeometry.regionMask >> (SlabGeometry.shift - SlabGeometry.headerShift)
   let index = (address >> (SlabGeometry.shift - SlabGeometry.headerShift)) & granuleBits & ~(SlabGeometry.headerStride - 1)
-  return SlabPointer(bitPattern: (window << UInt(ZMS_REGION_SHIFT)) | index).unsafelyUnwrapped
+  return SlabPointer(bitPattern: headers &+ index).unsafelyUnwrapped
 }
 
 @inline(__always) func slabAt(_ header: UInt) -> SlabPointer {

@@ -71,10 +71,9 @@ enum ThreadZone {
   /// The slab with no free chunk that every empty entry of a zone array names. Hot.
   @inline(__always) static var sentinel: UInt { Zones.empty.pointee.current[0] }
 
-  /// Counts a chunk just taken from its slab as handed out: clears its freed tag, one
+  /// Counts a chunk just taken from its slab (its freed tag cleared) as handed out: one
   /// malloc, its bytes against the tick. False when the tick ran out. Hot.
   @inline(__always) static func handOut(_ zone: ZonePointer, _ slab: SlabPointer, _ chunk: UInt) -> Bool {
-    ChunkLink.word(chunk, 1).pointee = 0
     slab.pointee.handed &+= 1
     zone.pointee.mallocs &+= 1
     let tick = zone.pointee.tick &- Int(slab.pointee.chunkSize)

@@ -56,6 +56,8 @@
  * of the small bucket table (sizes 0 to 1 KiB in 16-byte steps), 129 of the wide one
  * (sizes to 16 KiB in 128-byte steps) and 64 class slots. */
 #define ZMS_SENTINEL_WORDS (65 + 129 + ZMS_CLASS_COUNT)
+/* The word of a slab header that holds its base (Slab.base; boot checks the sentinel's). */
+#define ZMS_SENTINEL_BASE_WORD 3
 
 extern __thread void *zms_zone_slot __attribute__((tls_model("initial-exec"), visibility("hidden")));
 extern void *zms_empty_zone[ZMS_EMPTY_ZONE_WORDS];
@@ -108,6 +110,25 @@ static inline __attribute__((always_inline)) bool zms_region_is_arena(uintptr_t 
 }
 static inline void zms_region_set(uintptr_t index, unsigned value) {
   __atomic_store_n(&zms_regions[index], (uint8_t)value, __ATOMIC_RELEASE);
+}
+
+/* free()'s way to a slab header without a test: every region has an array of headers to
+ * read. A region's entry is the address of its header array (its first bytes) less that
+ * of `absent`, or 0 without an arena, whose address then finds absent's zeros, whose
+ * chunk-start limit 0 passes nothing. Only pages of entries that were set take memory. */
+#define ZMS_HEADER_ARRAY_BYTES ((1u << (ZMS_REGION_SHIFT - 16)) * 128) /* 64 KiB granules, 128-byte headers */
+struct zms_header_map {
+  unsigned char absent[ZMS_HEADER_ARRAY_BYTES] __attribute__((aligned(4096)));
+  uintptr_t offset[ZMS_REGION_COUNT];
+};
+extern struct zms_header_map zms_header_map;
+static inline size_t zms_header_array_bytes(void) { return sizeof(zms_header_map.absent); }
+/* The header array of a region index (zms_region_index). Hot. */
+static inline __attribute__((always_inline)) uintptr_t zms_headers_of(uintptr_t index) {
+  return (uintptr_t)zms_header_map.absent + __atomic_load_n(&zms_header_map.offset[index], __ATOMIC_RELAXED);
+}
+static inline void zms_headers_set(uintptr_t index, uintptr_t headers) {
+  __atomic_store_n(&zms_header_map.offset[index], headers - (uintptr_t)zms_header_map.absent, __ATOMIC_RELEASE);
 }
 
 /* ---- Locks (Locks.c) ------------------------------------------------------------- */
