@@ -21,16 +21,18 @@ enum Refill {
     let hadCurrent = current.address != ThreadZone.sentinel
     if hadCurrent {
       if current.pointee.free != 0 || current.drainRemote() > 0 || current.carve() { return current }
+      ThreadZone.leaveCurrent(zone, current)
       retireExhausted(zone, c, current)
     }
     // The zone array keeps naming the retired slab until its successor is known: the
     // bucket tables are written once per refill.
     while let slab = nextCandidate(zone, c) {
-      slab.setList(SlabList.current)
+      ThreadZone.enterCurrent(zone, slab)
       if slab.pointee.free != 0 || slab.drainRemote() > 0 || slab.carve() {
         ThreadZone.setCurrent(zone, c, slab.address)
         return slab
       }
+      ThreadZone.leaveCurrent(zone, slab)
       retireExhausted(zone, c, slab)
     }
     if hadCurrent { ThreadZone.setCurrent(zone, c, ThreadZone.sentinel) }

@@ -72,7 +72,8 @@ extension UnsafeMutablePointer where Pointee == Slab {
   /// any other slab when its last chunk comes back
   /// (`used` chunks are out, in the owner's view: it is parked).
   /// (The current slab counts its hand-outs in `handed` instead: malloc adds one, and
-  /// `used` is that less the local frees its countdown has seen.)
+  /// `used` is that less the local frees its countdown has seen. The zone counts them
+  /// as mallocs when the slab stops being current: ThreadZone.enterCurrent, leaveCurrent.)
   func setList(_ list: UInt8, used: UInt = 0) {
     if list == SlabList.current { pointee.handed = UInt32(self.used) }
     pointee.list = list
@@ -92,10 +93,9 @@ extension UnsafeMutablePointer where Pointee == Slab {
     }
   }
 
-  /// `count` chunks came back to the owner: fewer are out.
-  private func uncount(_ count: UInt) {
-    if pointee.list == SlabList.current { pointee.handed &-= UInt32(count) } else { pointee.countdown &-= UInt32(count) }
-  }
+  /// `count` chunks came back to the owner: fewer are out. (The current slab's countdown
+  /// counts them as local frees: `handed` stays the count of its hand-outs.)
+  private func uncount(_ count: UInt) { pointee.countdown &-= UInt32(count) }
 
   /// Chunks handed out and not freed yet, locally or remotely: used less the remote
   /// list's count. Exact once nobody frees into the slab concurrently (its owner is gone

@@ -47,8 +47,9 @@ enum SmallFree {
   static func freeEvent(_ zone: ZonePointer, _ slab: SlabPointer) -> UInt {
     let c = Int(slab.pointee.sizeClass)
     switch slab.pointee.list {
-    case SlabList.current:
-      slab.setList(SlabList.current) // the countdown wrapped; keep the current slab, even empty
+    case SlabList.current: // the countdown wrapped; keep the current slab, even empty
+      ThreadZone.leaveCurrent(zone, slab)
+      ThreadZone.enterCurrent(zone, slab)
       return 0
     case SlabList.full:
       let used = slab.used
@@ -141,9 +142,8 @@ enum SmallFree {
   /// and its count: a slab's chunk returns to its local list; a span, which held only
   /// that chunk, is parked.
   static func giveBack(_ zone: ZonePointer, _ slab: SlabPointer, _ chunk: UInt) {
-    zone.pointee.mallocs &-= 1
     zone.pointee.allocatedBytes &-= UInt(slab.pointee.chunkSize)
-    slab.pointee.handed &-= 1
+    if slab.pointee.list == SlabList.current { slab.pointee.handed &-= 1 } else { zone.pointee.mallocs &-= 1 }
     if slab.pointee.capacity == 1 { return ThreadZone.park(zone, slab) }
     slab.putLocal(chunk)
   }

@@ -23,7 +23,7 @@ struct Zone: ~Copyable {
   var direct: BucketTable
   var wide: WideTable
   var current: ClassTable
-  var mallocs: UInt                    // chunks this thread handed out (slabs and spans)
+  var mallocs: UInt                    // chunks this thread handed out, but from its current slabs (ThreadZone.mallocs)
   var frees: UInt                      // chunks this thread freed (local or remote)
   var allocatedBytes: UInt             // bytes of the tick's ended periods (AllocationTick)
   var freedBytes: UInt
@@ -72,13 +72,33 @@ enum ThreadZone {
   @inline(__always) static var sentinel: UInt { Zones.empty.pointee.current[0] }
 
   /// Counts a chunk just taken from its slab (its freed tag cleared) as handed out: one
-  /// malloc, its bytes against the tick. False when the tick ran out. Hot.
+  /// more for the slab's `handed` (the zone's mallocs, when the slab stops being current),
+  /// its bytes against the tick. False when the tick ran out. Hot.
   @inline(__always) static func handOut(_ zone: ZonePointer, _ slab: SlabPointer, _ chunk: UInt) -> Bool {
     slab.pointee.handed &+= 1
-    zone.pointee.mallocs &+= 1
     let tick = zone.pointee.tick &- Int(slab.pointee.chunkSize)
     zone.pointee.tick = tick
     return tick >= 0
+  }
+
+  /// The slab becomes current: its `handed` starts at the chunks out, which the zone's
+  /// mallocs do not count twice.
+  static func enterCurrent(_ zone: ZonePointer, _ slab: SlabPointer) {
+    slab.setList(SlabList.current)
+    zone.pointee.mallocs &-= UInt(slab.pointee.handed)
+  }
+
+  /// The slab stops being current (the caller files it): the zone counts its hand-outs.
+  static func leaveCurrent(_ zone: ZonePointer, _ slab: SlabPointer) {
+    zone.pointee.mallocs &+= UInt(slab.pointee.handed)
+  }
+
+  /// Chunks handed out by the thread: the mallocs counted, and the hand-outs of its
+  /// current slabs (exact while the thread does not run).
+  static func mallocs(_ zone: ZonePointer) -> UInt {
+    var count = zone.pointee.mallocs
+    for c in 0..<SizeClass.count { count &+= UInt(slabAt(zone.pointee.current[c]).pointee.handed) }
+    return count
   }
 
   /// Makes slab the current one of class c, in the class array and the bucket table.
