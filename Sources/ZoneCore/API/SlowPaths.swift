@@ -11,11 +11,18 @@
 
 import ZoneSupport
 
-/// malloc above the bucket table's sizes: the other slab classes, spans, big blocks.
+/// malloc above the bucket table's sizes: the other slab classes, the fast path of the
+/// wide table, whose ways out are all jumps (no stack frame), like zm_malloc's.
 @c(zmcore_malloc_above_direct) @inline(never)
 func zmcore_malloc_above_direct(_ size: UInt) -> UnsafeMutableRawPointer? {
-  if size <= Allocation.smallLimit { return FastPath.mallocWide(size) }
-  return Allocation.larger(size, zeroed: false)
+  if _fastPath(size <= Allocation.smallLimit) { return FastPath.mallocWide(size) }
+  return zmcore_malloc_larger(size)
+}
+
+/// malloc above the slab classes: spans, big blocks.
+@c(zmcore_malloc_larger) @inline(never)
+func zmcore_malloc_larger(_ size: UInt) -> UnsafeMutableRawPointer? {
+  Allocation.larger(size, zeroed: false)
 }
 
 /// A class's current slab ran dry (mallocSmall).
