@@ -7,6 +7,9 @@
 //   ZoneCore     Embedded Swift: the allocator. Depends on libc and libnuma only.
 //   ZoneExports  C: the library constructor, _exit, the C++ operators, libc-name aliases,
 //                the version script and the SONAME libzonemalloc.so.0.
+//   zonemalloc-static  the same objects archived as they are (libzonemalloc-static.a):
+//                `zm install` joins them into lib/libzonemalloc.a, one object with the
+//                aliases and only the exported symbols global (ZoneLauncher/StaticArchive.swift).
 //   ZoneLauncher the `zm` launcher (ordinary Swift, the runtime linked in statically):
 //                `zm run [--stats] -- CMD`, `zm install`, `zm prof -- CMD`, `zm stats PID`,
 //                `zm top PID`. It is not named `zonemalloc` because SwiftPM drops one of two
@@ -25,6 +28,7 @@ let package = Package(
   name: "zonemalloc",
   products: [
     .library(name: "zonemalloc", type: .dynamic, targets: ["ZoneExports", "ZoneCore"]),
+    .library(name: "zonemalloc-static", type: .static, targets: ["ZoneExports", "ZoneCore"]),
     .executable(name: "zm", targets: ["ZoneLauncher"]),
     .executable(name: "zonemalloc-bench", targets: ["ZoneBench"]),
     .executable(name: "zonemalloc-host", targets: ["ZoneHost"]),

@@ -1,5 +1,5 @@
 // ChildProcess.swift: starting a command and waiting for it, for `zm prof` (the profiled
-// command, then addr2line).
+// command, then addr2line) and `zm install` (the tools that make the static archive).
 //
 // Owns: posix_spawnp with changes to this process's environment and an optional stdout
 // file, and the waits (blocking, or a look that does not block). zm prof blocks the

@@ -6,9 +6,10 @@
 // (PT_INTERP: the dynamic loader, which is what honours LD_PRELOAD), and from its dynamic
 // section its SONAME and whether it is marked a position-independent
 // program (DF_1_PIE), which the dynamic loader refuses to preload; and its loadable
-// segments, which `zm prof` needs to turn a file offset into an address. Also the names
+// segments, which `zm prof` needs to turn a file offset into an address; and, from its
+// section headers, whether it still has a symbol table (is not stripped). Also the names
 // of the common machines, for messages.
-// Touches: FileSystem (reads at most a few KiB of the file).
+// Touches: FileSystem (reads at most a few KiB of the file, and the section headers).
 
 struct ELFFile {
   private static let sharedObject: UInt16 = 3  // ET_DYN: a shared library, or a position-independent program
@@ -26,8 +27,11 @@ struct ELFFile {
   /// The SONAME (from the string table the dynamic section names), nil without one.
   let soname: String?
 
+  let path: String
+
   /// The headers of path; nil if it cannot be read or is not an ELF file.
   init?(path: String) {
+    self.path = path
     guard let header = FileSystem.read(path, offset: 0, count: 64), header.count >= 20,
           header[0...3] == [0x7f, 0x45, 0x4c, 0x46] else { return nil }
     elfClass = header[4]
@@ -44,6 +48,22 @@ struct ELFFile {
     soname = entries[14].flatMap { name in  // DT_SONAME, an offset in DT_STRTAB
       entries[5].flatMap { ELFFile.string(path, at: UInt($0 &+ name), in: loads) }
     }
+  }
+
+  /// Whether the file has a .symtab section (SHT_SYMTAB); nil when its section headers
+  /// cannot be read (not a 64-bit little-endian file, or an implausible table: at most
+  /// 65,535 entries of 64 to 256 bytes are read).
+  var hasSymbolTable: Bool? {
+    guard elfClass == 2 && byteOrder == 1, let header = FileSystem.read(path, offset: 0, count: 64),
+          header.count == 64 else { return nil }
+    let offset = Int(clamping: UInt64(little: header, at: 40))  // e_shoff
+    let entrySize = Int(UInt16(little: header, at: 58))        // e_shentsize
+    let count = Int(UInt16(little: header, at: 60))            // e_shnum
+    if offset == 0 || count == 0 { return false }              // no section headers at all
+    guard entrySize >= 64 && entrySize <= 256,
+          let table = FileSystem.read(path, offset: offset, count: entrySize * count),
+          table.count == entrySize * count else { return nil }
+    return (0..<count).contains { UInt32(little: table, at: $0 * entrySize + 4) == 2 }  // sh_type
   }
 
   /// A shared object with a SONAME: a library, even when it can also be run (ld.so).

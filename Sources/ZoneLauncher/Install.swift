@@ -9,8 +9,13 @@
 //   include/zonemalloc.h         the first include/zonemalloc.h in zm's folder or one above
 //                                it: the package root when zm runs from .build/<triple>/
 //                                release, the prefix when zm is an installed copy
+//   lib/libzonemalloc.a          the library for static linking, made from the build
+//                                folder's objects (StaticArchive), or the prefix's copy
 //   lib/pkgconfig/zonemalloc.pc  written for this prefix; outside /usr and /usr/local it
-//                                adds -Wl,-rpath, so programs find the library at run time
+//                                adds -Wl,-rpath, so programs find the library at run time;
+//                                Libs.private for `pkg-config --static`
+//   lib/cmake/zonemalloc/zonemallocConfig.cmake, zonemallocConfigVersion.cmake
+//                                the CMake package (CMakePackage)
 //   bin/zm                       this executable; it finds ../lib/libzonemalloc.so there
 //   share/zonemalloc/install-manifest  what was installed (Manifest.swift)
 // The prefix is created if it is missing, then resolved once with realpath: a prefix
@@ -25,8 +30,8 @@
 // "$" (pkg-config cannot escape them), ":" (the dynamic loader splits run paths at
 // colons) or "," (the compiler splits -Wl, options at commas). ldconfig runs when the
 // prefix is /usr or /usr/local (the dynamic loader's cache lists those).
-// Touches: Library, InstallTransaction, Manifest, Folder, FileSystem, Console; spawns
-// ldconfig. Uninstall.swift removes an install.
+// Touches: Library, StaticArchive, CMakePackage, InstallTransaction, Manifest, Folder,
+// FileSystem, Console; spawns ldconfig (and, through StaticArchive, ld, objcopy, ar). Uninstall.swift removes an install.
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -36,17 +41,21 @@ enum Install {
     usage: zm install [--prefix DIR]
 
     Installs zonemalloc under DIR (default /usr/local): lib/libzonemalloc.so.0 and the
-    libzonemalloc.so link, include/zonemalloc.h, lib/pkgconfig/zonemalloc.pc and bin/zm,
+    libzonemalloc.so link, lib/libzonemalloc.a, include/zonemalloc.h,
+    lib/pkgconfig/zonemalloc.pc, the CMake package in lib/cmake/zonemalloc and bin/zm,
     from the build folder that holds this zm (or from the prefix it is installed in), and
     records them in DIR/share/zonemalloc/install-manifest for `zm uninstall`. Nothing
     inside DIR is reached through a symbolic link; if anything fails, DIR is left as it
     was. Programs then build with `cc app.c $(pkg-config --cflags --libs zonemalloc)`
-    (PKG_CONFIG_PATH=DIR/lib/pkgconfig outside the system prefixes).
+    (PKG_CONFIG_PATH=DIR/lib/pkgconfig outside the system prefixes), or link the archive
+    (`cc app.c DIR/lib/libzonemalloc.a`); CMake projects use find_package(zonemalloc)
+    (CMAKE_PREFIX_PATH=DIR) and the targets zonemalloc::zonemalloc and
+    zonemalloc::zonemalloc-static.
     """
 
   /// The files and links install writes, relative to the prefix, in the order it writes them.
-  static let files = ["lib/libzonemalloc.so.0", "lib/libzonemalloc.so", "include/zonemalloc.h",
-                      "lib/pkgconfig/zonemalloc.pc", "bin/zm"]
+  static let files = ["lib/libzonemalloc.so.0", "lib/libzonemalloc.so", "lib/libzonemalloc.a", "include/zonemalloc.h",
+                      "lib/pkgconfig/zonemalloc.pc", CMakePackage.configPath, CMakePackage.versionPath, "bin/zm"]
 
   /// Every folder that holds one of them or the manifest.
   static let folders: Set<String> = Set((files + [Manifest.path]).flatMap { path in
@@ -59,19 +68,24 @@ enum Install {
   /// Where the installed files come from.
   private struct Sources {
     let library: String
+    let archive: [UInt8]
     let header: String
     let zm: String
 
-    /// The library zm run preloads, the nearest header, this executable; exits 1 if one
-    /// is missing.
+    /// The library zm run preloads, the static archive, the nearest header, this
+    /// executable; exits 1 if one is missing or the archive cannot be made.
     static func find() -> Sources {
       let library = Library.locate()
+      let archive: [UInt8]
+      do throws(FileError) { archive = try StaticArchive.bytes() } catch {
+        Console.fail("install failed: \(error.message)", status: 1)
+      }
       guard let header = findHeader() else {
         Console.fail("include/zonemalloc.h not found in \(FileSystem.executableDirectory() ?? "zm's folder") "
           + "or any folder above it: run the zm of a build folder or of an installed prefix", status: 1)
       }
       guard let zm = FileSystem.realPath("/proc/self/exe") else { Console.fail("cannot find zm itself", status: 1) }
-      return Sources(library: library, header: header, zm: zm)
+      return Sources(library: library, archive: archive, header: header, zm: zm)
     }
 
     /// Stages the files (in the order of `files`) and the manifest.
@@ -80,9 +94,12 @@ enum Install {
       manifest.entries = [
         try transaction.stageFile(files[0], bytes: FileSystem.read(library), mode: 0o755),
         try transaction.stageLink(files[1], to: "libzonemalloc.so.0"),
-        try transaction.stageFile(files[2], bytes: FileSystem.read(header), mode: 0o644),
-        try transaction.stageFile(files[3], bytes: Array(pkgConfig(prefix: prefix).utf8), mode: 0o644),
-        try transaction.stageFile(files[4], bytes: FileSystem.read(zm), mode: 0o755),
+        try transaction.stageFile(files[2], bytes: archive, mode: 0o644),
+        try transaction.stageFile(files[3], bytes: FileSystem.read(header), mode: 0o644),
+        try transaction.stageFile(files[4], bytes: Array(pkgConfig(prefix: prefix).utf8), mode: 0o644),
+        try transaction.stageFile(files[5], bytes: Array(CMakePackage.config().utf8), mode: 0o644),
+        try transaction.stageFile(files[6], bytes: Array(CMakePackage.configVersion(version).utf8), mode: 0o644),
+        try transaction.stageFile(files[7], bytes: FileSystem.read(zm), mode: 0o755),
       ]
       _ = try transaction.folder(for: Manifest.path)
       manifest.folders = folders + transaction.createdFolders.filter { !folders.contains($0) }
@@ -195,6 +212,7 @@ enum Install {
       Description: A drop-in malloc for Linux, written in Embedded Swift
       Version: \(version)
       Libs: -L${libdir}\(rpath) -lzonemalloc
+      Libs.private: -lpthread -ldl
       Cflags: -I${includedir}
 
       """

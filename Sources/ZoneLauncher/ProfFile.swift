@@ -1,8 +1,10 @@
 // ProfFile.swift: reading a heap profile written by libzonemalloc (ZONEMALLOC_PROF=1).
 //
 // Owns: the parser of the format documented in docs/DESIGN.md ("The heap profile
-// file"): a header of `name value` lines (the `library` address is not needed: the
-// stacks start at the program's call into the allocator), one line per stack
+// file"): a header of `name value` lines (numbers, and the words `comm`, the process's
+// command name, and `reason`, what wrote it: exit, request, signal or interval; the
+// `library` address is not needed: the stacks start at the program's call into the
+// allocator), one line per stack
 // (`total_bytes total_samples live_bytes live_samples peak_bytes : addr addr ...`,
 // innermost first), then `maps` and a copy of the process's /proc/self/maps.
 #if canImport(Glibc)
@@ -31,8 +33,14 @@ struct RawStack {
 struct RawProfile {
   let path: String
   var header: [String: UInt64] = [:]
+  /// The command name (/proc/PID/comm), "?" when the profile does not say.
+  var comm = "?"
+  /// exit, request, signal or interval ("exit" when the profile does not say).
+  var reason = "exit"
   var stacks: [RawStack] = []
   var mappings: [Mapping] = []
+
+  var pid: UInt64 { header["pid"] ?? 0 }
 
   /// Parses the file; nil with a reason when it is not a zonemalloc heap profile.
   static func read(_ path: String) -> (RawProfile?, String) {
@@ -51,7 +59,11 @@ struct RawProfile {
       } else {
         let words = line.split(separator: " ")
         guard words.count == 2 else { continue }
-        if let value = UInt64(words[1]) { profile.header[String(words[0])] = value }
+        switch words[0] {
+        case "comm": profile.comm = String(words[1])
+        case "reason": profile.reason = String(words[1])
+        default: if let value = UInt64(words[1]) { profile.header[String(words[0])] = value }
+        }
       }
     }
     return (profile, "")

@@ -1,7 +1,10 @@
 // ProfFlameGraph.swift: the SVG flame graph `zm prof` draws itself.
 //
-// Owns: the drawing. Two panels, one above the other: the bytes allocated over the
-// whole run, and the bytes live at the peak. In each, a frame's width is its share of
+// Owns: the drawing. Three panels, one above the other: the bytes allocated over the
+// whole run, the bytes live at the peak, and the bytes live when the profile was written
+// (at exit: never freed). Under the root "all" each process is a frame of its own,
+// "python3 (pid 42)", its stacks below it. Against a base (--base) the panels show the
+// growth: stacks that shrank are not drawn. In each, a frame's width is its share of
 // the panel's bytes and siblings are in name order, as flamegraph.pl draws them; the
 // root "all" is at the top and callees hang below their callers (flamegraph.pl's
 // --inverted "icicle" layout), so the wide frames are in view first even when a few
@@ -29,9 +32,12 @@ struct FlameGraph {
   }
 
   func svg() -> String {
+    let live = Set(profile.processes.map(\.liveLabel)).count == 1 ? profile.processes[0].liveLabel : "live when written"
+    let growth = profile.isDiff ? "Growth since the base in bytes " : "Bytes "
     let panels: [(Metric, String, String)] = [
-      (.total, "total", "Bytes allocated in all"),
-      (.peak, "peak", "Bytes live at the peak"),
+      (.total, "total", growth + "allocated in all"),
+      (.peak, "peak", growth + "live at the peak"),
+      (.live, "live", growth + live + (live == "live at exit" ? " (never freed)" : "")),
     ]
     var body = ""
     var y = 0.0
@@ -56,15 +62,17 @@ struct FlameGraph {
 
   private func tree(_ metric: Metric) -> Node {
     let root = Node("all")
-    for stack in profile.stacks where stack.value(metric) > 0 {
-      let bytes = stack.value(metric)
-      root.bytes += bytes
-      var node = root
-      for frame in stack.frames {
-        let child = node.children[frame.name] ?? Node(frame.name)
-        node.children[frame.name] = child
-        child.bytes += bytes
-        node = child
+    for process in profile.processes {
+      for stack in process.stacks where stack.value(metric) > 0 {
+        let bytes = UInt64(stack.value(metric))
+        root.bytes += bytes
+        var node = root
+        for name in [process.name] + stack.frames.map(\.name) {
+          let child = node.children[name] ?? Node(name)
+          node.children[name] = child
+          child.bytes += bytes
+          node = child
+        }
       }
     }
     return root

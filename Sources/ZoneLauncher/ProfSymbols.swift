@@ -7,7 +7,8 @@
 // (binutils) then names every address of one object in one batch call: with -i an
 // inlined call expands into the functions it was inlined from, and it falls back to
 // the dynamic symbols of a stripped object. What it cannot name, or an address outside
-// any file, becomes "object+0xoffset" or "[unknown]".
+// any file, becomes "object+0xoffset" or "[unknown]"; the objects without a symbol table
+// (stripped) are named in one warning, since their dynamic symbols can name a frame wrongly.
 // Touches: ELFFile (the segments), ChildProcess (addr2line), FileSystem.
 #if canImport(Glibc)
 import Glibc
@@ -25,6 +26,8 @@ final class Symbolizer {
   private var names: [String: [UInt: [SymbolFrame]]] = [:]   // object path -> address -> frames
   private var segments: [String: [(offset: UInt, vaddr: UInt, size: UInt)]] = [:]
   private(set) var warning: String?
+  /// The objects of the profiles' stacks that have no symbol table, in one line.
+  private(set) var strippedWarning: String?
 
   init(scratch: String) { self.scratch = scratch }
 
@@ -40,6 +43,12 @@ final class Symbolizer {
     }
     for (path, addresses) in wanted.sorted(by: { $0.key < $1.key }) {
       names[path] = addr2line(path, Array(addresses).sorted())
+    }
+    let stripped = wanted.keys.sorted().filter { ELFFile(path: $0)?.hasSymbolTable == false }
+    if !stripped.isEmpty {
+      strippedWarning = "no symbol table (stripped) in " + stripped.joined(separator: ", ")
+        + ": their frames are named from their dynamic symbols, the nearest exported function,"
+        + " which can be the wrong one (a debug-symbol package, or an unstripped build, names them)"
     }
   }
 

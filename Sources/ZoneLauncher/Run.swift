@@ -15,9 +15,11 @@
 //  - --limit SIZE sets ZONEMALLOC_LIMIT after checking SIZE exactly as the library will
 //    (Size.swift): a value the library would ignore is an error here, with the reason.
 //    --limit auto is passed on: the library reads the cgroup's limit.
+//  - ZONEMALLOC_WARNED (WarningMarker) makes the library's warnings about the settings
+//    appear once, from the first process that loads it, not from every process.
 // zm replaces itself with the command (execvp): same pid, the command's own exit status
 // and signals.
-// Touches: Library, Preload, Size, FileSystem, Console, the environment.
+// Touches: Library, Preload, Size, WarningMarker, FileSystem, Console, the environment.
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -51,6 +53,7 @@ enum Run {
     let existing = getenv("LD_PRELOAD").map { String(cString: $0) } ?? ""
     setenv("LD_PRELOAD", Preload.value(library: library, existing: existing), 1)
     Preload.warnIfIgnored(program, library: library)
+    WarningMarker.set()
     exec(Array(command))
   }
 

@@ -26,7 +26,7 @@ let commands = [
   Command(name: "lib", synopsis: "lib", summary: "print the path of the library that run preloads",
           run: Library.printPath),
   Command(name: "install", synopsis: "install [--prefix DIR]",
-          summary: "install the library, header, pkg-config file and zm (default /usr/local)",
+          summary: "install the library (shared and static), header, pkg-config file, CMake package and zm (default /usr/local)",
           run: Install.install),
   Command(name: "uninstall", synopsis: "uninstall [--prefix DIR]", summary: "remove what install installed",
           run: Uninstall.uninstall),

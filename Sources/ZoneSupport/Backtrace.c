@@ -18,6 +18,12 @@
  * host program that samples nothing never loads it. The walk itself allocates nothing
  * in the usual case; the caller keeps its own allocations from being sampled while it
  * walks, so a rare allocation inside the FDE lookup cannot recurse.
+ * The stack of code a signal interrupted (the guarded slots' faulting access) is walked
+ * the same way from the registers in the signal's context, starting at the faulting pc.
+ * A rule not cached yet is then computed inside the handler: libgcc's FDE lookup finds
+ * the object with glibc's _dl_find_object (glibc 2.35 on), which takes no lock and is
+ * async-signal-safe; only FDEs registered at run time (__register_frame_info, JITs) go
+ * through libgcc's own mutex.
  * x86-64 and AArch64 (elsewhere there are no stacks). On x86-64 the call's return address
  * and the caller's rbp sit just below the CFA, so the outermost own frame record gives
  * the program's rsp too. On AArch64 a frame record (x29, x30) need not be at the top of
@@ -77,7 +83,7 @@ int zms_backtrace(uintptr_t *out, int max) {
   }
   /* The outermost own frame's rule finds its CFA, the program's sp; without it (no
    * unwind table) the stack is the return address alone. */
-  struct zms_frame frame = {inner, (uintptr_t)fp, (uintptr_t)fp};
+  struct zms_frame frame = {inner, (uintptr_t)fp, (uintptr_t)fp, 0};
   if (!inner || !zms_frame_step(&frame) || frame.pc != zms_strip_return_address(fp[1]) || frame.fp != fp[0]) {
     out[0] = zms_strip_return_address(fp[1]);
     return out[0] > 4096;
@@ -88,7 +94,7 @@ int zms_backtrace(uintptr_t *out, int max) {
     if (depth == 64 || caller <= fp || ((uintptr_t)caller & 7)) return 0;
     fp = caller;
   }
-  struct zms_frame frame = {fp[1], (uintptr_t)(fp + 2), fp[0]};
+  struct zms_frame frame = {fp[1], (uintptr_t)(fp + 2), fp[0], 0};
 #endif
   int count = 0;
   while (count < max && frame.pc > 4096) {
@@ -99,3 +105,28 @@ int zms_backtrace(uintptr_t *out, int max) {
 }
 
 uintptr_t zms_text_address(void) { return (uintptr_t)&zms_backtrace; }
+
+/* The interrupted code's stack from a signal's context: its pc first (the instruction
+ * itself, not a return address), then the return addresses found by stepping from its
+ * registers. The first step uses the rule at the pc itself: a rule is looked up for the
+ * instruction before the address it is given. */
+int zms_backtrace_of_signal(const void *context, uintptr_t *out, int max) {
+  if (!__atomic_load_n(&own_end, __ATOMIC_ACQUIRE) || max <= 0 || !context) return 0;
+  const ucontext_t *uc = context;
+#if defined(__x86_64__)
+  const greg_t *r = uc->uc_mcontext.gregs;
+  struct zms_frame frame = {(uintptr_t)r[REG_RIP], (uintptr_t)r[REG_RSP], (uintptr_t)r[REG_RBP], 0};
+#elif defined(__aarch64__)
+  struct zms_frame frame = {uc->uc_mcontext.pc, uc->uc_mcontext.sp, uc->uc_mcontext.regs[29],
+                            zms_strip_return_address(uc->uc_mcontext.regs[30])};
+#else
+  struct zms_frame frame = {0, 0, 0, 0};
+  (void)uc;
+#endif
+  if (frame.pc <= 4096) return 0;
+  int count = 0;
+  out[count++] = frame.pc;
+  frame.pc += 1;
+  while (count < max && zms_frame_step(&frame)) out[count++] = frame.pc;
+  return count;
+}

@@ -2,10 +2,11 @@
  * FaultSignal.c: the SIGSEGV handler of the guarded slots, chained to the program's.
  *
  * zms_fault_install puts zms_fault_handler (SA_SIGINFO | SA_ONSTACK) in front of the
- * handler SIGSEGV had, and remembers that one. The handler gives the faulting address to
- * the hook (Sampling/GuardFault.swift), which reports and aborts when the address is in
- * a guarded slot and returns otherwise; the fault then goes, unchanged, to the
- * remembered handler, or when there was none to the default action (SIG_DFL, re-raised).
+ * handler SIGSEGV had, and remembers that one. The handler gives the faulting address,
+ * the access and the signal's context (for the faulting code's stack) to the hook
+ * (Sampling/GuardFault.swift), which reports and aborts when the address is in a guarded
+ * slot and returns otherwise; the fault then goes, unchanged, to the remembered handler,
+ * or when there was none to the default action (SIG_DFL, re-raised).
  *
  * Programs usually install their handlers after the library's constructor ran, so
  * zms_fault_reclaim, called on each guarded allocation (rare), looks whether ours is
@@ -16,7 +17,8 @@
  * nothing here can be left held by a thread that a fork leaves behind.
  *
  * Everything the handler does is async-signal-safe: sigaction, raise, errno, reading
- * memory.
+ * memory; the report the hook writes adds write, and open, fstat, mmap, munmap and close
+ * to read the objects' files (Symbols.c), and walks the stack (Backtrace.c).
  */
 #include "ZoneSupport.h"
 
@@ -152,7 +154,7 @@ static void forward(int sig, siginfo_t *info, void *context) {
 
 static void zms_fault_handler(int sig, siginfo_t *info, void *context) {
   int saved = errno;
-  fault_hook((uintptr_t)info->si_addr, access_of(context, (uintptr_t)info->si_addr));
+  fault_hook((uintptr_t)info->si_addr, access_of(context, (uintptr_t)info->si_addr), context);
   forward(sig, info, context);
   errno = saved;
 }

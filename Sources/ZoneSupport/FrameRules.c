@@ -4,13 +4,14 @@
  *
  * A rule says, for one return address, where the canonical frame address (CFA) is (the
  * stack pointer or the frame pointer plus an offset), where the return address was
- * saved (x86-64: always at CFA - 8; AArch64: wherever the CFI put x30), and whether the
- * frame pointer (rbp, x29) was saved (at CFA + an offset) or kept. It is worked out by
+ * saved (x86-64: always at CFA - 8; AArch64: wherever the CFI put x30, or still in x30,
+ * which only the instruction a signal interrupted can use: zms_frame's lr), and whether
+ * the frame pointer (rbp, x29) was saved (at CFA + an offset) or kept. It is worked out by
  * finding the FDE with libgcc's _Unwind_Find_FDE and running its CIE's and its own CFA
  * instructions up to the call. Anything this subset cannot say (a CFA computed by a
  * DWARF expression, the frame pointer or the return address kept in another register, a
  * signal trampoline) makes a "stop" rule: the stack ends there. A return address that is
- * not saved (_start, a thread's first frame) is the end of the stack.
+ * undefined (_start, a thread's first frame) is the end of the stack.
  *
  * The cache is direct-mapped, 4096 entries of (return address, rule), shared by all
  * threads without a lock: a writer clears the key, writes the rule, then publishes the
@@ -249,17 +250,31 @@ static intptr_t ra_offset_of(uint64_t rule) { (void)rule; return -8; }
 static uintptr_t return_address(uintptr_t saved) { return saved; }
 #else
 /* AArch64: bits 32-45 and 46-59 hold the x29 and x30 offsets in 8-byte units (signed,
- * +-64 KiB); the return address must be saved: a frame that called has saved x30. */
-static int fits_units(int64_t offset) { return offset % 8 == 0 && offset >= -8192 * 8 && offset < 8192 * 8; }
+ * -64 KiB exclusive to +64 KiB). The x30 offset's lowest value, RA_IN_LINK, says x30 was
+ * not saved: the return address is still in the link register, which is known only for
+ * the instruction a signal interrupted (a frame that called has saved x30). */
+#define RA_IN_LINK (-8192 * 8)
+static int fits_units(int64_t offset) { return offset % 8 == 0 && offset > RA_IN_LINK && offset < 8192 * 8; }
 static int rule_offsets(const struct frame_state *s, uint64_t *bits) {
-  if (!s->ra_saved || !fits_units(s->ra_offset) || !fits_units(s->fp_offset)) return 0;
-  *bits = ((uint64_t)((s->fp_offset / 8) & 0x3fff) << 32) | ((uint64_t)((s->ra_offset / 8) & 0x3fff) << 46);
+  int64_t ra_offset = s->ra_saved ? s->ra_offset : RA_IN_LINK;
+  if ((s->ra_saved && !fits_units(s->ra_offset)) || !fits_units(s->fp_offset)) return 0;
+  *bits = ((uint64_t)((s->fp_offset / 8) & 0x3fff) << 32) | ((uint64_t)((ra_offset / 8) & 0x3fff) << 46);
   return 1;
 }
 static intptr_t fp_offset_of(uint64_t rule) { return (intptr_t)((int64_t)(rule << 18) >> 50) * 8; }
 static intptr_t ra_offset_of(uint64_t rule) { return (intptr_t)((int64_t)(rule << 4) >> 50) * 8; }
 static uintptr_t return_address(uintptr_t saved) { return zms_strip_return_address(saved); }
 #endif
+
+/* A CFA at least one slot above the stack pointer, except (AArch64) in a function that
+ * has neither moved sp nor saved x30 yet, whose caller's sp is its own. */
+static int cfa_offset_fits(const struct frame_state *s) {
+  if (s->cfa_offset > INT32_MAX) return 0;
+#if defined(__aarch64__)
+  if (s->cfa_offset == 0 && s->cfa_reg == DWARF_SP && !s->ra_saved) return 1;
+#endif
+  return s->cfa_offset >= 8;
+}
 
 static uint64_t compute(uintptr_t pc) {
   struct dwarf_eh_bases bases;
@@ -287,7 +302,7 @@ static uint64_t compute(uintptr_t pc) {
   if (s.ra_undefined) return RULE_VALID | RULE_STOP;
   uint64_t offsets;
   if (s.unsupported || initial.unsupported || (s.cfa_reg != DWARF_SP && s.cfa_reg != DWARF_FP) ||
-      s.cfa_offset < 8 || s.cfa_offset > INT32_MAX || !rule_offsets(&s, &offsets)) {
+      !cfa_offset_fits(&s) || !rule_offsets(&s, &offsets)) {
     return RULE_VALID | RULE_STOP;
   }
   return RULE_VALID | (s.cfa_reg == DWARF_FP ? RULE_CFA_FP : 0) | (s.fp_saved ? RULE_FP_SAVED : 0) | offsets |
@@ -314,7 +329,19 @@ int zms_frame_step(struct zms_frame *frame) {
   uint64_t rule = rule_for(frame->pc);
   if (rule & RULE_STOP) return 0;
   uintptr_t cfa = ((rule & RULE_CFA_FP) ? frame->fp : frame->sp) + (uint32_t)rule;
-  if (cfa <= frame->sp || cfa - frame->sp > ((uintptr_t)1 << 24)) return 0;
+  if (cfa < frame->sp || cfa - frame->sp > ((uintptr_t)1 << 24)) return 0;
+#if defined(__aarch64__)
+  uintptr_t link = frame->lr;
+  frame->lr = 0; /* a caller's x30 is unknown */
+  if (ra_offset_of(rule) == RA_IN_LINK) {
+    if (!link) return 0;
+    if (rule & RULE_FP_SAVED) frame->fp = *(const uintptr_t *)(cfa + fp_offset_of(rule));
+    frame->pc = return_address(link);
+    frame->sp = cfa;
+    return frame->pc > 4096;
+  }
+#endif
+  if (cfa == frame->sp) return 0;
   if (rule & RULE_FP_SAVED) frame->fp = *(const uintptr_t *)(cfa + fp_offset_of(rule));
   frame->pc = return_address(*(const uintptr_t *)(cfa + ra_offset_of(rule)));
   frame->sp = cfa;

@@ -8,9 +8,11 @@
 #include "ZoneSupport.h"
 
 /* A frame during a walk: the return address into it, and its stack pointer and frame
- * pointer (rsp and rbp, or sp and x29) at that call. */
+ * pointer (rsp and rbp, or sp and x29) at that call; on AArch64, for the instruction a
+ * signal interrupted, the link register x30 too (0 when unknown: a caller's x30 was
+ * overwritten by its call), which holds the return address until the function saves it. */
 struct zms_frame {
-  uintptr_t pc, sp, fp;
+  uintptr_t pc, sp, fp, lr;
 };
 
 #if defined(__aarch64__)

@@ -1,21 +1,28 @@
 /*
- * Symbols.c: naming a return address inside the process, from a signal handler.
+ * Symbols.c: naming a code address inside the process, from a signal handler.
  *
  * The guarded slots' fault report runs in the SIGSEGV handler, where dladdr may not be
  * called: it takes the dynamic loader's lock, which the interrupted thread (or another,
  * stopped for good by the abort that follows) may hold. So the loaded objects are found
  * by walking the loader's public list (_r_debug.r_map, as debuggers do) without its
- * lock, and each object's dynamic symbol table is read from its mapped image: no lock,
- * no allocation, no system call, bounded by the symbol counts. An object being added or
- * removed by dlopen/dlclose at that very moment may be missed; nothing else is at risk,
- * since an object stays mapped until dlclose has unlinked it.
- * Functions that only the static symbol table names (an executable built without
- * -rdynamic) are reported as object+offset.
+ * lock. An object being added or removed by dlopen/dlclose at that very moment may be
+ * missed; nothing else is at risk, since an object stays mapped until dlclose has
+ * unlinked it.
+ * The object's file (the path the loader used; the program's from AT_EXECFN) is then
+ * mapped (ObjectFile.c) for its static symbol table, which names static functions and
+ * those of a program built without -rdynamic, and its DWARF line table (LineTable.c).
+ * When the file has no .symtab (stripped), cannot be read, or the process is setuid
+ * (AT_SECURE: it reads no file named by whoever started it), the object's dynamic
+ * symbol table is read from its mapped image instead: no system call, bounded by the
+ * symbol counts. No lock, no allocation; the symbols scanned are bounded too.
  */
 #include "ZoneSupport.h"
 #include <elf.h>
 #include <link.h>
 #include <sys/auxv.h>
+#include "ObjectFile.h"
+
+#define MAX_STATIC_SYMBOLS ((size_t)1 << 21)
 
 extern char *program_invocation_name;
 
@@ -107,23 +114,86 @@ static const ElfW(Sym) *symbol_holding(const struct dynamic_symbols *symbols, ui
   return NULL;
 }
 
-int zms_symbolize(uintptr_t return_address, struct zms_symbol *out) {
+/* Copies the NUL-terminated name at offset of a string table into out (cut to fit); 0
+ * when the offset lies outside the table or the name runs past its end. */
+static int copy_name(const char *names, size_t names_size, size_t offset, char *out) {
+  if (offset >= names_size) return 0;
+  const char *end = memchr(names + offset, 0, names_size - offset);
+  if (!end) return 0;
+  size_t n = (size_t)(end - (names + offset));
+  if (n > ZMS_SYMBOL_NAME_SIZE - 1) n = ZMS_SYMBOL_NAME_SIZE - 1;
+  memcpy(out, names + offset, n);
+  out[n] = 0;
+  return 1;
+}
+
+/* The function of the file's .symtab holding address (link-time): 1 with its name in
+ * out->name and its start in *start; 0 when none does; -1 when there is no .symtab. */
+static int static_function(const struct zms_object_file *file, uintptr_t address, struct zms_symbol *out,
+                           uintptr_t *start) {
+  size_t index = zms_object_section_of_type(file, SHT_SYMTAB);
+  if (!index) return -1;
+  const ElfW(Shdr) *header = &file->sections[index];
+  struct zms_bytes table, names;
+  if (header->sh_entsize != sizeof(ElfW(Sym)) || !zms_object_section_at(file, index, &table) ||
+      (uintptr_t)table.start % sizeof(uintptr_t) || !zms_object_section_at(file, header->sh_link, &names))
+    return 0;
+  size_t count = table.size / sizeof(ElfW(Sym));
+  if (count > MAX_STATIC_SYMBOLS) count = MAX_STATIC_SYMBOLS;
+  const ElfW(Sym) *symbols = (const ElfW(Sym) *)table.start;
+  for (size_t i = 0; i < count; i++) {
+    const ElfW(Sym) *s = &symbols[i];
+    int type = ELF64_ST_TYPE(s->st_info);
+    if (s->st_shndx == SHN_UNDEF || (type != STT_FUNC && type != STT_GNU_IFUNC)) continue;
+    if (address - s->st_value >= s->st_size) continue;
+    if (!copy_name((const char *)names.start, names.size, s->st_name, out->name)) continue;
+    *start = s->st_value;
+    return 1;
+  }
+  return 0;
+}
+
+/* The path to open for an object: the loader's, or for the program the one it was
+ * executed by (/proc/self/exe when that is gone or replaced: it names what runs, but
+ * /proc may be missing). */
+static const char *file_of(const struct link_map *map, int is_main) {
+  return is_main ? (const char *)getauxval(AT_EXECFN) : map->l_name;
+}
+
+/* Names the address from the object's file: 1 when the file was read (out->name may
+ * still be empty), 0 when it could not be. */
+static int from_file(const struct link_map *map, int is_main, const struct image *image, uintptr_t address,
+                     uintptr_t call, struct zms_symbol *out) {
+  if (getauxval(AT_SECURE)) return 0;
+  struct zms_object_file file;
+  if (zms_object_open(file_of(map, is_main), image->phdr, image->phnum, &file) != 0 &&
+      (!is_main || zms_object_open("/proc/self/exe", image->phdr, image->phnum, &file) != 0))
+    return 0;
+  uintptr_t start;
+  int found = static_function(&file, call - image->bias, out, &start);
+  if (found > 0) out->offset = address - (image->bias + start);
+  out->stripped = found < 0;
+  if (!zms_line_of(&file, call - image->bias, out->file, sizeof out->file, &out->line)) out->line = 0;
+  zms_object_close(&file);
+  return 1;
+}
+
+int zms_symbolize(uintptr_t address, int is_return_address, struct zms_symbol *out) {
   memset(out, 0, sizeof *out);
-  /* The call is the instruction before the return address, which may be past the end
-   * of a function that never returns. */
-  uintptr_t call = return_address - 1;
+  /* After a call, the call is the instruction before the return address, which may be
+   * past the end of a function that never returns. */
+  uintptr_t call = is_return_address ? address - 1 : address;
   int is_main = 1;
   for (const struct link_map *map = _r_debug.r_map; map; map = map->l_next, is_main = 0) {
     struct image image;
     if (!image_of(map, is_main, &image) || !image_holds(&image, call)) continue;
     out->object = is_main ? program_invocation_name : map->l_name;
-    out->offset = return_address - image.bias;
+    out->offset = address - image.bias;
+    if (from_file(map, is_main, &image, address, call, out) && out->name[0]) return 1;
     struct dynamic_symbols symbols;
     const ElfW(Sym) *s = dynamic_symbols_of(&image, &symbols) ? symbol_holding(&symbols, image.bias, call) : NULL;
-    if (s) {
-      out->name = symbols.names + s->st_name;
-      out->offset = return_address - (image.bias + s->st_value);
-    }
+    if (s && copy_name(symbols.names, symbols.names_size, s->st_name, out->name))
+      out->offset = address - (image.bias + s->st_value);
     return 1;
   }
   return 0;

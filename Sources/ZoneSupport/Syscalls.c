@@ -1,8 +1,8 @@
 /*
- * Syscalls.c: the region table, the end of the executable, the libc calls Swift cannot
+ * Syscalls.c: the region table and the header map, the end of the executable, the libc calls Swift cannot
  * make directly (mremap, open, fcntl and prctl are variadic; mmap reports failure with
- * the macro MAP_FAILED; struct sigaction holds a union), and the static copies of the
- * paths the configuration names.
+ * the macro MAP_FAILED; struct sigaction holds a union), the static copies of the
+ * paths the configuration names, and the environment's address and where execve put it.
  */
 #include "ZoneSupport.h"
 #include <link.h>
@@ -11,6 +11,7 @@
 #include <sys/prctl.h>
 
 uint8_t zms_regions[ZMS_REGION_COUNT];
+struct zms_header_map zms_header_map;
 
 void *zms_mmap(void *hint, size_t length, int prot, int flags) {
   void *p = mmap(hint, length, prot, flags, -1, 0);
@@ -57,6 +58,15 @@ const char *zms_keep_path(const char *path) {
   memcpy(copy, path, length + 1);
   used += length + 1;
   return copy;
+}
+
+char **zms_environment(void) { return environ; }
+
+extern void *__libc_stack_end;
+
+bool zms_in_exec_strings(const char *text, size_t n) {
+  uintptr_t start = (uintptr_t)text, end = (uintptr_t)getauxval(AT_EXECFN);
+  return start > (uintptr_t)__libc_stack_end && end != 0 && start < end && n <= end - start;
 }
 
 void zms_thread_name(char name[16]) {

@@ -4,7 +4,8 @@
  *
  * A thread's slot starts at the empty zone. Its first ZMS_SENTINEL_WORDS words (a zone's
  * bucket table and per-class "current slab" array) all point at the sentinel slab, whose
- * header is all zeros: no free chunk. So the first malloc of every thread falls to the slow path,
+ * header is all zeros but its base word (ZMS_SENTINEL_BASE_WORD), which is 1: no free
+ * chunk, and the empty list's head, 0, lies outside it. So the first malloc of every thread falls to the slow path,
  * which creates the real zone. A thread whose zone was torn down points at the exited
  * zone instead (same contents): glibc frees the thread's TLS blocks after the key
  * destructors ran, and such a late free must not create a zone that nothing would tear
@@ -16,7 +17,9 @@
  */
 #include "ZoneSupport.h"
 
-static unsigned char zms_sentinel_slab[4096] __attribute__((aligned(4096)));
+static uintptr_t zms_sentinel_slab[4096 / sizeof(uintptr_t)] __attribute__((aligned(4096))) = {
+  [ZMS_SENTINEL_BASE_WORD] = 1,
+};
 
 void *zms_empty_zone[ZMS_EMPTY_ZONE_WORDS] __attribute__((aligned(64))) = {
   [0 ... ZMS_SENTINEL_WORDS - 1] = zms_sentinel_slab,

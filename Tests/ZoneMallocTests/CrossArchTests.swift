@@ -9,7 +9,9 @@
 //   foreign_free.c;
 // - guarded slots: read and write after free, overflow, underflow, reported with the
 //   access (ESR, or the instruction: qemu-user 7.2 gives no ESR record) and the program's
-//   frames (the AArch64 stack walker); the heap profiler's sites and shares, read by
+//   frames (the AArch64 stack walker), the faulting access's stack through a leaf
+//   function (its return address still in x30); symbol_faults.c's static functions with
+//   their source lines; the heap profiler's sites and shares, read by
 //   the native `zm prof --from`;
 // - hang and fork: fork_stdio (200 forks, not 3 x 2000), fork_atfork (200, not 5 x 1000;
 //   preloaded it is a known issue where qemu ignores MADV_WIPEONFORK, as 7.2 does),
@@ -134,7 +136,7 @@ extension Heavy {
     func guardedFaultIsReportedWithItsAccessAndStacks(mode: String, kind: String, offset: String,
                                                       env: [String: String]) throws {
       if CrossArch.skipped("guard_faults.c") { return }
-      let program = try CrossArch.build("guard_faults.c", optimize: "-O0", flags: ["-rdynamic"])
+      let program = try CrossArch.build("guard_faults.c", optimize: "-O0")
       let outcome = try Self.preloaded(program, [mode], env: env.merging(["ZONEMALLOC_GUARD_RATE": "1"]) { $1 })
       #expect(outcome.signal == SIGABRT, "\(outcome)")
       let announced = try Announced(outcome)
@@ -143,8 +145,27 @@ extension Heavy {
       #expect(outcome.stderr.contains(GuardMessages.block(64, at: announced.block, offset: offset)), "\(outcome)")
       let allocated = GuardTests.section(outcome.stderr, GuardMessages.allocated)
       #expect(allocated.contains(" guard_allocate+") && allocated.contains(" main+"), "allocation stack:\n\(outcome)")
+      let accessed = GuardTests.section(outcome.stderr, GuardMessages.accessed).split(separator: "\n")
+      #expect(accessed.first?.contains(" guard_touch+") == true && accessed.contains { $0.contains(" main+") },
+              "access stack (guard_touch is a leaf: its return address is still in x30):\n\(outcome)")
       if kind == "use-after-free" {
         #expect(GuardTests.section(outcome.stderr, GuardMessages.freed).contains(" guard_release+"), "\(outcome)")
+      }
+    }
+
+    /// symbol_faults.c's static functions named from .symtab with their lines from
+    /// .debug_line in the allocating, freeing and access stacks (GuardSymbolTests).
+    @Test func guardedReportNamesStaticFunctionsWithTheirLines() throws {
+      if CrossArch.skipped("symbol_faults.c") { return }
+      let program = try CrossArch.build(GuardSymbolTests.source, optimize: "-O0", flags: ["-fno-omit-frame-pointer"])
+      let outcome = try Self.preloaded(program, ["uaf"], env: ["ZONEMALLOC_GUARD_RATE": "1"])
+      #expect(outcome.signal == SIGABRT, "\(outcome)")
+      for (title, function, marker) in [(GuardMessages.allocated, "symbol_allocate", "the allocation"),
+                                        (GuardMessages.freed, "symbol_release", "the free"),
+                                        (GuardMessages.accessed, "symbol_touch", "the access")] {
+        let line = try GuardSymbolTests.line(marker)
+        #expect(GuardSymbolTests.frames(outcome.stderr, title, naming: function, line: line).count == 1,
+                "`\(title)` does not name \(function) at line \(line):\n\(outcome)")
       }
     }
 

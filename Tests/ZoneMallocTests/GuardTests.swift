@@ -5,11 +5,12 @@
 // after free, a one-byte overflow (64 is a multiple of 16, so the block ends flush
 // against the guard page), a one-byte underflow with ZONEMALLOC_GUARD_UNDERFLOW=1, a
 // double free and an invalid free. Each run must die of SIGABRT with a report that names
-// the kind, the faulting address the program printed, the block and its size, and the
+// the kind, the faulting address the program printed, the block and its size, the
 // allocating and freeing stacks with the program's own functions (guard_allocate,
-// guard_release) in them. The program is built with -O0, so the misuses stay as
-// written, and -rdynamic: dladdr, which names the frames, reads only the dynamic symbol
-// table. The same program checks that a handler of its own still gets the faults that
+// guard_release) in them, and the faulting access's stack with guard_touch first. The
+// program is built with -O0, so the misuses stay as written, and without -rdynamic: the
+// reports name its functions from its file's static symbol table (GuardSymbolTests
+// checks the names and lines closely). The same program checks that a handler of its own still gets the faults that
 // are not in guarded slots, and that guarded blocks behave like any other.
 // Tests/programs/guard_rate_runs.c measures how often a use-after-free is caught.
 import Foundation
@@ -21,6 +22,7 @@ enum GuardMessages {
   static let freed = "zonemalloc: freed by thread "
   static let notFreed = "zonemalloc: not freed"
   static let badCall = "zonemalloc: the bad call was made by thread "
+  static let accessed = "zonemalloc: accessed by thread "
 
   /// "0x... is 8 bytes into the 64-byte block at 0x... (guarded slot"
   static func block(_ size: Int, at block: String, offset: String) -> String {
@@ -49,7 +51,7 @@ struct Announced {
 @Suite("guarded sampling")
 struct GuardTests {
   static func program() throws -> String {
-    try TestProgram.build("guard_faults.c", linkage: .plain, optimize: "-O0", flags: ["-rdynamic"])
+    try TestProgram.build("guard_faults.c", linkage: .plain, optimize: "-O0")
   }
 
   static func run(_ mode: String, _ env: [String: String] = [:]) throws -> Outcome {
@@ -85,6 +87,9 @@ struct GuardTests {
             "the report does not place the address in the block:\n\(outcome)")
     #expect(Self.section(outcome.stderr, GuardMessages.allocated).contains(" guard_allocate+"),
             "the allocation stack does not name guard_allocate:\n\(outcome)")
+    #expect(Self.section(outcome.stderr, GuardMessages.accessed).hasPrefix("zonemalloc:   #0 ")
+            && Self.section(outcome.stderr, GuardMessages.accessed).split(separator: "\n").first?.contains(" guard_touch+") == true,
+            "the access stack does not start in guard_touch:\n\(outcome)")
     if kind == "use-after-free" {
       #expect(Self.section(outcome.stderr, GuardMessages.freed).contains(" guard_release+"),
               "the free stack does not name guard_release:\n\(outcome)")

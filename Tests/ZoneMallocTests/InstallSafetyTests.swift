@@ -175,7 +175,8 @@ struct InstallSafetyTests {
     try installed(prefix)
     let lines = ["# zonemalloc install manifest: `zm uninstall --prefix \(prefix)` removes these"]
       + InstallTests.installed.dropLast().map { "file " + $0 }
-      + ["lib", "include", "lib/pkgconfig", "bin", "share", "share/zonemalloc"].map { "folder " + $0 }
+      + ["lib", "include", "lib/pkgconfig", "lib/cmake", "lib/cmake/zonemalloc", "bin", "share", "share/zonemalloc"]
+        .map { "folder " + $0 }
     try write(lines.joined(separator: "\n") + "\n", to: prefix + "/share/zonemalloc/install-manifest")
     let before = try snapshot(prefix)
     let refused = try zm(["uninstall", "--prefix", prefix])

@@ -2,7 +2,9 @@
 // (Sources/ZoneLauncher/Install.swift), run by the zm of the build folder.
 //
 // An install into a new prefix must hold the library as lib/libzonemalloc.so.0 with that
-// SONAME, the libzonemalloc.so link, the header, a pkg-config file and bin/zm. A C program
+// SONAME, the libzonemalloc.so link, the static lib/libzonemalloc.a, the header, a
+// pkg-config file (with --static's libraries), the CMake package and bin/zm
+// (StaticLinkTests links programs with the last two). A C program
 // built with `cc demo.c $(pkg-config --cflags --libs zonemalloc)` must run against the
 // prefix's library (ldd says so, and zm_owns agrees); the installed zm, with the toolchain
 // neither on PATH nor in LD_LIBRARY_PATH, must preload the prefix's library into python3
@@ -14,8 +16,9 @@ import Testing
 @Suite("zm install and uninstall")
 struct InstallTests {
   static let installed = [
-    "bin/zm", "include/zonemalloc.h", "lib/libzonemalloc.so", "lib/libzonemalloc.so.0",
-    "lib/pkgconfig/zonemalloc.pc", "share/zonemalloc/install-manifest",
+    "bin/zm", "include/zonemalloc.h", "lib/libzonemalloc.so", "lib/libzonemalloc.so.0", "lib/libzonemalloc.a",
+    "lib/pkgconfig/zonemalloc.pc", "lib/cmake/zonemalloc/zonemallocConfig.cmake",
+    "lib/cmake/zonemalloc/zonemallocConfigVersion.cmake", "share/zonemalloc/install-manifest",
   ]
 
   let launcher: String
@@ -142,6 +145,9 @@ struct InstallTests {
     expectSuccess(flags)
     #expect(flags.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
               == "-I\(prefix)/include -L\(prefix)/lib -Wl,-rpath,\(prefix)/lib -lzonemalloc", "\(flags)")
+    let staticFlags = try Subprocess.run(["pkg-config", "--static", "--libs", "zonemalloc"], env: env)
+    #expect(staticFlags.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+              == "-L\(prefix)/lib -Wl,-rpath,\(prefix)/lib -lzonemalloc -lpthread -ldl", "\(staticFlags)")
     let version = try Subprocess.run(["pkg-config", "--modversion", "zonemalloc"], env: env)
     expectSuccess(version, stdout: ["0.1.0"])
   }

@@ -91,7 +91,8 @@ struct ProfilerTests {
   @Test func zmProfHelpExplainsIt() throws {
     let outcome = try Subprocess.run([try Paths.launcher(), "prof", "--help"])
     expectSuccess(outcome)
-    for words in ["usage: zm prof", "--rate SIZE", ".svg", ".collapsed", "--from", "addr2line"] {
+    for words in ["usage: zm prof", "--rate SIZE", ".svg", ".collapsed", "--from", "addr2line", "--view WHAT",
+                  "--pid N", "--comm NAME", "--base OLD", "--pprof FILE", "leaks"] {
       #expect(outcome.stdout.contains(words), "zm prof --help does not mention \(words):\n\(outcome)")
     }
     let bad = try Subprocess.run([try Paths.launcher(), "prof"])
@@ -116,12 +117,12 @@ struct ProfilerTests {
       """.write(toFile: script, atomically: true, encoding: .utf8)
     let (outcome, _) = try zmProf([python, script], options: ["--top", "5"])
     expectSuccess(outcome)
-    // Rows: total, %, peak live, %, site (file:line) < caller < caller
-    let rows = outcome.stdoutLines.drop { !$0.contains("site") }.dropFirst().prefix { !$0.hasPrefix("zm prof:") }
+    // Rows: total, %, peak live, %, at exit, %, site (file:line) < caller < caller
+    let rows = outcome.stdoutLines.drop { !$0.contains("site") }.dropFirst().prefix { !$0.isEmpty && !$0.hasPrefix("zm prof:") }
     let sites = rows.map { row -> (share: Double, names: [String]) in
       let words = row.split(separator: " ")
       let share = Double(words.count > 2 ? words[2].dropLast() : "") ?? 0
-      let names = words.dropFirst(6).filter { $0 != "<" && !$0.hasPrefix("(") }.map(String.init)
+      let names = words.dropFirst(9).filter { $0 != "<" && !$0.hasPrefix("(") }.map(String.init)
       return (share, names)
     }
     let defined = try cpythonSymbols(python)
@@ -183,6 +184,12 @@ struct ProfilerTests {
       #expect(abs(Double(header["live_bytes"] ?? 0) - live) < live / 4, "\(name): 32 MiB live: \(header)")
     }
     #expect(Double(exit["live_bytes"] ?? 0) < live / 2, "at exit 1/8 of the blocks are live: \(exit)")
+    for (path, reason) in [(dir + "/request.prof", "request"), (signalled, "signal"), ("\(dir)/exit.\(pid).prof", "exit")] {
+      let lines = try String(contentsOfFile: path, encoding: .utf8).split(separator: "\n")
+      let comm = "comm " + (program as NSString).lastPathComponent.prefix(15) // the kernel keeps 15 bytes
+      #expect(lines.contains("reason \(reason)") && lines.contains(Substring(comm)) && lines.contains("pid \(pid)"),
+              "\(path): \(lines.prefix(6))")
+    }
     let report = try Subprocess.run([try Paths.launcher(), "prof", "--out", dir + "/r", "--from", dir + "/request.prof"])
     expectSuccess(report)
     #expect(report.stdout.contains("keep_live"), "zm prof --from names the site:\n\(report)")

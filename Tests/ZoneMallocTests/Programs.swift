@@ -6,17 +6,20 @@
 // reaches the allocator as written. With `.linked` the program is linked against the
 // library under test (-L<dir> -lzonemalloc -Wl,-rpath,<dir>, where <dir> is a scratch
 // folder that names it both libzonemalloc.so and libzonemalloc.so.0, its SONAME, which is
-// what the program records and loads); with `.plain` it is not, for running under
-// LD_PRELOAD. A compile error fails the test with the compiler output.
+// what the program records and loads); with `.archive` it is linked with the static
+// library lib/libzonemalloc.a of a `zm install --prefix` into the scratch folder (made
+// once per test run); with `.plain` it is not, for running under LD_PRELOAD. A compile
+// error fails the test with the compiler output.
 import Foundation
 import Synchronization
 
-enum Linkage: String {
-  case linked, plain
+enum Linkage: String, CaseIterable {
+  case linked, archive, plain
 }
 
 enum TestProgram {
   private static let cache = Mutex<[String: String]>([:])
+  private static let installedPrefix = Mutex<String?>(nil)
 
   static let noBuiltins = ["malloc", "calloc", "realloc", "free", "aligned_alloc", "posix_memalign",
                            "memalign", "valloc", "pvalloc", "reallocarray"].map { "-fno-builtin-\($0)" }
@@ -41,10 +44,25 @@ enum TestProgram {
     argv += noBuiltins + [Paths.programs + "/" + source, "-o", output]
     argv += flags // after the source, so that libraries named here resolve its symbols
     if linkage == .linked { argv += try linkFlags() }
+    if linkage == .archive { argv.append(try installed() + "/lib/libzonemalloc.a") }
     argv.append("-ldl")
     let outcome = try Subprocess.run(argv, timeout: 120)
     guard outcome.succeeded else { throw HarnessError("cannot build \(source):\n\(outcome)") }
     return output
+  }
+
+  /// A prefix in the scratch folder where the build folder's zm installed the library
+  /// under test (once per test run).
+  static func installed() throws -> String {
+    try installedPrefix.withLock { prefix in
+      if let prefix { return prefix }
+      let made = try Paths.resolved(try Paths.makeTempDir("installed"))
+      let outcome = try Subprocess.run([try Paths.launcher(), "install", "--prefix", made],
+                                       env: ["ZONEMALLOC_LIB": try Paths.library()], timeout: 120)
+      guard outcome.succeeded else { throw HarnessError("zm install failed:\n\(outcome)") }
+      prefix = made
+      return made
+    }
   }
 
   /// Links to the library under test through the scratch folder that holds its two names.

@@ -1,7 +1,8 @@
 // SafetyTests.swift: heap misuse must make zonemalloc abort with a one-line message.
 //
 // Tests/programs/safety_faults.c (run under LD_PRELOAD) prints the pointer it misuses
-// with "%p", then double-frees, frees a stack address, frees an interior pointer, or
+// with "%p", then double-frees, frees a stack address, frees an interior pointer (of a
+// small block or a span), frees a chunk start its slab never carved, or
 // corrupts a freed chunk's free-list link and allocates twice. Each run must die of
 // SIGABRT with stderr containing `SafetyMessages.prefix`, one of the case's words, and
 // a hex number (any spelling: 0x1f, 0x000000000000001f) equal to the printed pointer.
@@ -28,6 +29,9 @@ struct SafetyTests {
     ("double_free", [SafetyMessages.doubleFree]),
     ("free_stack", [SafetyMessages.invalidPointer]),
     ("free_interior", [SafetyMessages.invalidPointer]),
+    ("free_uncarved", [SafetyMessages.invalidPointer]),
+    ("free_span_inner", [SafetyMessages.invalidPointer]),
+    ("free_span_granule", [SafetyMessages.invalidPointer]),
     ("corrupt_freelist", [SafetyMessages.heapCorruption]),
   ]
 

@@ -39,6 +39,7 @@ struct SetuidTests {
     ]
     var values: [String: String] = [:]
     for name in try variableNames() { values[name] = chosen[name] ?? "1" }
+    values["ZONEMALLOC_STAT"] = "1" // misspelt: not even the unknown name is reported
     return values
   }
 

@@ -31,7 +31,9 @@ extension Heavy {
     @Test func signalsMidDrainNeverLoopTheRelinkStack() throws {
       let fields = expectReport(try run("signal_handoff.c", ["4", "6"], timeout: 30), prefix: "handoff ok threads=4 ")
       guard let ops = fields["ops"], let remote = fields["remote"] else { return }
-      #expect(ops > 1_000_000 && remote > ops / 100, "too few operations or remote frees: \(fields)")
+      // The share of remote frees is the scheduler's: a block goes to the next thread only
+      // while that thread runs (0.1% to 2.2% of operations measured on 2 CPUs).
+      #expect(ops > 1_000_000 && remote > 1_000, "too few operations or remote frees: \(fields)")
     }
 
     @Test func threadExitStormFreesIntoDeadThreads() throws {

@@ -45,7 +45,8 @@ enum Subprocess {
                          "ZONEMALLOC_BACKGROUND", "ZONEMALLOC_DEPOT_SLABS", "ZONEMALLOC_CHECK_LOCKS",
                          "ZONEMALLOC_GUARD_RATE", "ZONEMALLOC_GUARD_UNDERFLOW", "ZONEMALLOC_GUARD_SLOTS",
                          "ZONEMALLOC_PROF", "ZONEMALLOC_PROF_RATE", "ZONEMALLOC_PROF_SIGNAL", "ZONEMALLOC_PROF_FILE",
-                         "ZONEMALLOC_STATS_PAGE", "ZONEMALLOC_CGROUP_ROOT", "ZONEMALLOC_TEST_PAGE_SIZE"]
+                         "ZONEMALLOC_STATS_PAGE", "ZONEMALLOC_CGROUP_ROOT", "ZONEMALLOC_TEST_PAGE_SIZE",
+                         "ZONEMALLOC_WARNED"]
 
   /// Runs argv with `env` added to the environment and `unset` removed from it.
   static func run(_ argv: [String], env: [String: String] = [:], unset: [String] = [],

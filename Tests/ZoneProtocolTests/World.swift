@@ -56,7 +56,7 @@ final class World {
     slab = SlabPointer.allocate(capacity: 1)
     let keys = SlabKeys.draw()
     slab.initialize(to: Slab(free: 0, key: keys.key, tag: keys.tag, base: UInt(bitPattern: memory),
-                             owner: Atomic(0), magic: 0, chunkSize: 16, countdown: 0, carved: UInt32(capacity * 16),
+                             owner: Atomic(0), startMagic: 0, startLimit: 0, chunkSize: 16, countdown: 0, carved: UInt32(capacity * 16),
                              handed: 0, next: 0, remote: Atomic(0), prev: 0, relinkNext: 0, parkedAt: 0,
                              reapNext: Atomic(0), chargedBytes: 0, carveLimit: UInt32(capacity * 16),
                              capacity: UInt16(capacity), sizeClass: 0, list: SlabList.current, node: 0, fresh: 0,
@@ -88,6 +88,7 @@ final class World {
   // MARK: - Another thread's free (SmallFree.freeRemote, signalOwner)
 
   func remoteFree(_ chunk: UInt) {
+    if slab.tryPushPlain(chunk) { return }
     let push = slab.pushRemote(chunk)
     if push.mustSignal { signalOwner(push) }
   }

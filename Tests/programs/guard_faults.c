@@ -24,10 +24,9 @@
  * Before a fault it prints "block=<p> size=<n> fault=<address>" on stdout and flushes.
  * Reaching the end of a misuse prints "survived" and exits 0, a failure for the test.
  *
- * Built with -O0 (every misuse stays as written) and -rdynamic: dladdr, which names the
- * frames of zonemalloc's reports, sees only the dynamic symbol table, and -rdynamic puts
- * the program's own functions (guard_allocate, guard_release) in it. The stack walk
- * itself uses the unwind tables, so it needs no frame pointers.
+ * Built with -O0 (every misuse stays as written). zonemalloc's reports name the frames
+ * from the program file's symbol table, so no -rdynamic is needed; the stack walk uses
+ * the unwind tables, so it needs no frame pointers.
  */
 #include "common.h"
 #include <malloc.h>

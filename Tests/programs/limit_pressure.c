@@ -40,6 +40,7 @@ static size_t mixed_size(uint64_t *rng) {
 typedef struct {
   int id;
   block_t *blocks;
+  size_t *freed_sizes;
   int count;
   size_t live;
   int saw_null, errno_at_null;
@@ -139,15 +140,15 @@ static int single(size_t limit_mib) {
   return 0;
 }
 
-static pthread_barrier_t barrier;
+static pthread_barrier_t barrier, start;
 static worker_t workers[MAX_THREADS];
 static zm_stats_t stats_at_null;
 
 static void *pressure_thread(void *arg) {
   worker_t *w = arg;
   int max = MAX_BLOCKS / 4;
-  size_t *freed_sizes = malloc(sizeof(size_t) * (size_t)max);
-  if (!freed_sizes) ZT_FAIL("malloc of the size list failed");
+  size_t *freed_sizes = w->freed_sizes;
+  pthread_barrier_wait(&start); /* no thread fills the heap before every thread exists */
   uint64_t rng = zt_seed_for(100 + (uint64_t)w->id), seed = 100 + (uint64_t)w->id;
   fill_until_null(w, &rng, seed, (size_t)1 << 40, max);
   if (!w->saw_null) ZT_FAIL("thread %d: %d blocks and malloc never failed", w->id, w->count);
@@ -157,7 +158,6 @@ static void *pressure_thread(void *arg) {
   pthread_barrier_wait(&barrier);
   allocate_again(w, seed, freed_sizes, freed, max);
   free_all(w, seed);
-  free(freed_sizes);
   return NULL;
 }
 
@@ -165,15 +165,18 @@ static int threads(int n) {
   if (n < 1 || n > MAX_THREADS) ZT_FAIL("bad thread count");
   /* every allocation the program needs besides the workload is made before it starts */
   static block_t storage[MAX_THREADS][MAX_BLOCKS / 4];
+  static size_t sizes[MAX_THREADS][MAX_BLOCKS / 4];
   pthread_t tids[MAX_THREADS];
   zm_stats_t before, end;
   zm_stats(&before);
   if (before.limit == 0) ZT_FAIL("run with ZONEMALLOC_LIMIT set");
   pthread_barrier_init(&barrier, NULL, (unsigned)n);
+  pthread_barrier_init(&start, NULL, (unsigned)n + 1);
   for (int i = 0; i < n; i++) {
-    workers[i] = (worker_t){.id = i, .blocks = storage[i]};
+    workers[i] = (worker_t){.id = i, .blocks = storage[i], .freed_sizes = sizes[i]};
     if (pthread_create(&tids[i], NULL, pressure_thread, &workers[i])) ZT_FAIL("pthread_create");
   }
+  pthread_barrier_wait(&start);
   for (int i = 0; i < n; i++) pthread_join(tids[i], NULL);
   zm_stats(&end);
   int enomem = 0, other = 0, failures = 0;

@@ -2,9 +2,10 @@
 //
 // Owns: zm_malloc and zm_free. malloc of up to 1 KiB: thread slot, the current slab of
 // the request's 16-byte bucket (a table: no class arithmetic), pop from its local list
-// (checked: in the slab, aligned, carrying the slab's tag), count, tick. free: region
-// table, slab header by arithmetic on the address, chunk-start check (one
-// multiplication), freed-tag check, owner check, push on the local list, one decrement
+// (checked: in the slab, aligned, carrying the slab's tag), count, tick. free: the
+// region's header array (a table; outside the arenas an array of zeros), the slab header
+// by arithmetic on the address, chunk-start check (one multiplication: nothing passes
+// outside the arenas), freed-tag check, owner check, push on the local list, one decrement
 // that says when the slab needs attention. Neither takes a lock or executes an atomic
 // read-modify-write. Every way out of them is a jump: the slow paths use the C calling
 // convention (SlowPaths.swift), as these do, since LLVM makes no tail call across
@@ -23,13 +24,11 @@ public func zm_malloc(_ size: UInt) -> UnsafeMutableRawPointer? {
 @c(zm_free)
 public func zm_free(_ pointer: UnsafeMutableRawPointer?) {
   let address = UInt(bitPattern: pointer)
-  let window = zms_region_index(address)
-  if _slowPath(!zms_region_is_arena(window)) { return zmcore_free_elsewhere(address) }
-  let slab = slabOf(address, window: window)
+  let slab = slabOf(address, headers: zms_headers_of(zms_region_index(address)))
   if _slowPath(!slab.isChunkStart(address)) { return zmcore_free_elsewhere(address) }
   let tag = slab.pointee.tag
   if _slowPath(ChunkLink.word(address, 1).pointee == tag) {
-    return zmcore_free_tagged(UnsafeMutableRawPointer(slab), address)
+    return zmcore_free_tagged(address, UnsafeMutableRawPointer(slab))
   }
   FastPath.freeChunk(slab, address, tag: tag)
 }
@@ -40,8 +39,7 @@ enum FastPath {
     let zone = ThreadZone.current
     let slab = slabAt(zone.pointee.direct[Int((size &+ 15) >> 4)])
     let chunk = slab.pointee.free
-    if _slowPath(chunk == 0) { return zmcore_refill_direct(UnsafeMutableRawPointer(zone), size) }
-    if _slowPath(!slab.isIntactHead(chunk)) { return zmcore_corrupt_list(UnsafeMutableRawPointer(slab), chunk) }
+    if _slowPath(!slab.claimHead(chunk)) { return zmcore_malloc_stalled(size, UnsafeMutableRawPointer(slab)) }
     return handOut(zone, slab, slab.pop(chunk))
   }
 
@@ -50,8 +48,7 @@ enum FastPath {
     let zone = ThreadZone.current
     let slab = slabAt(zone.pointee.wide[Int((size &+ 127) >> SizeClass.wideShift)])
     let chunk = slab.pointee.free
-    if _slowPath(chunk == 0) { return zmcore_refill(UnsafeMutableRawPointer(zone), size) }
-    if _slowPath(!slab.isIntactHead(chunk)) { return zmcore_corrupt_list(UnsafeMutableRawPointer(slab), chunk) }
+    if _slowPath(!slab.claimHead(chunk)) { return zmcore_malloc_stalled(size, UnsafeMutableRawPointer(slab)) }
     return handOut(zone, slab, slab.pop(chunk))
   }
 
@@ -61,13 +58,13 @@ enum FastPath {
     let slab = slabAt(zone.pointee.current[SizeClass.index(for: Int(size))])
     let chunk = slab.takeLocal()
     if _fastPath(chunk != 0) { return handOut(zone, slab, chunk) }
-    return zmcore_refill(UnsafeMutableRawPointer(zone), size)
+    return zmcore_refill(size)
   }
 
   /// The chunk goes to the program, counted, unless the thread's tick runs out on it. Hot.
   @inline(__always) static func handOut(_ zone: ZonePointer, _ slab: SlabPointer, _ chunk: UInt) -> UnsafeMutableRawPointer {
     if _slowPath(!ThreadZone.handOut(zone, slab, chunk)) {
-      return zmcore_tick_expired(UnsafeMutableRawPointer(zone), UnsafeMutableRawPointer(slab), chunk)
+      return zmcore_tick_expired(chunk, UnsafeMutableRawPointer(slab), UnsafeMutableRawPointer(zone))
     }
     return UnsafeMutableRawPointer(bitPattern: chunk).unsafelyUnwrapped
   }
@@ -77,10 +74,10 @@ enum FastPath {
     let zone = ThreadZone.current
     if _fastPath(SmallFree.isOwner(slab, zone)) {
       if _slowPath(!SmallFree.freeLocal(zone, slab, address, tag: tag)) {
-        zmcore_free_event(UnsafeMutableRawPointer(zone), UnsafeMutableRawPointer(slab))
+        zmcore_free_event(UnsafeMutableRawPointer(slab), UnsafeMutableRawPointer(zone))
       }
     } else {
-      zmcore_free_remote(UnsafeMutableRawPointer(zone), UnsafeMutableRawPointer(slab), address)
+      zmcore_free_remote(address, UnsafeMutableRawPointer(slab), UnsafeMutableRawPointer(zone))
     }
   }
 }

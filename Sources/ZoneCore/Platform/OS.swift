@@ -150,6 +150,13 @@ enum OS {
     return UInt(ts.tv_sec) &* 1_000_000_000 &+ UInt(ts.tv_nsec)
   }
 
+  /// Nanoseconds since the epoch (the wall clock).
+  static func wallNanoseconds() -> UInt {
+    var ts = timespec()
+    clock_gettime(CLOCK_REALTIME, &ts)
+    return UInt(ts.tv_sec) &* 1_000_000_000 &+ UInt(ts.tv_nsec)
+  }
+
   static func currentCPU() -> Int {
     let cpu = sched_getcpu()
     return cpu < 0 ? 0 : Int(cpu)

@@ -1,13 +1,15 @@
 // Config.swift: the ZONEMALLOC_* environment variables.
 //
 // Owns: parsing and the tunables' values. Read once at boot; a bad value gets a one-line
-// warning on stderr and the default stays in force. docs/CONFIGURATION.md lists them.
+// warning on stderr and the default stays in force, unless another process of the run
+// printed the warnings already (EnvironmentScan, which also reports names that are no
+// variable). docs/CONFIGURATION.md lists them.
 // In a process the kernel marks AT_SECURE (setuid, setgid, file capabilities), the
 // environment belongs to the unprivileged user who started it: every ZONEMALLOC_*
 // variable is ignored there, as glibc ignores its malloc tunables, and the library
 // creates no file (no stats page); the defaults, guarded sampling among them, stay on.
-// Touches: getenv, getauxval, ConfigText (the parsing), Messages, and CgroupLimit
-// (ZONEMALLOC_LIMIT=auto).
+// Touches: getenv, getauxval, ConfigText (the parsing), Messages, EnvironmentScan, and
+// CgroupLimit (ZONEMALLOC_LIMIT=auto).
 
 import ZoneSupport
 
@@ -48,11 +50,14 @@ enum Config {
   nonisolated(unsafe) static var limitAuto = false
   /// The heap profiler (Profiler.swift): on, its mean sampling interval in bytes, the
   /// signal that dumps a profile (0: none), and the profile's path pattern (%p: the pid),
-  /// copied at boot like the statistics file's.
+  /// copied at boot like the statistics file's; the milliseconds between periodic dumps
+  /// (0: none), and whether the exit profile's path goes unannounced on stderr.
   nonisolated(unsafe) static var profile = false
   nonisolated(unsafe) static var profileRate: UInt = 512 << 10
   nonisolated(unsafe) static var profileSignal: UInt = 0
   nonisolated(unsafe) static var profileFile: UnsafePointer<CChar>? = nil
+  nonisolated(unsafe) static var profileInterval: UInt = 0
+  nonisolated(unsafe) static var profileQuiet = false
   /// The stats page other processes read (StatsPage.swift).
   nonisolated(unsafe) static var statsPage = true
   /// For tests only: a page size larger than the kernel's that the geometry takes as the
@@ -69,6 +74,7 @@ enum Config {
       statsPage = false
       return
     }
+    EnvironmentScan.start()
     readStats()
     readLimit()
     readSize("ZONEMALLOC_LAZY_MAX", into: &lazyMax, minimum: 0, allowZero: true)
@@ -88,9 +94,12 @@ enum Config {
     readSize("ZONEMALLOC_PROF_RATE", into: &profileRate, minimum: 1, allowZero: false)
     readSignal()
     readProfileFile()
+    readProfileInterval()
+    readFlag("ZONEMALLOC_PROF_QUIET", into: &profileQuiet)
     readFlag("ZONEMALLOC_STATS_PAGE", into: &statsPage)
     readSize("ZONEMALLOC_TEST_PAGE_SIZE", into: &testPageSize, minimum: 4096, allowZero: true,
              expected: "a power of two up to 64K (tests only)")
+    EnvironmentScan.finish()
   }
 
   // MARK: - Readers
@@ -154,6 +163,13 @@ enum Config {
     else { warnBad("ZONEMALLOC_PROF_FILE", text, "a path under 4 KiB") }
   }
 
+  /// Seconds ("30", "30s") or milliseconds ("250ms"), from 100 ms to a day.
+  private static func readProfileInterval() {
+    guard let text = value("ZONEMALLOC_PROF_INTERVAL") else { return }
+    if let ms = ConfigText.parseDuration(text), ms >= 100, ms <= 86_400_000 { profileInterval = ms }
+    else { warnBad("ZONEMALLOC_PROF_INTERVAL", text, "seconds (30, 30s) or milliseconds (250ms), from 100ms to 86400s") }
+  }
+
   /// 0, 1 or auto.
   private static func readMode(_ name: StaticString, into mode: inout UInt) {
     guard let text = value(name) else { return }
@@ -180,6 +196,7 @@ enum Config {
 
   static func warnBad(_ name: StaticString, _ text: UnsafePointer<CChar>,
                               _ expected: StaticString) {
+    guard !EnvironmentScan.quiet else { return }
     var line = LineBuffer()
     line.append("zonemalloc: ignoring ")
     line.append(name)

@@ -1,9 +1,9 @@
 // ConfigText.swift: the text of a ZONEMALLOC_* value, parsed without allocating.
 //
 // Owns: sizes ("123", "64K", "512M", "2G", "1T", binary units, a trailing "B" or "iB"
-// accepted), flags ("1", "yes", "true", "on" and their opposites), and the comparisons
-// the settings make, all on NUL-terminated C strings. Pure: it reads only the text it is
-// given, so the tests check it directly.
+// accepted), durations ("30", "30s", "250ms"), flags ("1", "yes", "true", "on" and their
+// opposites), and the comparisons the settings make, all on NUL-terminated C strings.
+// Pure: it reads only the text it is given, so the tests check it directly.
 
 enum ConfigText {
   /// "123", "64K", "512M", "2G", "1T" (binary units; a trailing "B"/"iB" is accepted).
@@ -33,6 +33,21 @@ enum ConfigText {
     if text[i] | 0x20 == 98 { i += 1 }  // "b"
     guard text[i] == 0, n <= (UInt.max >> shift) else { return nil }
     return n << shift
+  }
+
+  /// Milliseconds from "30" or "30s" (seconds) or "250ms".
+  static func parseDuration(_ text: UnsafePointer<CChar>) -> UInt? {
+    var i = 0
+    var n: UInt = 0
+    while text[i] >= 48 && text[i] <= 57 {
+      guard n < UInt.max / 100_000 else { return nil }
+      n = n * 10 + UInt(text[i] - 48)
+      i += 1
+    }
+    if i == 0 { return nil }
+    if text[i] == 0 || (text[i] == 115 && text[i + 1] == 0) { return n * 1000 }          // "s"
+    if text[i] == 109 && text[i + 1] == 115 && text[i + 2] == 0 { return n }              // "ms"
+    return nil
   }
 
   static func parseBool(_ text: UnsafePointer<CChar>) -> Bool? {

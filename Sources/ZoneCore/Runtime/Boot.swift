@@ -88,6 +88,12 @@ enum Boot {
       && ExtentBins.Heads(repeating: 0).count == ExtentBins.count
       && ExtentBins.Bitmap(repeating: 0).count == ExtentBins.bitmapWords
     if !agree { Diagnostics.fatal("internal error: a table's length disagrees with its constant", 0) }
+    if SlabGeometry.metadataBytes != UInt(zms_header_array_bytes()) {
+      Diagnostics.fatal("internal error: ZMS_HEADER_ARRAY_BYTES disagrees with the header arrays", 0)
+    }
+    if slabAt(ThreadZone.sentinel).pointee.base == 0 {
+      Diagnostics.fatal("internal error: the sentinel slab's base is not at ZMS_SENTINEL_BASE_WORD", 0)
+    }
   }
 
   private static func boot() -> Bool {

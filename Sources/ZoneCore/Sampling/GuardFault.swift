@@ -1,9 +1,10 @@
 // GuardFault.swift: telling a fault in a guarded slot from any other.
 //
 // Owns: the hook that the SIGSEGV handler (ZoneSupport/FaultSignal.c) calls with the
-// faulting address, and the attribution of that address to a block. The candidates are
-// the slot whose data pages hold the address, or the two slots on either side of the
-// guard page that holds it; the one whose block is nearest wins. The kind follows from
+// faulting address (and the access and the signal's context, passed on to the report),
+// and the attribution of that address to a block. The candidates are the slot whose
+// data pages hold the address, or the two slots on either side of the guard page that
+// holds it; the one whose block is nearest wins. The kind follows from
 // its state and the side: a freed block's, use-after-free; past a live block's end,
 // heap-buffer-overflow; before its start, heap-buffer-underflow. A fault it cannot
 // attribute (outside the pool, or only near slots that never held a block) is handed
@@ -14,12 +15,13 @@
 import Synchronization
 
 enum GuardFault {
-  static let hook: @convention(c) (UInt, Int32) -> Void = { address, access in
-    GuardFault.examine(address, access)
+  static let hook: @convention(c) (UInt, Int32, UnsafeRawPointer?) -> Void = { address, access, context in
+    GuardFault.examine(address, access, context)
   }
 
-  /// Reports and aborts when the fault is a guarded slot's; returns otherwise.
-  static func examine(_ address: UInt, _ access: Int32) {
+  /// Reports and aborts when the fault is a guarded slot's; returns otherwise. The
+  /// signal's context gives the faulting code's stack.
+  static func examine(_ address: UInt, _ access: Int32, _ context: UnsafeRawPointer?) {
     guard GuardPool.contains(address), let index = nearestBlock(address) else { return }
     let slot = GuardPool.record(index)
     let state = slot.pointee.state.load(ordering: .acquiring)
@@ -29,7 +31,7 @@ enum GuardFault {
     else if address >= block &+ slot.pointee.size { kind = "heap-buffer-overflow" }
     else if address < block { kind = "heap-buffer-underflow" }
     else { return } // inside a live block, whose pages are open: not a guard's fault
-    GuardReport.fault(kind, at: address, access: access, slot: index)
+    GuardReport.fault(kind, at: address, access: access, slot: index, context: context)
   }
 
   /// Of the slots the address may have aimed at, the one holding or having held the

@@ -4,17 +4,20 @@
 // heap-buffer-underflow) and of a bad call on a guarded block (double free, invalid
 // pointer). A report is a few lines on stderr, each starting "zonemalloc: ": what
 // happened and at which address; where that address lies in the block, with the block's
-// address and size; the allocating stack; the freeing stack, or "not freed"; and for a
-// bad call, that call's own stack. Then it aborts. A fault report allocates nothing and
-// takes no lock: it is written from the SIGSEGV handler.
-// Touches: the slot records (read only), CallStack, LineBuffer.
+// address and size; the allocating stack; the freeing stack, or "not freed"; then the
+// faulting access's own stack ("accessed by"), or for a bad call, that call's; then one
+// line for each object of those stacks that is stripped. Then it aborts. A fault report
+// allocates nothing and takes no lock: it is written from the SIGSEGV handler.
+// Touches: the slot records (read only), CallStack, StrippedObjects, LineBuffer.
 
 import ZoneSupport
 import Synchronization
 
 enum GuardReport {
   /// A fault in a guarded slot, of the kind named (use-after-free, ...).
-  static func fault(_ kind: StaticString, at address: UInt, access: Int32, slot index: UInt) -> Never {
+  /// The signal's context gives the faulting access's stack.
+  static func fault(_ kind: StaticString, at address: UInt, access: Int32, slot index: UInt,
+                    context: UnsafeRawPointer?) -> Never {
     var line = LineBuffer()
     line.append("zonemalloc: ")
     line.append(kind)
@@ -23,7 +26,12 @@ enum GuardReport {
     if access == Int32(ZMS_ACCESS_READ) { line.append(" (read)") }
     if access == Int32(ZMS_ACCESS_WRITE) { line.append(" (write)") }
     line.writeLine()
-    describe(address, index)
+    var stripped = StrippedObjects()
+    describe(address, index, &stripped)
+    var accessed = CallStack()
+    Sampling.holdingOff { accessed.capture(signalContext: context) }
+    accessed.print("accessed", noting: &stripped)
+    stripped.warn()
     abort()
   }
 
@@ -41,16 +49,18 @@ enum GuardReport {
     line.append(double ? "(): double free of " : "(): invalid pointer ")
     line.append(hex: address)
     line.writeLine()
-    if let index, state != SlotState.unused { describe(address, index) }
+    var stripped = StrippedObjects()
+    if let index, state != SlotState.unused { describe(address, index, &stripped) }
     var call = CallStack()
     Sampling.holdingOff { call.capture() }
-    call.print("the bad call was made")
+    call.print("the bad call was made", noting: &stripped)
+    stripped.warn()
     abort()
   }
 
   /// "0x... is 8 bytes into the 64-byte block at 0x... (guarded slot 3, freed)", then
   /// the allocating and freeing stacks.
-  private static func describe(_ address: UInt, _ index: UInt) {
+  private static func describe(_ address: UInt, _ index: UInt, _ stripped: inout StrippedObjects) {
     let slot = GuardPool.record(index)
     let block = slot.pointee.block
     let end = block &+ slot.pointee.size
@@ -77,8 +87,8 @@ enum GuardReport {
     line.append(decimal: index)
     line.append(live ? ", live)" : ", freed)")
     line.writeLine()
-    slot.pointee.allocated.print("allocated")
-    if live { Diagnostics.warn("not freed") } else { slot.pointee.freed.print("freed") }
+    slot.pointee.allocated.print("allocated", noting: &stripped)
+    if live { Diagnostics.warn("not freed") } else { slot.pointee.freed.print("freed", noting: &stripped) }
   }
 
   /// "1 byte", "8 bytes".

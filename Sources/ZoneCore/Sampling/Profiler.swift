@@ -39,10 +39,11 @@ enum Profiler {
   }
 
   /// The library constructor, after the stack walker is loaded (Sampling.construct):
-  /// installs the dump signal's handler. Samples taken before this have no frames.
+  /// installs the dump signal's handler and starts the dump interval. Samples taken
+  /// before this have no frames.
   static func start() {
     guard enabled else { return }
-    ProfileDump.catchSignal()
+    ProfileDump.start()
   }
 
   /// Bytes until this thread's next sampled allocation.

@@ -146,6 +146,7 @@ enum Arena {
           return nil
         }
         reservedLength(window).pointee = length
+        zms_headers_set(window >> UInt(ZMS_REGION_SHIFT), window)
         zms_region_set(window >> UInt(ZMS_REGION_SHIFT), UInt32(node + 1))
         Numa.prefer(window, length, node: node)
         HugePages.adviseWindow(window, length, huge: huge)

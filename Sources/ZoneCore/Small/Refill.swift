@@ -21,16 +21,18 @@ enum Refill {
     let hadCurrent = current.address != ThreadZone.sentinel
     if hadCurrent {
       if current.pointee.free != 0 || current.drainRemote() > 0 || current.carve() { return current }
+      ThreadZone.leaveCurrent(zone, current)
       retireExhausted(zone, c, current)
     }
     // The zone array keeps naming the retired slab until its successor is known: the
     // bucket tables are written once per refill.
     while let slab = nextCandidate(zone, c) {
-      slab.setList(SlabList.current)
+      ThreadZone.enterCurrent(zone, slab)
       if slab.pointee.free != 0 || slab.drainRemote() > 0 || slab.carve() {
         ThreadZone.setCurrent(zone, c, slab.address)
         return slab
       }
+      ThreadZone.leaveCurrent(zone, slab)
       retireExhausted(zone, c, slab)
     }
     if hadCurrent { ThreadZone.setCurrent(zone, c, ThreadZone.sentinel) }
@@ -56,7 +58,7 @@ enum Refill {
       guard slab.ownerZone == UInt(bitPattern: zone), slab.pointee.list == SlabList.full else { continue }
       let c = Int(slab.pointee.sizeClass)
       LinkedList<SlabLinks>.remove(&zone.pointee.full[c], slab.address)
-      LinkedList<SlabLinks>.push(&zone.pointee.partial[c], slab.address)
+      ThreadZone.appendPartial(zone, c, slab)
       slab.setList(SlabList.partial, used: slab.used)
     }
   }
@@ -69,14 +71,14 @@ enum Refill {
       LinkedList<SlabLinks>.push(&zone.pointee.full[c], slab.address)
       slab.setList(SlabList.full)
     } else {
-      LinkedList<SlabLinks>.push(&zone.pointee.partial[c], slab.address)
+      ThreadZone.appendPartial(zone, c, slab)
       slab.setList(SlabList.partial, used: slab.used)
     }
   }
 
   /// The next slab to try: a partial one, an orphan to adopt, or an empty one formatted now.
   static func nextCandidate(_ zone: ZonePointer, _ c: Int) -> SlabPointer? {
-    if let slab = LinkedList<SlabLinks>.pop(&zone.pointee.partial[c]) { return slabAt(slab) }
+    if let slab = ThreadZone.popPartial(zone, c) { return slab }
     if let slab = Orphans.adopt(c, by: zone) { return slab }
     if let slab = formatEmpty(zone, c, charge: SlabGeometry.size) { return slab }
     if Zones.reapOneDead(), let slab = Orphans.adopt(c, by: zone) { return slab }

@@ -24,7 +24,7 @@ extension UnsafeMutablePointer where Pointee == Slab {
     pointee.key = key
     pointee.tag = tag
     pointee.base = memory
-    pointee.carved = 0
+    setCarved(0)
     pointee.handed = 0
     pointee.carveLimit = UInt32(capacity * size)
     setChunkSize(size)
@@ -44,14 +44,21 @@ extension UnsafeMutablePointer where Pointee == Slab {
 
   private func setChunkSize(_ size: Int) {
     pointee.chunkSize = UInt32(size)
-    pointee.magic = UInt.max / UInt(size) &+ 1
+    pointee.startMagic = ChunkStart.magic(size: UInt32(size))
+  }
+
+  /// Chunks below `bytes` have been carved: they, and no others, are chunk starts.
+  private func setCarved(_ bytes: UInt32) {
+    pointee.carved = bytes
+    let chunks = pointee.chunkSize == 0 ? 0 : bytes / pointee.chunkSize
+    pointee.startLimit = chunks &* ChunkStart.step(magic: pointee.startMagic, size: pointee.chunkSize)
   }
 
   /// Grows a span's chunk in place to the bytes now charged for it (realloc).
   func growSpanToCharge() {
     setChunkSize(Int(pointee.charged))
     pointee.carveLimit = UInt32(pointee.charged)
-    pointee.carved = UInt32(pointee.charged)
+    setCarved(UInt32(pointee.charged))
   }
 
   // MARK: - The owner's count
@@ -65,7 +72,8 @@ extension UnsafeMutablePointer where Pointee == Slab {
   /// any other slab when its last chunk comes back
   /// (`used` chunks are out, in the owner's view: it is parked).
   /// (The current slab counts its hand-outs in `handed` instead: malloc adds one, and
-  /// `used` is that less the local frees its countdown has seen.)
+  /// `used` is that less the local frees its countdown has seen. The zone counts them
+  /// as mallocs when the slab stops being current: ThreadZone.enterCurrent, leaveCurrent.)
   func setList(_ list: UInt8, used: UInt = 0) {
     if list == SlabList.current { pointee.handed = UInt32(self.used) }
     pointee.list = list
@@ -85,10 +93,9 @@ extension UnsafeMutablePointer where Pointee == Slab {
     }
   }
 
-  /// `count` chunks came back to the owner: fewer are out.
-  private func uncount(_ count: UInt) {
-    if pointee.list == SlabList.current { pointee.handed &-= UInt32(count) } else { pointee.countdown &-= UInt32(count) }
-  }
+  /// `count` chunks came back to the owner: fewer are out. (The current slab's countdown
+  /// counts them as local frees: `handed` stays the count of its hand-outs.)
+  private func uncount(_ count: UInt) { pointee.countdown &-= UInt32(count) }
 
   /// Chunks handed out and not freed yet, locally or remotely: used less the remote
   /// list's count. Exact once nobody frees into the slab concurrently (its owner is gone
@@ -97,31 +104,40 @@ extension UnsafeMutablePointer where Pointee == Slab {
 
   // MARK: - Chunk identity
 
-  /// True when address is the start of a chunk that was handed out at least once. Hot.
-  /// Chunks start at the unit's first byte, and units are granule aligned, so the offset
-  /// in the granule is the offset in the slab; a multiple of the chunk size passes one
-  /// multiplication (offset * magic < magic; an address in a span's later granule finds a
-  /// zeroed header, whose magic 0 passes nothing).
+  /// True when address is the start of a chunk that was handed out at least once: one
+  /// multiplication and one comparison (ChunkStart). Chunks start at the unit's first
+  /// byte, and units are granule aligned, so the offset in the granule is the offset in
+  /// the slab (an address in a span's later granule finds a zeroed header, whose limit 0
+  /// passes nothing). Hot.
   @inline(__always) func isChunkStart(_ address: UInt) -> Bool {
-    let offset = address & SlabGeometry.mask
-    return offset &* pointee.magic < pointee.magic && offset < UInt(pointee.carved)
+    let offset = UInt32(truncatingIfNeeded: address & SlabGeometry.mask)
+    return offset &* pointee.startMagic < pointee.startLimit
   }
 
   // MARK: - The local list (hot)
 
-  /// Pops a chunk from the local free list, checked; 0 when the list is empty.
+  /// Pops a chunk from the local free list, checked, its tag cleared; 0 when the list is
+  /// empty.
   @inline(__always) func takeLocal() -> UInt {
     let chunk = pointee.free
-    if _slowPath(chunk == 0) { return 0 }
-    if _slowPath(!isIntactHead(chunk)) { brokenList(chunk) }
+    if _slowPath(!claimHead(chunk)) {
+      if chunk == 0 { return 0 }
+      brokenList(chunk)
+    }
     return pop(chunk)
   }
 
-  /// The head of the free list lies in the slab, 16-byte aligned, and carries the tag:
-  /// only a chunk the allocator put on the list does. Hot.
-  @inline(__always) func isIntactHead(_ chunk: UInt) -> Bool {
+  /// The head of the free list lies in the slab, 16-byte aligned, and carries the tag
+  /// (only a chunk the allocator put on the list does), which it loses here: one XOR
+  /// clears and tests it. False for an empty list as well (0 lies in no slab, and the
+  /// sentinel slab's base is not 0), so the fast paths test the head once. Hot.
+  @inline(__always) func claimHead(_ chunk: UInt) -> Bool {
     let inSlab = (chunk &- pointee.base) & ~(SlabGeometry.mask & ~(SlabGeometry.quantum - 1)) == 0
-    return inSlab && ChunkLink.word(chunk, 1).pointee == pointee.tag
+    if !inSlab { return false }
+    let word = ChunkLink.word(chunk, 1)
+    let rest = word.pointee ^ pointee.tag
+    word.pointee = rest
+    return rest == 0
   }
 
   /// The free list's head is not a chunk the allocator put there: a freed chunk's link was
@@ -175,7 +191,7 @@ extension UnsafeMutablePointer where Pointee == Slab {
     ChunkLink.word(chunk, 0).pointee = pointee.free ^ pointee.key
     ChunkLink.word(chunk, 1).pointee = pointee.tag
     pointee.free = first
-    pointee.carved = UInt32(chunk + size - pointee.base)
+    setCarved(UInt32(chunk + size - pointee.base))
     return true
   }
 
@@ -196,7 +212,7 @@ extension UnsafeMutablePointer where Pointee == Slab {
   private func reuseReaped(count: UInt) -> Int {
     if pointee.free != 0 { Diagnostics.doubleFree(pointee.free) }
     reclaimReaped()
-    pointee.carved = 0
+    setCarved(0)
     uncount(count)
     Reaper.noteReused(self)
     _ = carve()

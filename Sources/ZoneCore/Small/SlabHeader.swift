@@ -34,7 +34,8 @@ struct Slab: ~Copyable {
   var tag: UInt             // this slab's freed tag: word 1 of every chunk on its lists
   var base: UInt            // the unit's first byte
   let owner: Atomic<UInt>   // owning zone, 0 when parked or orphaned (SlabState.swift)
-  var magic: UInt           // 1 + (2^64 - 1) / chunkSize: chunk starts by one multiplication
+  var startMagic: UInt32    // chunk starts by one multiplication (SlabChunks.isChunkStart)
+  var startLimit: UInt32    // ... below this product: the carved ones
   var chunkSize: UInt32
   var countdown: UInt32     // local frees until the next event (SlabChunks.setList)
   var carved: UInt32        // chunks below this offset have been on the free list
@@ -74,12 +75,12 @@ typealias SlabPointer = UnsafeMutablePointer<Slab>
   return SlabPointer(bitPattern: (address & ~SlabGeometry.regionMask) | index).unsafelyUnwrapped
 }
 
-/// The same from free's region-table index (zms_region_index), which also stands for the
-/// window's base address. Hot.
-@inline(__always) func slabOf(_ address: UInt, window: UInt) -> SlabPointer {
+/// The same from the header array of the address's region (zms_headers_of), which is
+/// absent's zeros outside the slab arenas. Hot.
+@inline(__always) func slabOf(_ address: UInt, headers: UInt) -> SlabPointer {
   let granuleBits = SlabGeometry.regionMask >> (SlabGeometry.shift - SlabGeometry.headerShift)
   let index = (address >> (SlabGeometry.shift - SlabGeometry.headerShift)) & granuleBits & ~(SlabGeometry.headerStride - 1)
-  return SlabPointer(bitPattern: (window << UInt(ZMS_REGION_SHIFT)) | index).unsafelyUnwrapped
+  return SlabPointer(bitPattern: headers &+ index).unsafelyUnwrapped
 }
 
 @inline(__always) func slabAt(_ header: UInt) -> SlabPointer {
@@ -126,6 +127,26 @@ enum ChunkLink {
   @inline(__always) static func isPlausible(_ next: UInt, after slot: UInt) -> Bool {
     let target = next == 0 ? slot : next
     return ((target ^ slot) >> SlabGeometry.shift) | (target & (SlabGeometry.quantum - 1)) == 0
+  }
+}
+
+/// Chunk starts by one multiplication. A chunk of d bytes starts at the granule offsets
+/// k x d (offsets are below 64 KiB: 32 bits hold every product). With magic =
+/// floor(2^32 / d) + 1 (d a power of two: 2^32 / d + 1) the product offset x magic wraps
+/// to k x step, where step = d x magic - 2^32 lies in 1 ... d, and any other offset gives
+/// at least magic, which is above every k x step of a slab. So "offset x magic < n x step"
+/// holds exactly for the first n chunk starts. A span's chunk (one per unit) of 64 KiB or
+/// more has offset 0 as its only start, as with d = 64 KiB, whose magic it takes.
+enum ChunkStart {
+  static func magic(size: UInt32) -> UInt32 {
+    let d = min(size, UInt32(SlabGeometry.size))
+    let powerOfTwo: UInt32 = d & (d &- 1) == 0 ? 1 : 0
+    return UInt32.max / d &+ 1 &+ powerOfTwo
+  }
+
+  /// The product of the next chunk start: d x magic mod 2^32.
+  static func step(magic: UInt32, size: UInt32) -> UInt32 {
+    min(size, UInt32(SlabGeometry.size)) &* magic
   }
 }
 

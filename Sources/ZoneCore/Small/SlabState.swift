@@ -238,6 +238,33 @@ extension UnsafeMutablePointer where Pointee == Slab {
 
   // MARK: - Other threads' side
 
+  /// The common push, inlined into free's slow path: the slab is in its owner's hands
+  /// (state normal) and the push leaves at least one chunk out, so it neither signals nor
+  /// hands the slab to the reaper. One compare-and-swap; false, with the word untouched,
+  /// in every other case, which pushRemote takes. Hot.
+  @inline(__always) func tryPushPlain(_ chunk: UInt) -> Bool {
+    let capacity = UInt(pointee.capacity)
+    sharedAccess()
+    var old = pointee.remote.load(ordering: .relaxed)
+    while RemoteWord.state(old) == RemoteState.normal && RemoteWord.count(old) &+ 1 < capacity {
+      let (done, seen) = casPush(chunk, over: old, state: RemoteState.normal)
+      if done { return true }
+      old = seen
+    }
+    return false
+  }
+
+  /// One push attempt: links chunk in front of the stack `old` names, marks it freed, and
+  /// swaps in the word with `state` and one more chunk. Both pushes share it.
+  @inline(__always) private func casPush(_ chunk: UInt, over old: UInt, state: UInt) -> (exchanged: Bool, original: UInt) {
+    ChunkLink.word(chunk, 0).pointee = remoteChunk(old) ^ pointee.key
+    ChunkLink.word(chunk, 1).pointee = pointee.tag
+    let desired = RemoteWord.make(state, head: remoteIndex(chunk), count: RemoteWord.count(old) &+ 1)
+    sharedAccess()
+    return pointee.remote.compareExchange(
+      expected: old, desired: desired, successOrdering: .sequentiallyConsistent, failureOrdering: .relaxed)
+  }
+
   /// Pushes a chunk freed by another thread with one compare-and-swap. A free when every
   /// chunk is on the stack already (a reaped slab's included), or into a parked slab, is
   /// a double free. A push that will signal is counted in flight before its CAS.
@@ -252,14 +279,8 @@ extension UnsafeMutablePointer where Pointee == Slab {
       let count = RemoteWord.count(old)
       if _slowPath(state == RemoteState.parked || count >= capacity) { Diagnostics.doubleFree(chunk) }
       if _slowPath((state == RemoteState.notify) != counted) { counted = countSignal(!counted) }
-      ChunkLink.word(chunk, 0).pointee = remoteChunk(old) ^ pointee.key
-      ChunkLink.word(chunk, 1).pointee = pointee.tag
       let newState = state == RemoteState.notify ? RemoteState.signalling : state
-      let desired = RemoteWord.make(newState, head: remoteIndex(chunk), count: count &+ 1)
-      sharedAccess()
-      let (done, seen) = pointee.remote.compareExchange(
-        expected: old, desired: desired,
-        successOrdering: .sequentiallyConsistent, failureOrdering: .relaxed)
+      let (done, seen) = casPush(chunk, over: old, state: newState)
       if done { return RemotePush(word: old, capacity: capacity, generation: counted ? SignalsInFlight.generation : 0) }
       old = seen
     }

@@ -30,7 +30,7 @@ enum SmallCounters {
     var signals: UInt = 0
 
     mutating func add(_ zone: ZonePointer) {
-      mallocs &+= zone.pointee.mallocs
+      mallocs &+= ThreadZone.mallocs(zone)
       frees &+= zone.pointee.frees
       allocatedBytes &+= AllocationTick.allocatedBytes(zone)
       freedBytes &+= zone.pointee.freedBytes

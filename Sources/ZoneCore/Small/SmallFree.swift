@@ -47,13 +47,14 @@ enum SmallFree {
   static func freeEvent(_ zone: ZonePointer, _ slab: SlabPointer) -> UInt {
     let c = Int(slab.pointee.sizeClass)
     switch slab.pointee.list {
-    case SlabList.current:
-      slab.setList(SlabList.current) // the countdown wrapped; keep the current slab, even empty
+    case SlabList.current: // the countdown wrapped; keep the current slab, even empty
+      ThreadZone.leaveCurrent(zone, slab)
+      ThreadZone.enterCurrent(zone, slab)
       return 0
     case SlabList.full:
       let used = slab.used
       unlink(zone, c, slab)
-      LinkedList<SlabLinks>.push(&zone.pointee.partial[c], slab.address)
+      ThreadZone.appendPartial(zone, c, slab)
       slab.setList(SlabList.partial, used: used)
       return 0
     default:
@@ -70,9 +71,19 @@ enum SmallFree {
     if slab.pointee.list == SlabList.full {
       LinkedList<SlabLinks>.remove(&zone.pointee.full[c], slab.address)
     } else if slab.pointee.list == SlabList.partial {
-      LinkedList<SlabLinks>.remove(&zone.pointee.partial[c], slab.address)
+      ThreadZone.removePartial(zone, c, slab)
     }
     slab.setList(SlabList.none)
+  }
+
+  /// The common remote free (SlabState.tryPushPlain) by a thread with a zone, counted;
+  /// false when freeRemote must take it. Hot.
+  @inline(__always) static func freeRemotePlain(_ zone: ZonePointer, _ slab: SlabPointer, _ address: UInt) -> Bool {
+    guard !Zones.isPlaceholder(zone), slab.tryPushPlain(address) else { return false }
+    zone.pointee.remoteFrees &+= 1
+    zone.pointee.frees &+= 1
+    zone.pointee.freedBytes &+= UInt(slab.pointee.chunkSize)
+    return true
   }
 
   /// A chunk freed by a thread that does not own its slab: one CAS onto the remote list.
@@ -131,9 +142,8 @@ enum SmallFree {
   /// and its count: a slab's chunk returns to its local list; a span, which held only
   /// that chunk, is parked.
   static func giveBack(_ zone: ZonePointer, _ slab: SlabPointer, _ chunk: UInt) {
-    zone.pointee.mallocs &-= 1
     zone.pointee.allocatedBytes &-= UInt(slab.pointee.chunkSize)
-    slab.pointee.handed &-= 1
+    if slab.pointee.list == SlabList.current { slab.pointee.handed &-= 1 } else { zone.pointee.mallocs &-= 1 }
     if slab.pointee.capacity == 1 { return ThreadZone.park(zone, slab) }
     slab.putLocal(chunk)
   }

@@ -26,6 +26,7 @@ enum Spans {
     _ = span.carve()
     let chunk = span.takeLocal()
     span.setList(SlabList.none, used: 1) // its one chunk is out
+    zone.pointee.mallocs &+= 1
     if zeroed { memset(UnsafeMutableRawPointer(bitPattern: chunk).unsafelyUnwrapped, 0, fresh ? 16 : Int(size)) }
     return (span, chunk)
   }

@@ -36,11 +36,13 @@ enum Teardown {
       let current = zone.pointee.current[c]
       zone.pointee.current[c] = sentinel
       if current != sentinel && owns(zone, slabAt(current), SlabList.current) {
+        ThreadZone.leaveCurrent(zone, slabAt(current))
         release(slabAt(current), &empties, &orphans)
       }
       while let slab = popOwned(zone, &zone.pointee.partial[c], SlabList.partial) {
         release(slab, &empties, &orphans)
       }
+      zone.pointee.partialTail[c] = 0
       while let slab = popOwned(zone, &zone.pointee.full[c], SlabList.full) {
         release(slab, &empties, &orphans)
       }

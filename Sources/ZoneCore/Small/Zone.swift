@@ -23,11 +23,12 @@ struct Zone: ~Copyable {
   var direct: BucketTable
   var wide: WideTable
   var current: ClassTable
-  var mallocs: UInt                    // chunks this thread handed out (slabs and spans)
+  var mallocs: UInt                    // chunks this thread handed out, but from its current slabs (ThreadZone.mallocs)
   var frees: UInt                      // chunks this thread freed (local or remote)
   var allocatedBytes: UInt             // bytes of the tick's ended periods (AllocationTick)
   var freedBytes: UInt
-  var partial: ClassTable              // slabs with free chunks, not current
+  var partial: ClassTable              // slabs with free chunks, not current: oldest first
+  var partialTail: ClassTable          // ... and newest, where slabs join (partial lists below)
   var full: ClassTable                 // exhausted slabs waiting for a signal or a local free
   var cache: ChargeClassTable         // empty slabs and spans kept for reuse, by charge class - 1
   var cachedGranules: UInt
@@ -70,15 +71,34 @@ enum ThreadZone {
   /// The slab with no free chunk that every empty entry of a zone array names. Hot.
   @inline(__always) static var sentinel: UInt { Zones.empty.pointee.current[0] }
 
-  /// Counts a chunk just taken from its slab as handed out: clears its freed tag, one
-  /// malloc, its bytes against the tick. False when the tick ran out. Hot.
+  /// Counts a chunk just taken from its slab (its freed tag cleared) as handed out: one
+  /// more for the slab's `handed` (the zone's mallocs, when the slab stops being current),
+  /// its bytes against the tick. False when the tick ran out. Hot.
   @inline(__always) static func handOut(_ zone: ZonePointer, _ slab: SlabPointer, _ chunk: UInt) -> Bool {
-    ChunkLink.word(chunk, 1).pointee = 0
     slab.pointee.handed &+= 1
-    zone.pointee.mallocs &+= 1
     let tick = zone.pointee.tick &- Int(slab.pointee.chunkSize)
     zone.pointee.tick = tick
     return tick >= 0
+  }
+
+  /// The slab becomes current: its `handed` starts at the chunks out, which the zone's
+  /// mallocs do not count twice.
+  static func enterCurrent(_ zone: ZonePointer, _ slab: SlabPointer) {
+    slab.setList(SlabList.current)
+    zone.pointee.mallocs &-= UInt(slab.pointee.handed)
+  }
+
+  /// The slab stops being current (the caller files it): the zone counts its hand-outs.
+  static func leaveCurrent(_ zone: ZonePointer, _ slab: SlabPointer) {
+    zone.pointee.mallocs &+= UInt(slab.pointee.handed)
+  }
+
+  /// Chunks handed out by the thread: the mallocs counted, and the hand-outs of its
+  /// current slabs (exact while the thread does not run).
+  static func mallocs(_ zone: ZonePointer) -> UInt {
+    var count = zone.pointee.mallocs
+    for c in 0..<SizeClass.count { count &+= UInt(slabAt(zone.pointee.current[c]).pointee.handed) }
+    return count
   }
 
   /// Makes slab the current one of class c, in the class array and the bucket table.
@@ -93,6 +113,25 @@ enum ThreadZone {
       var b = range.lowerBound
       repeat { zone.pointee.wide[b] = slab; b += 1 } while b <= range.upperBound
     }
+  }
+
+  // MARK: - The partial lists
+
+  // A slab that gets chunks back joins its class's partial list at the tail, and a refill
+  // takes the head: the slab that has had longest to gather free chunks since it filled
+  // (mimalloc queues its pages the same way). Taking the newest instead would take the
+  // slab whose first chunk just came back, and a refill every few mallocs would follow.
+
+  static func appendPartial(_ zone: ZonePointer, _ c: Int, _ slab: SlabPointer) {
+    LinkedList<SlabLinks>.append(&zone.pointee.partial[c], &zone.pointee.partialTail[c], slab.address)
+  }
+
+  static func removePartial(_ zone: ZonePointer, _ c: Int, _ slab: SlabPointer) {
+    LinkedList<SlabLinks>.remove(&zone.pointee.partial[c], &zone.pointee.partialTail[c], slab.address)
+  }
+
+  static func popPartial(_ zone: ZonePointer, _ c: Int) -> SlabPointer? {
+    LinkedList<SlabLinks>.pop(&zone.pointee.partial[c], &zone.pointee.partialTail[c]).map { slabAt($0) }
   }
 
   // MARK: - The zone's cache of empty units

@@ -88,6 +88,7 @@ enum Zones {
     for c in 0..<SizeClass.count {
       zone.pointee.current[c] = sentinel
       zone.pointee.partial[c] = 0
+      zone.pointee.partialTail[c] = 0
       zone.pointee.full[c] = 0
     }
     for q in 0..<ChargeClass.count { zone.pointee.cache[q] = 0 }

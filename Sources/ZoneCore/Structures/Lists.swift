@@ -40,6 +40,27 @@ enum LinkedList<L: ListLinks> {
     return node
   }
 
+  /// Appends at the tail of a list known by its head and its tail word.
+  static func append(_ head: inout L.Node, _ tail: inout L.Node, _ node: L.Node) {
+    L.next(node).pointee = 0
+    L.prev(node).pointee = tail
+    if tail == 0 { head = node } else { L.next(tail).pointee = node }
+    tail = node
+  }
+
+  /// Removes a node from a list known by its head and its tail word.
+  static func remove(_ head: inout L.Node, _ tail: inout L.Node, _ node: L.Node) {
+    if tail == node { tail = L.prev(node).pointee }
+    remove(&head, node)
+  }
+
+  static func pop(_ head: inout L.Node, _ tail: inout L.Node) -> L.Node? {
+    guard head != 0 else { return nil }
+    let node = head
+    remove(&head, &tail, node)
+    return node
+  }
+
   /// Calls body for each node, front to back; body may not unlink the node it is given.
   static func forEach(_ head: L.Node, _ body: (L.Node) -> Void) {
     var node = head
@@ -64,8 +85,7 @@ struct TailedList<L: ListLinks> {
   }
 
   mutating func remove(_ node: L.Node) {
-    if tail == node { tail = L.prev(node).pointee }
-    LinkedList<L>.remove(&head, node)
+    LinkedList<L>.remove(&head, &tail, node)
     count -= 1
   }
 

@@ -56,6 +56,8 @@
  * of the small bucket table (sizes 0 to 1 KiB in 16-byte steps), 129 of the wide one
  * (sizes to 16 KiB in 128-byte steps) and 64 class slots. */
 #define ZMS_SENTINEL_WORDS (65 + 129 + ZMS_CLASS_COUNT)
+/* The word of a slab header that holds its base (Slab.base; boot checks the sentinel's). */
+#define ZMS_SENTINEL_BASE_WORD 3
 
 extern __thread void *zms_zone_slot __attribute__((tls_model("initial-exec"), visibility("hidden")));
 extern void *zms_empty_zone[ZMS_EMPTY_ZONE_WORDS];
@@ -108,6 +110,25 @@ static inline __attribute__((always_inline)) bool zms_region_is_arena(uintptr_t 
 }
 static inline void zms_region_set(uintptr_t index, unsigned value) {
   __atomic_store_n(&zms_regions[index], (uint8_t)value, __ATOMIC_RELEASE);
+}
+
+/* free()'s way to a slab header without a test: every region has an array of headers to
+ * read. A region's entry is the address of its header array (its first bytes) less that
+ * of `absent`, or 0 without an arena, whose address then finds absent's zeros, whose
+ * chunk-start limit 0 passes nothing. Only pages of entries that were set take memory. */
+#define ZMS_HEADER_ARRAY_BYTES ((1u << (ZMS_REGION_SHIFT - 16)) * 128) /* 64 KiB granules, 128-byte headers */
+struct zms_header_map {
+  unsigned char absent[ZMS_HEADER_ARRAY_BYTES] __attribute__((aligned(4096)));
+  uintptr_t offset[ZMS_REGION_COUNT];
+};
+extern struct zms_header_map zms_header_map;
+static inline size_t zms_header_array_bytes(void) { return sizeof(zms_header_map.absent); }
+/* The header array of a region index (zms_region_index). Hot. */
+static inline __attribute__((always_inline)) uintptr_t zms_headers_of(uintptr_t index) {
+  return (uintptr_t)zms_header_map.absent + __atomic_load_n(&zms_header_map.offset[index], __ATOMIC_RELAXED);
+}
+static inline void zms_headers_set(uintptr_t index, uintptr_t headers) {
+  __atomic_store_n(&zms_header_map.offset[index], headers - (uintptr_t)zms_header_map.absent, __ATOMIC_RELEASE);
 }
 
 /* ---- Locks (Locks.c) ------------------------------------------------------------- */
@@ -242,6 +263,12 @@ int zms_dup_cloexec(int fd);
  * storage, where the program cannot overwrite it as it may its environment
  * (setproctitle); NULL if it is PATH_MAX or longer. Called at boot only, once per path. */
 const char *zms_keep_path(const char *path);
+/* The process's environment, environ (for the boot-time scan of the ZONEMALLOC_* names). */
+char **zms_environment(void);
+/* True when the n bytes at text lie among the strings execve placed at the top of the
+ * main thread's stack (above __libc_stack_end, below the AT_EXECFN string): memory that
+ * is writable whatever the program has done to its environment since. */
+bool zms_in_exec_strings(const char *text, size_t n);
 /* The calling thread's name, prctl(PR_GET_NAME) (the program's, comm, on the main
  * thread): at most 15 bytes and a NUL; empty if prctl fails. */
 void zms_thread_name(char name[16]);
@@ -279,28 +306,41 @@ int zms_backtrace_setup(void);
  * into the allocator (the allocator's own frames are left out). 0 when the setup has not
  * run. Allocates nothing. */
 int zms_backtrace(uintptr_t *out, int max);
+/* The stack of the code a signal interrupted, from the handler's context (ucontext_t):
+ * its pc first, then return addresses. 0 when the setup has not run. Allocates nothing. */
+int zms_backtrace_of_signal(const void *context, uintptr_t *out, int max);
 /* An address inside libzonemalloc's own code, so a reader of a profile can tell the
  * allocator's frames from the program's. */
 uintptr_t zms_text_address(void);
 
-/* What the loaded objects' dynamic symbol tables say of a return address (Symbols.c):
- * the object and the symbol holding the call (NULL when unknown), and the offset from
- * the symbol (or from the object's load bias when there is no symbol). */
+/* What is known of a code address (Symbols.c): the loaded object holding it, the
+ * function holding it (from the object file's .symtab, or its loaded .dynsym when the
+ * file has none or cannot be read), the offset from that function (or from the object's
+ * load bias when no function is known), and the source file and line from the file's
+ * .debug_line when it has one. */
+#define ZMS_SYMBOL_NAME_SIZE 128
+#define ZMS_SYMBOL_FILE_SIZE 160
 struct zms_symbol {
-  const char *object;
-  const char *name;
+  const char *object; /* the path the object was loaded from (the program's argv[0]) */
   uintptr_t offset;
+  unsigned line;      /* 0 when unknown, and then file is empty */
+  int stripped;       /* the object's file was read and has no .symtab */
+  char name[ZMS_SYMBOL_NAME_SIZE]; /* empty when unknown */
+  char file[ZMS_SYMBOL_FILE_SIZE];
 };
-/* 1 with *out filled, 0 when no loaded object holds the address. Takes no lock and
- * allocates nothing: the SIGSEGV handler calls it. */
-int zms_symbolize(uintptr_t return_address, struct zms_symbol *out);
+/* 1 with *out filled, 0 when no loaded object holds the address. is_return_address says
+ * the address follows a call (a stack's return address: the call is what is named) rather
+ * than being the instruction itself (a faulting pc). Takes no lock and allocates nothing:
+ * the SIGSEGV handler calls it. */
+int zms_symbolize(uintptr_t address, int is_return_address, struct zms_symbol *out);
 
 /* ---- The guarded slots' SIGSEGV handler (FaultSignal.c) -------------------------- */
 
-/* Called with the faulting address and the access (ZMS_ACCESS_*). It does not return
+/* Called with the faulting address, the access (ZMS_ACCESS_*) and the signal's context
+ * (ucontext_t, for zms_backtrace_of_signal). It does not return
  * when the fault is its own (it reports and aborts); when it returns, the fault goes to
  * the handler that was installed before, or to the default action. */
-typedef void (*zms_fault_hook)(uintptr_t address, int access);
+typedef void (*zms_fault_hook)(uintptr_t address, int access, const void *context);
 enum { ZMS_ACCESS_UNKNOWN, ZMS_ACCESS_READ, ZMS_ACCESS_WRITE };
 
 /* Installs the handler in front of the current one; 0 or -1. */
