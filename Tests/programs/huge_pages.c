@@ -10,18 +10,23 @@
  *            blocks, big_huge_kb AnonHugePages of the big block's mapping; the rest
  *            comes from zm_stats.
  *   release  starts a second thread that allocates (so the background thread runs),
- *            allocates MIB MiB (default 128) of 64 KiB blocks (one granule each), frees
- *            40% of them in a random order (every huge page keeps most of its blocks),
- *            and reads the RSS (statm) and zm_stats' huge_splits 0.8 s after the frees
- *            (a background trim has run, the release delay of 1 s has not passed) and
- *            again 3 s after them. Prints "huge ok peak_kb= after_kb= idle_kb=
- *            splits_after= splits_idle=".
+ *            allocates MIB MiB (default 128) of 64 KiB blocks (one granule each), reads
+ *            AnonHugePages of their mappings at once (fresh_huge_kb) and then every
+ *            100 ms until 3/4 of them are on huge pages or 8 s have passed (kept_huge_kb,
+ *            kept_ms), frees 40% of them in a random order (every huge page keeps most
+ *            of its blocks), and reads the RSS (statm) and zm_stats' huge_splits 0.8 s
+ *            after the frees (a background trim has run, the release delay of 1 s has
+ *            not passed) and again 3 s after them. Prints "huge ok collapse= blocks_kb=
+ *            fresh_huge_kb= kept_huge_kb= kept_ms= peak_kb= after_kb= idle_kb=
+ *            splits_after= splits_idle=" (collapse: 1 when this kernel knows
+ *            MADV_COLLAPSE).
  * Linked with -lzonemalloc (for zm_stats).
  */
 #include "common.h"
 #include "procmem.h"
 #include <fcntl.h>
 #include <pthread.h>
+#include <sys/mman.h>
 #include <unistd.h>
 #include <zonemalloc.h>
 
@@ -95,6 +100,19 @@ static unsigned long long splits_now(void) {
   return (unsigned long long)s.huge_splits;
 }
 
+/* 1 when the kernel knows MADV_COLLAPSE (Linux 6.1): it refuses an unknown advice with
+ * EINVAL, and a range it cannot collapse otherwise. */
+static int knows_collapse(void) {
+  size_t size = 4 << 20;
+  char *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (p == MAP_FAILED) ZT_FAIL("mmap failed");
+  char *page = (char *)(((uintptr_t)p + (2 << 20) - 1) & ~(uintptr_t)((2 << 20) - 1));
+  memset(page, 1, 2 << 20);
+  int known = madvise(page, 2 << 20, 25 /* MADV_COLLAPSE */) == 0 || errno != EINVAL;
+  munmap(p, size);
+  return known;
+}
+
 static int release(long mib) {
   pthread_t t;
   pthread_mutex_lock(&hold);
@@ -109,6 +127,16 @@ static int release(long mib) {
     memset(blocks[i], 7, 64 << 10);
     order[i] = i;
   }
+  uintptr_t samples[SAMPLES];
+  for (int i = 0; i < SAMPLES; i++) samples[i] = (uintptr_t)blocks[i * (count / SAMPLES)];
+  long blocks_kb, fresh_huge_kb, kept_huge_kb;
+  heap_pages(samples, SAMPLES, &blocks_kb, &fresh_huge_kb);
+  double start = zt_now();
+  do {
+    usleep(100 * 1000);
+    heap_pages(samples, SAMPLES, &blocks_kb, &kept_huge_kb);
+  } while (kept_huge_kb * 4 < (mib << 10) * 3 && zt_now() - start < 8);
+  long kept_ms = (long)((zt_now() - start) * 1000);
   long peak = pm_statm_rss_kb();
   uint64_t seed = 24;
   for (long i = count - 1; i > 0; i--) {
@@ -123,8 +151,9 @@ static int release(long mib) {
   unsigned long long splits_after = splits_now();
   usleep(2200 * 1000);
   long idle = pm_statm_rss_kb();
-  printf("huge ok peak_kb=%ld after_kb=%ld idle_kb=%ld splits_after=%llu splits_idle=%llu\n", peak, after, idle,
-         splits_after, splits_now());
+  printf("huge ok collapse=%d blocks_kb=%ld fresh_huge_kb=%ld kept_huge_kb=%ld kept_ms=%ld peak_kb=%ld after_kb=%ld "
+         "idle_kb=%ld splits_after=%llu splits_idle=%llu\n", knows_collapse(), blocks_kb, fresh_huge_kb, kept_huge_kb,
+         kept_ms, peak, after, idle, splits_after, splits_now());
   pthread_mutex_unlock(&hold);
   pthread_join(t, NULL);
   return 0;

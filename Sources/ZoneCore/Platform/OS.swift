@@ -126,6 +126,30 @@ enum OS {
     madvise(UnsafeMutableRawPointer(bitPattern: address), Int(length), huge ? MADV_HUGEPAGE : MADV_NOHUGEPAGE)
   }
 
+  /// Asks the kernel to back the range with huge pages now (MADV_COLLAPSE, Linux 6.1):
+  /// it copies the small pages into fresh huge ones and fills the holes with zeros. A
+  /// kernel without it refuses; the range stays as it was.
+  static func collapseHugePages(_ address: UInt, _ length: UInt) {
+    madvise(UnsafeMutableRawPointer(bitPattern: address), Int(length), madviseCollapse)
+  }
+
+  /// MADV_COLLAPSE (older C headers lack the name).
+  private static let madviseCollapse: Int32 = 25
+
+  /// How many of the `count` 4 KiB pages from address are resident (mincore into a
+  /// stack vector of at most 512 entries; 0 when it fails).
+  static func residentPages(_ address: UInt, count: Int) -> Int {
+    var vector = InlineArray<512, UInt8>(repeating: 0)
+    let n = min(count, 512)
+    let ok = withUnsafeMutableBytes(of: &vector) {
+      mincore(UnsafeMutableRawPointer(bitPattern: address), n * 4096, $0.baseAddress?.assumingMemoryBound(to: UInt8.self)) == 0
+    }
+    guard ok else { return 0 }
+    var resident = 0
+    for i in 0..<n where vector[i] & 1 != 0 { resident += 1 }
+    return resident
+  }
+
   /// The kernel's own page size (getauxval), whatever a test forced.
   static var systemPageSize: UInt { kernelPageSize }
 

@@ -60,11 +60,39 @@ enum HugePages {
     active = kernel != kernelNever && requested != Config.modeOff
   }
 
-  /// Whether a node's next window is for huge pages, its earlier windows having reserved
-  /// `reserved` bytes while `threads` threads hold zones.
-  static func wantsWindow(reserved: UInt, threads: UInt) -> Bool {
-    active && (requested == Config.modeOn || reserved >= densePerThread * max(threads, 1))
+  /// Whether a node's windows, `reserved` bytes while `threads` threads hold zones, are
+  /// the dense heap.
+  static func isDense(reserved: UInt, threads: UInt) -> Bool {
+    reserved >= densePerThread * max(threads, 1)
   }
+
+  /// Whether a node's next window is advised for huge pages at its reservation, its
+  /// earlier windows having reserved `reserved` bytes while `threads` threads hold zones:
+  /// under always; for the dense heap under a kernel that backs everything with huge
+  /// pages; and under auto with a kernel in `madvise` mode, for the dense heap of a
+  /// program that has no background thread to collapse it later (HugePromotion), which
+  /// is asked for otherwise: a program with the thread gets huge pages only for memory
+  /// that stays in use, so memory written and freed soon never costs a huge page's fault.
+  static func wantsWindow(reserved: UInt, threads: UInt) -> Bool {
+    guard active else { return false }
+    if requested == Config.modeOn { return true }
+    guard isDense(reserved: reserved, threads: threads) else { return false }
+    if kernel == kernelAlways { return true }
+    guard promotedLater(threads: threads) else { return true }
+    Release.wantBackground()
+    return false
+  }
+
+  /// Whether the background thread runs, or will once asked (ZONEMALLOC_BACKGROUND's
+  /// policy: a second thread with a zone under auto), so it can collapse the dense heap.
+  private static func promotedLater(threads: UInt) -> Bool {
+    Release.backgroundRunning || Config.backgroundMode == Config.modeOn
+      || (Config.backgroundMode == Config.modeAuto && threads >= 2)
+  }
+
+  /// Whether the background thread collapses the dense heap's long-lived huge pages
+  /// (auto, kernel in `madvise` mode).
+  static var promotes: Bool { active && requested == Config.modeAuto && kernel == kernelMadvise }
 
   /// Advises a freshly reserved window: huge pages for the dense heap, small ones where
   /// the kernel would otherwise back everything with huge pages.

@@ -12,14 +12,14 @@
 // Without the background thread the idle pass runs at most once per half release delay
 // (any thread: the first to see it due does it).
 //  - backgroundRound: the background thread's tick (Background.swift): the purge and
-//    the trims the caches asked for, the idle pass, the reaper, the stats page, a heap
+//    the trims the caches asked for, the idle pass, the huge-page promotion, the reaper, the stats page, a heap
 //    profile a signal left pending.
 //  - purgeAll: zm_purge.
 // The idle pass returns what stayed cached longer than the release delay (lazy big
 // blocks, depot slabs, orphans that came back empty), and lets the caches' targets
 // shrink back when nothing was regretted for a while. The caches never call here; they
 // report what they cached (Release.swift) and this component decides.
-// Touches: Release, Limit and Reclaim, LazyUnmap, Depot, Orphans, Reaper, Retention,
+// Touches: Release, Limit and Reclaim, LazyUnmap, Depot, Orphans, HugePromotion, Reaper, Retention,
 // Background, StatsPage, ProfileDump, the calling thread's zone.
 
 import ZoneSupport
@@ -66,6 +66,7 @@ enum Housekeeping {
     LazyUnmap.purgeIfOverTarget(steps: Int.max)
     Depot.trimOverflowing()
     releaseIdle(olderThan: Config.releaseDelay)
+    HugePromotion.passIfDue()
     Reaper.tick()
     StatsPage.refreshIfDue()
     ProfileDump.servePending()

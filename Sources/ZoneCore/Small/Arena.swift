@@ -5,13 +5,16 @@
 // that free() tells a zonemalloc chunk from a foreign pointer with one table load. A
 // window starts with the 128 KiB array of granule headers (SlabHeader.swift); the rest is
 // committed (mprotect) in 1 MiB steps as it is carved by a bump pointer into 64 KiB slabs and
-// spans of up to 8 contiguous granules. A window for huge pages (HugePages: the dense
-// heap, once the node's windows hold 12 MiB per thread with a zone) is advised
-// MADV_HUGEPAGE once, over its whole reservation, and committed in 2 MiB steps aligned
-// to 2 MiB, so the kernel can back each 2 MiB with one huge page as it is first
-// touched. With NUMA on, a window is bound to its node once, with a preferred policy
-// (the mbind system call), so every slab carved from it lands there.
-// Touches: the region table, Numa, HugePages (the advice), HugePageCounts (the carved end).
+// spans of up to 8 contiguous granules. A window advised for huge pages at its
+// reservation (HugePages.wantsWindow: under ZONEMALLOC_THP=always, or the dense heap
+// under a kernel in `always` mode) is advised once, over its whole reservation, and
+// committed in 2 MiB steps aligned to 2 MiB, so the kernel can back each 2 MiB with one
+// huge page as it is first touched. Each window records the node's previous one
+// (HugePageCounts), so the promotion (HugePromotion.swift) can visit them all. With NUMA
+// on, a window is bound to its node once, with a preferred policy (the mbind system
+// call), so every slab carved from it lands there.
+// Touches: the region table, Numa, HugePages (the advice), HugePageCounts (the carved
+// end, the chain of windows).
 //
 // Address space is taken on demand and sized to fit RLIMIT_AS (ulimit -v): nothing is
 // reserved before the first small allocation; a node's first window reserves 4 MiB and
@@ -73,6 +76,20 @@ enum Arena {
     start < window &+ reservedLength(window).pointee && end > window
   }
 
+  /// The node's newest window when its windows are the dense heap (HugePages.isDense),
+  /// else 0; the older ones chain from it (HugePageCounts.previousWindow).
+  static func newestDenseWindow(_ node: Int) -> UInt {
+    Lock.arena(node).lock()
+    let arena = states.unsafelyUnwrapped[node]
+    Lock.arena(node).unlock()
+    guard arena.regionEnd != 0,
+          HugePages.isDense(reserved: arena.reserved, threads: Zones.liveCount.load(ordering: .relaxed)) else { return 0 }
+    return (arena.regionEnd - 1) & ~(windowSize - 1)
+  }
+
+  /// The bytes of the window at `window` that are zonemalloc's.
+  static func reservedBytes(_ window: UInt) -> UInt { reservedLength(window).pointee }
+
   /// The first header of a window (never a slab's: headers fill the first granules)
   /// records the bytes reserved.
   private static func reservedLength(_ window: UInt) -> UnsafeMutablePointer<UInt> {
@@ -97,6 +114,8 @@ enum Arena {
       // than 512 KiB, is left unused).
       let huge = HugePages.wantsWindow(reserved: arena.reserved, threads: Zones.liveCount.load(ordering: .relaxed))
       guard let (window, length) = reserveWindow(node, atLeast: bytes, previous: arena, huge: huge) else { return nil }
+      HugePageCounts.noteWindow(window, previous: arena.regionEnd == 0 ? 0 : (arena.regionEnd - 1) & ~(windowSize - 1),
+                                advised: huge)
       let first = window + SlabGeometry.metadataBytes
       arena = ArenaState(bump: first, committedEnd: first, regionEnd: window + length, windows: arena.windows + 1,
                          huge: huge, reserved: arena.reserved + length)

@@ -236,7 +236,7 @@ enum Depot {
         let slab = slabAt(cursor)
         guard slab.pointee.parkedAt < parkedBefore else { break }
         cursor = slab.pointee.prev
-        if sparingHugePages && !HugePageCounts.inMostlyFreePages(slab) {
+        if sparingHugePages && HugePageCounts.isSpared(slab) {
           skips -= 1
           if skips > 0 { continue } else { break }
         }

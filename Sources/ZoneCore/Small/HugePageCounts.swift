@@ -3,17 +3,21 @@
 // returns memory and when it picks a released unit (Temeraire's filler: use a huge page
 // that is partly in use before touching one that is wholly free).
 //
-// Owns: three records in the window's two metadata headers (granules 0 and 1 hold the
-// header array itself, so their headers describe no slab; their `magic` stays 0, so no
-// address there ever passes as a chunk): in header 0, after the reserved length, the
-// window's carved end (the arena's bump pointer while the window is current) and the
-// mask of its huge pages a release has split; in header 1's second cache line, one
-// 16-bit count per huge page of the granules parked in the node's depot, dirty or clean.
+// Owns: records in the window's two metadata headers (granules 0 and 1 hold the header
+// array itself, so their headers describe no slab; their `magic` stays 0, so no address
+// there ever passes as a chunk): in header 0, after the reserved length, the window's
+// carved end (the arena's bump pointer while the window is current) and the mask of its
+// huge pages a release has split; in header 0's second cache line, the node's previous
+// window (the promotion's chain) and two masks for the promotion (HugePromotion.swift):
+// huge pages collapsed since a release last touched them, and those mostly in use at
+// its last pass; whether the window was advised for huge pages at its reservation; in header 1's second cache line, one 16-bit count per huge page of the
+// granules parked in the node's depot, dirty or clean.
 // A granule is free when it is in the depot or was never carved; a huge page is wholly
 // free when all 32 of its granules are (the first page of a window never is: it holds
 // the headers). Units in a thread's cache count as in use.
-// Touches: window headers only. The carved end is written under the arena lock, the
-// counts and the mask under the node's depot lock (a window belongs to one node); the
+// Touches: window headers only. The carved end and the chain are written under the
+// arena lock (the chain once, before the window is published), the counts and the masks
+// under the node's depot lock (a window belongs to one node); the
 // depot reads the carved end without the arena lock: it only grows, and a stale value
 // at worst makes a page look free that a carve has just entered, which costs a split
 // that goes uncounted.
@@ -28,6 +32,13 @@ enum HugePageCounts {
   private static let carvedEndOffset: UInt = 8
   private static let splitMaskOffset: UInt = 16
   private static let countsOffset: UInt = SlabGeometry.headerStride + 64
+  private static let previousOffset: UInt = 64
+  private static let collapsedMaskOffset: UInt = 72
+  private static let seenMaskOffset: UInt = 80
+  private static let advisedOffset: UInt = 88
+  /// The most free granules of a huge page the promotion collapses (an eighth): the
+  /// collapse makes the free ones resident too.
+  static let collapseMostFree = granulesPerPage / 8
 
   @inline(__always) private static func window(_ address: UInt) -> UInt { address & ~SlabGeometry.regionMask }
 
@@ -47,6 +58,45 @@ enum HugePageCounts {
   static func noteCarved(upTo end: UInt) {
     guard HugePages.active else { return }
     word(window(end - 1), carvedEndOffset).pointee = end
+  }
+
+  /// A new window of the node, after `previous` (0 for its first), advised for huge
+  /// pages at its reservation or not.                                         [arena lock]
+  static func noteWindow(_ window: UInt, previous: UInt, advised: Bool) {
+    guard HugePages.active else { return }
+    word(window, previousOffset).pointee = previous
+    word(window, advisedOffset).pointee = advised ? 1 : 0
+  }
+
+  /// True when the unit lies in a huge page (its window advised at its reservation, or
+  /// the page collapsed) that is mostly in use: a trim sparing huge pages passes over it.
+  static func isSpared(_ slab: SlabPointer) -> Bool {
+    let w = window(slab.memory)
+    let onHuge = word(w, advisedOffset).pointee != 0
+      || word(w, collapsedMaskOffset).pointee & (UInt(1) << UInt(page(slab.memory))) != 0
+    return onHuge && !inMostlyFreePages(slab)
+  }
+
+  /// The window of the node reserved before this one, or 0.
+  static func previousWindow(_ window: UInt) -> UInt { word(window, previousOffset).pointee }
+
+  /// The huge pages of the window's first `pages` due for a collapse: mostly in use (at
+  /// most `collapseMostFree` granules free) now and at the last call too, and not
+  /// collapsed since a release last touched them.                            [depot lock]
+  static func collapseCandidates(_ window: UInt, pages: Int) -> UInt {
+    var eligible: UInt = 0
+    for p in 0..<min(pages, UInt.bitWidth) where freeGranules(window + UInt(p) * HugePages.size) <= collapseMostFree {
+      eligible |= 1 << UInt(p)
+    }
+    let seen = word(window, seenMaskOffset)
+    let due = eligible & seen.pointee & ~word(window, collapsedMaskOffset).pointee
+    seen.pointee = eligible
+    return due
+  }
+
+  /// The promotion collapsed (or tried to collapse) these huge pages.        [depot lock]
+  static func noteCollapsed(_ window: UInt, _ pages: UInt) {
+    word(window, collapsedMaskOffset).pointee |= pages
   }
 
   /// A unit entered (+1) or left (-1) the node's depot.                     [depot lock]
@@ -104,6 +154,8 @@ enum HugePageCounts {
     let w = window(slab.memory)
     let mask = word(w, splitMaskOffset)
     let bit = UInt(1) << UInt(page(slab.memory))
+    let lastBit = UInt(1) << UInt(page(slab.memory + UInt(slab.pointee.granules) * SlabGeometry.size - 1))
+    word(w, collapsedMaskOffset).pointee &= ~(bit | lastBit)
     if inWhollyFreePages(slab) {
       mask.pointee &= ~bit
     } else if mask.pointee & bit == 0 {
