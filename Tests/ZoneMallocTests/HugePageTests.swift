@@ -15,6 +15,9 @@
 //   resident after a trim has run, where under never the trim returned them, and go
 //   back once they have been idle for the release delay, each split huge page counted
 //   (huge_splits); under never, nothing is counted.
+// - A single-threaded heap of 32 KiB blocks (each in a 64 KiB granule whose second half
+//   stays untouched) keeps the RSS it has under never: the arena's probe pages find it
+//   half resident and advise no more huge pages.
 // The kernel's own mode decides what MADV_HUGEPAGE can do: where it is not `madvise`
 // (or /sys has no THP), the tests that need huge pages print a line and pass.
 import Foundation
@@ -68,6 +71,20 @@ extension Heavy {
       let f = try Self.run("dense", env)
       #expect(f["small_huge_kb"] == 0 && f["big_huge_kb"] == 0, "\(setting): \(f)")
       #expect(f["stats_huge_bytes"] == 0 && f["stats_permille"] == 0 && f["splits"] == 0, "\(setting): \(f)")
+    }
+
+    @Test func aHeapThatLeavesHalfOfItsGranulesUntouchedStaysOnSmallPages() throws {
+      guard Self.kernelIsMadvise else {
+        print("skipped: \(Self.modeFile) does not select madvise")
+        return
+      }
+      let auto = try Self.run("medium", ["ZONEMALLOC_THP": "auto"])
+      let never = try Self.run("medium", ["ZONEMALLOC_THP": "never"])
+      let rss = try #require(auto["rss_kb"]), neverRss = try #require(never["rss_kb"])
+      #expect(rss * 100 <= neverRss * 105, "RSS within 5% of never's: auto \(auto), never \(never)")
+      #expect((auto["huge_kb"] ?? 0) * 10 <= rss, "at most a tenth on huge pages: \(auto)")
+      print("measured: 128 MiB of 32 KiB blocks: auto \(rss) KiB resident (\(auto["huge_kb"] ?? -1) KiB huge), "
+            + "never \(neverRss) KiB")
     }
 
     @Test func aTrimLeavesHugePagesInUseWholeAndTheIdlePassReturnsTheRest() throws {

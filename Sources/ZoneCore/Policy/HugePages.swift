@@ -90,6 +90,21 @@ enum HugePages {
       || (Config.backgroundMode == Config.modeAuto && threads >= 2)
   }
 
+  /// Whether a window for huge pages is advised one huge page at a time, as the arena
+  /// commits it (auto, kernel in `madvise` mode), rather than whole.
+  static var advisesPerPage: Bool { requested == Config.modeAuto && kernel == kernelMadvise }
+
+  /// Small pages of a huge page that must be resident for the arena to advise the one
+  /// two after it (3/4), and for the promotion to collapse it (7/8).
+  static let residentToAdvise = Int(size / 4096) * 3 / 4
+  static let residentToCollapse = Int(size / 4096) * 7 / 8
+
+  /// Whether the huge page at `page`, all carved, is mostly resident (mincore): the
+  /// heap being carved is dense, and a huge page costs it little memory.
+  static func paysOff(_ page: UInt) -> Bool {
+    OS.residentPages(page, count: Int(size / 4096)) >= residentToAdvise
+  }
+
   /// Whether the background thread collapses the dense heap's long-lived huge pages
   /// (auto, kernel in `madvise` mode).
   static var promotes: Bool { active && requested == Config.modeAuto && kernel == kernelMadvise }
@@ -97,6 +112,7 @@ enum HugePages {
   /// Advises a freshly reserved window: huge pages for the dense heap, small ones where
   /// the kernel would otherwise back everything with huge pages.
   static func adviseWindow(_ address: UInt, _ length: UInt, huge: Bool) {
+    if huge && advisesPerPage { return }
     advise(address, length, huge: huge)
   }
 

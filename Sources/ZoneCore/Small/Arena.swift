@@ -5,11 +5,12 @@
 // that free() tells a zonemalloc chunk from a foreign pointer with one table load. A
 // window starts with the 128 KiB array of granule headers (SlabHeader.swift); the rest is
 // committed (mprotect) in 1 MiB steps as it is carved by a bump pointer into 64 KiB slabs and
-// spans of up to 8 contiguous granules. A window advised for huge pages at its
-// reservation (HugePages.wantsWindow: under ZONEMALLOC_THP=always, or the dense heap
-// under a kernel in `always` mode) is advised once, over its whole reservation, and
-// committed in 2 MiB steps aligned to 2 MiB, so the kernel can back each 2 MiB with one
-// huge page as it is first touched. Each window records the node's previous one
+// spans of up to 8 contiguous granules. A window for huge pages (HugePages.wantsWindow)
+// is committed in 2 MiB steps aligned to 2 MiB, so the kernel can back each 2 MiB with
+// one huge page as it is first touched; it is advised once, over its whole reservation,
+// or, under auto, one huge page at a time as it is first committed, unless a page left
+// on small pages (one in 16 while the heap is dense) turned out not mostly resident (a
+// heap whose spans leave their tails untouched stays on small pages). Each window records the node's previous one
 // (HugePageCounts), so the promotion (HugePromotion.swift) can visit them all. With NUMA
 // on, a window is bound to its node once, with a preferred policy (the mbind system
 // call), so every slab carved from it lands there.
@@ -39,6 +40,9 @@ struct ArenaState {
   var windows: UInt = 0     // windows reserved so far (each reserves twice the last, up to 64 MiB)
   var huge = false          // the current window is advised for huge pages (HugePages)
   var reserved: UInt = 0    // bytes reserved by all the node's windows
+  var sparse = false        // the last huge page judged was not mostly resident (advisePage)
+  var pages: UInt = 0       // huge pages advisePage has seen
+  var recentAdvice: UInt = 0 // bit i: the huge page i + 1 before the next was advised
 }
 
 enum Arena {
@@ -118,7 +122,7 @@ enum Arena {
                                 advised: huge)
       let first = window + SlabGeometry.metadataBytes
       arena = ArenaState(bump: first, committedEnd: first, regionEnd: window + length, windows: arena.windows + 1,
-                         huge: huge, reserved: arena.reserved + length)
+                         huge: huge, reserved: arena.reserved + length, sparse: arena.sparse, pages: arena.pages)
     }
     while arena.bump + bytes > arena.committedEnd {
       guard commitNext(&arena) else { return nil }
@@ -137,9 +141,32 @@ enum Arena {
       : arena.committedEnd + commitStep
     let step = min(end, arena.regionEnd) - arena.committedEnd
     guard OS.commit(arena.committedEnd, step) else { return false }
+    if arena.huge && HugePages.advisesPerPage { advisePage(&arena, end - HugePages.size) }
     arena.committedEnd += step
     return true
   }
+
+  /// Advises the huge page at `page` (its first commit) unless the heap being carved
+  /// leaves much of its memory untouched. A page left on small pages shows it: two pages
+  /// later, when it is all carved, mincore says whether 3/4 of it is resident
+  /// (HugePages.paysOff), and that verdict holds until the next such page. While the
+  /// verdict is dense, one page in `probeEvery` (the first of them) is left on small
+  /// pages to look again, and collapsed onto a huge page (MADV_COLLAPSE) once judged.
+  private static func advisePage(_ arena: inout ArenaState, _ page: UInt) {
+    let window = page & ~(windowSize - 1)
+    if page >= window + 2 * HugePages.size && arena.recentAdvice & 2 == 0 {
+      let judged = page - 2 * HugePages.size
+      arena.sparse = !HugePages.paysOff(judged)
+      if !arena.sparse { OS.collapseHugePages(judged, HugePages.size) }
+    }
+    arena.pages &+= 1
+    let advise = !arena.sparse && arena.pages % probeEvery != 1 && page + HugePages.size <= arena.regionEnd
+    if advise { OS.adviseHugePages(page, HugePages.size, true) }
+    arena.recentAdvice = arena.recentAdvice << 1 | (advise ? 1 : 0)
+  }
+
+  /// While the heap is dense, one huge page in this many stays on small pages: the probe.
+  static let probeEvery: UInt = 16
 
   /// What the next window of a node reserves: 4 MiB for the first, twice the last for the
   /// next, at most 64 MiB and at most 1/16 of RLIMIT_AS.

@@ -18,8 +18,6 @@
 import ZoneSupport
 
 enum HugePromotion {
-  /// Small pages of a huge page that must be resident before it is collapsed (7/8).
-  static let residentFloor = Int(HugePages.size / 4096) * 7 / 8
   /// Milliseconds of the last pass (the background thread's own).
   nonisolated(unsafe) private static var lastPass: UInt = 0
 
@@ -48,7 +46,7 @@ enum HugePromotion {
     var tried: UInt = 0
     for p in 0..<pages where due & (1 << UInt(p)) != 0 {
       let start = window + UInt(p) * HugePages.size
-      guard OS.residentPages(start, count: Int(HugePages.size / 4096)) >= residentFloor else { continue }
+      guard OS.residentPages(start, count: Int(HugePages.size / 4096)) >= HugePages.residentToCollapse else { continue }
       OS.collapseHugePages(start, HugePages.size)
       tried |= 1 << UInt(p)
     }
