@@ -84,9 +84,11 @@ enum HugePages {
   }
 
   /// Whether the background thread runs, or will once asked (ZONEMALLOC_BACKGROUND's
-  /// policy: a second thread with a zone under auto), so it can collapse the dense heap.
+  /// policy: a second thread with a zone under auto; not when it could not be started),
+  /// so it can collapse the dense heap.
   private static func promotedLater(threads: UInt) -> Bool {
-    Release.backgroundRunning || Config.backgroundMode == Config.modeOn
+    guard Release.backgroundState.load(ordering: .relaxed) != Release.failed else { return false }
+    return Release.backgroundRunning || Config.backgroundMode == Config.modeOn
       || (Config.backgroundMode == Config.modeAuto && threads >= 2)
   }
 

@@ -10,13 +10,15 @@
 // huge pages a release has split; in header 0's second cache line, the node's previous
 // window (the promotion's chain) and two masks for the promotion (HugePromotion.swift):
 // huge pages collapsed since a release last touched them, and those mostly in use at
-// its last pass; whether the window was advised for huge pages at its reservation; in header 1's second cache line, one 16-bit count per huge page of the
+// its last pass; and whether the window is for huge pages (advised whole or page by
+// page); in header 1's second cache line, one 16-bit count per huge page of the
 // granules parked in the node's depot, dirty or clean.
 // A granule is free when it is in the depot or was never carved; a huge page is wholly
 // free when all 32 of its granules are (the first page of a window never is: it holds
 // the headers). Units in a thread's cache count as in use.
-// Touches: window headers only. The carved end and the chain are written under the
-// arena lock (the chain once, before the window is published), the counts and the masks
+// Touches: window headers only. The carved end, the chain and the window's flag are
+// written under the arena lock (the last two once, before the window is published), the
+// counts and the masks
 // under the node's depot lock (a window belongs to one node); the
 // depot reads the carved end without the arena lock: it only grows, and a stale value
 // at worst makes a page look free that a carve has just entered, which costs a split
@@ -60,16 +62,16 @@ enum HugePageCounts {
     word(window(end - 1), carvedEndOffset).pointee = end
   }
 
-  /// A new window of the node, after `previous` (0 for its first), advised for huge
-  /// pages at its reservation or not.                                         [arena lock]
+  /// A new window of the node, after `previous` (0 for its first), for huge pages
+  /// (HugePages.wantsWindow) or not.                                          [arena lock]
   static func noteWindow(_ window: UInt, previous: UInt, advised: Bool) {
     guard HugePages.active else { return }
     word(window, previousOffset).pointee = previous
     word(window, advisedOffset).pointee = advised ? 1 : 0
   }
 
-  /// True when the unit lies in a huge page (its window advised at its reservation, or
-  /// the page collapsed) that is mostly in use: a trim sparing huge pages passes over it.
+  /// True when the unit lies in a huge page (its window is for huge pages, or the page
+  /// was collapsed) that is mostly in use: a trim sparing huge pages passes over it.
   static func isSpared(_ slab: SlabPointer) -> Bool {
     let w = window(slab.memory)
     let onHuge = word(w, advisedOffset).pointee != 0
