@@ -3,9 +3,9 @@
 //
 // Owns: what runs outside the allocation paths proper, and when.
 //  - afterSlowPath: every allocator slow path calls it last, where it holds no lock. It
-//    starts the background thread when the caches asked for it and the policy allows it, and, without that thread, when a
-//    cache took memory since, considers the idle pass. Each check is one load when
-//    nothing is asked for.
+//    starts the background thread when the caches asked for it and the policy allows
+//    it, and, without that thread, when a cache took memory since, considers the idle
+//    pass. Each check is one load when nothing is asked for.
 //  - onTick: the allocation tick's turn (about every 1 MiB a thread allocates): the
 //    same, the idle pass considered in any case, and the stats page's refresh.
 // Without the background thread the idle pass runs at most once per half release delay
