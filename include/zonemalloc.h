@@ -125,7 +125,7 @@ typedef struct zm_stats {
 
   /* Memory limit. */
   uint64_t limit;              /* 0 = none */
-  uint64_t limit_reclaims;     /* reclaim passes started at 90% of the limit */
+  uint64_t limit_reclaims;     /* reclaim passes run when the limit refused a charge */
   uint64_t limit_refusals;     /* allocations refused with ENOMEM because of the limit */
 
   /* NUMA. */

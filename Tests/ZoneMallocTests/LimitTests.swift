@@ -14,6 +14,9 @@
 //   together, each sees ENOMEM, frees half and allocates again (no crash, no hang).
 // - limit_pressure.c probe with ZONEMALLOC_LIMIT=lots or ZONEMALLOC_NUMA=bogus: one
 //   warning line naming the value, and the defaults (no limit, NUMA off on this machine).
+// - limit_near_cap.c under ZONEMALLOC_LIMIT=64M: a live set held at 94% of the limit,
+//   half of it freed and allocated again 20 times: no reclaim pass and no refusal (the
+//   caches are reused; nothing is released before the limit is reached).
 // - limit_clean_unit.c: at the limit, a medium request that finds only a span whose pages
 //   went back to the OS fails with ENOMEM, and that span is not lost: with everything
 //   freed and purged afterwards, nothing is counted as cached.
@@ -61,6 +64,17 @@ extension Heavy {
         if ok { served += 1 }
       }
       print("measured: 64 MiB limit, 8 threads exited, then one thread got 90% of it in \(served) runs of 10")
+    }
+
+    @Test func aLiveSetBetweenNinetyPercentAndTheLimitRunsNoReclaim() throws {
+      let limit = 64 << 20
+      let f = expectReport(try runLinked("limit_near_cap.c", ["20"], env: ["ZONEMALLOC_LIMIT": "64M"], timeout: 60),
+                           prefix: "limit_near_cap ok ")
+      #expect((f["held_pct"] ?? 0) >= 90, "the live set sits above 90% of the limit: \(f)")
+      #expect(f["failures"] == 0 && f["refusals"] == 0, "the live set fits the limit: \(f)")
+      #expect(f["reclaims"] == 0, "no reclaim pass runs before the limit is reached: \(f)")
+      #expect((f["peak_mapped"] ?? Int.max) <= limit, "mapped above the limit: \(f)")
+      print("measured: limit 64M, live set at \(f["held_pct"] ?? 0)% churned 20 times: reclaims \(f["reclaims"] ?? -1)")
     }
 
     @Test func wavesFourTimesTheLimitStayWithinIt() throws {

@@ -29,8 +29,15 @@ static void *live[LIVE_MAX];
 static size_t nlive, size = 64;
 static void *victim;
 
+/* A block of the thread's own, allocated and freed so that the thread has a zone (through
+ * a volatile pointer: the compiler may not drop the pair). */
+static void own_block(void) {
+  void *volatile p = malloc(size);
+  free(p);
+}
+
 static void *free_victim(void *allocate_first) {
-  if (allocate_first) free(malloc(size));
+  if (allocate_first) own_block();
   free(victim);
   return NULL;
 }

@@ -126,11 +126,14 @@ enum Allocation {
   }
 
   /// One attempt, and when it fails under a memory cap, a reclaim pass that makes room
-  /// for `bytes` and one more attempt; the refusal is counted when that fails too.
+  /// for `bytes` and another attempt, a few times; the refusal is counted when the last
+  /// fails too.
   static func retrying(_ bytes: UInt, _ attempt: () -> UnsafeMutableRawPointer?) -> UnsafeMutableRawPointer? {
     if let p = attempt() { return p }
-    guard Reclaim.makeRoom(for: bytes) else { return nil }
-    if let p = attempt() { return p }
+    for _ in 0..<Reclaim.passesBeforeRefusal {
+      guard Reclaim.makeRoom(for: bytes) else { return nil }
+      if let p = attempt() { return p }
+    }
     Limit.refusals.wrappingAdd(1, ordering: .relaxed)
     return nil
   }

@@ -8,11 +8,10 @@
 // reserve() never reclaims itself, so that nothing below the housekeeping component
 // calls up into the caches it would have to empty. Past the cap it fails, and the
 // allocation's slow path (Allocation.retrying) runs a reclaim pass (Runtime/Reclaim.swift)
-// and tries once more before it returns NULL with ENOMEM. Above 90% of the cap it
-// charges, and asks for a pass (reclaimWanted) that the slow path runs once it holds no
-// lock; a new pass is asked for only when held has grown by 1/32 of the cap since the
-// last one (hysteresis: a program whose live set sits above 90% would otherwise reclaim
-// on every slab it takes).
+// that makes room for the request and a margin (1/32 of the cap), and tries again.
+// Nothing is released before the cap is reached: what the caches hold below it is reused
+// without a page fault (a program whose memory in use sits near the cap faults in again,
+// at once, whatever a pass released early).
 // Touches: nothing but its counters.
 
 import ZoneSupport
@@ -27,15 +26,16 @@ enum Limit {
   static let epoch = Atomic<UInt>(0)
   static let reclaims = Atomic<UInt>(0)
   static let refusals = Atomic<UInt>(0)
-  /// A reserve went above the watermark: the next slow path runs a reclaim pass.
-  static let reclaimWanted = Atomic<Bool>(false)
-  /// `held` when the last reclaim pass ended.
-  static let heldAfterReclaim = Atomic<UInt>(0)
   /// The least excess worth a system call to discard (smaller excesses stay charged).
   static let trimMinimum: UInt = 16 << 10
 
-  /// 90% of the cap: where reclaim starts.
+  /// 90% of the cap: above it a reused unit gives back the pages it does not need, and a
+  /// lowered cap is reclaimed down to it.
   static func watermark(_ limit: UInt) -> UInt { limit / 10 * 9 }
+
+  /// What a refusal's pass frees beyond the request (1/32 of the cap), so that the next
+  /// few requests, this thread's and the others', find room without a pass of their own.
+  static func margin(_ limit: UInt) -> UInt { limit / 32 }
 
   /// Charges bytes about to be taken from the OS. False past the cap.
   @inline(__always) static func reserve(_ bytes: UInt) -> Bool {
@@ -54,9 +54,6 @@ enum Limit {
       return false
     }
     peakHeld.raise(toAtLeast: now)
-    if now > watermark(limit) && now > heldAfterReclaim.load(ordering: .relaxed) &+ limit / 32 {
-      reclaimWanted.store(true, ordering: .relaxed)
-    }
     return true
   }
 

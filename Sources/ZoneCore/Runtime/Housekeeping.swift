@@ -1,12 +1,11 @@
-// Housekeeping.swift: returning idle memory, answering the limit, keeping the stats page
-// fresh: one component, one entry point per caller.
+// Housekeeping.swift: returning idle memory, keeping the stats page fresh: one
+// component, one entry point per caller.
 //
 // Owns: what runs outside the allocation paths proper, and when.
 //  - afterSlowPath: every allocator slow path calls it last, where it holds no lock. It
-//    runs the reclaim pass the limit asked for, starts the background thread when the
-//    caches asked for it and the policy allows it, and, without that thread, when a
-//    cache took memory since, considers the idle pass. Each check is one load when
-//    nothing is asked for.
+//    starts the background thread when the caches asked for it and the policy allows
+//    it, and, without that thread, when a cache took memory since, considers the idle
+//    pass. Each check is one load when nothing is asked for.
 //  - onTick: the allocation tick's turn (about every 1 MiB a thread allocates): the
 //    same, the idle pass considered in any case, and the stats page's refresh.
 // Without the background thread the idle pass runs at most once per half release delay
@@ -19,7 +18,7 @@
 // blocks, depot slabs, orphans that came back empty), and lets the caches' targets
 // shrink back when nothing was regretted for a while. The caches never call here; they
 // report what they cached (Release.swift) and this component decides.
-// Touches: Release, Limit and Reclaim, LazyUnmap, Depot, Orphans, HugePromotion, Reaper, Retention,
+// Touches: Release, LazyUnmap, Depot, Orphans, HugePromotion, Reaper, Retention,
 // Background, StatsPage, ProfileDump, the calling thread's zone.
 
 import ZoneSupport
@@ -34,7 +33,6 @@ enum Housekeeping {
 
   /// Called last by every slow path, with no allocator lock held.
   @inline(__always) static func afterSlowPath() {
-    if _slowPath(Limit.reclaimWanted.load(ordering: .relaxed)) { Reclaim.ifWanted() }
     if _slowPath(Release.wanted.load(ordering: .relaxed)) && Background.allowed { Background.startIfWanted() }
     if _slowPath(Release.cachedSinceLastPass.load(ordering: .relaxed)) {
       Release.cachedSinceLastPass.store(false, ordering: .relaxed)

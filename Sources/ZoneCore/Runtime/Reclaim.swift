@@ -5,8 +5,8 @@
 // depots' empty slabs, orphans that came back empty, then the threads' cached empty
 // slabs (this thread's now, the others' at their next slow path, when they see the
 // epoch move), and the depots again. It runs where the caller holds no allocator lock:
-// after a refusal, before the one retry (Allocation.retrying), and when a reserve went
-// above the watermark (Housekeeping.afterSlowPath).
+// after a refusal, before a retry (Allocation.retrying), and when zm_set_limit lowers
+// the cap below what is held.
 // Touches: Limit, LazyUnmap, Depot, Orphans, the calling thread's zone.
 
 import ZoneSupport
@@ -17,10 +17,7 @@ enum Reclaim {
   /// re-checks before starting its own.
   static func pass(until target: UInt) {
     Lock.reclaim.lock()
-    defer {
-      Limit.heldAfterReclaim.store(Limit.held.load(ordering: .relaxed), ordering: .relaxed)
-      Lock.reclaim.unlock()
-    }
+    defer { Lock.reclaim.unlock() }
     guard Limit.held.load(ordering: .relaxed) > target else { return }
     Limit.reclaims.wrappingAdd(1, ordering: .relaxed)
     let lazy = LazyUnmap.bytes.load(ordering: .relaxed)
@@ -38,19 +35,17 @@ enum Reclaim {
     Depot.releaseAll(keeping: 0, parkedBefore: UInt.max, budget: Limit.excess(over: target))
   }
 
-  /// An allocation of `bytes` was refused: a pass that makes room for it. False when no
-  /// cap is set (the refusal had another cause, and a retry would fail the same way).
+  /// Passes a refused allocation makes before it fails: another thread may take the room
+  /// a pass made before this one retries.
+  static let passesBeforeRefusal = 3
+
+  /// An allocation of `bytes` was refused: a pass that makes room for it and the limit's
+  /// margin. False when no cap is set (the refusal had another cause, and a retry would
+  /// fail the same way).
   static func makeRoom(for bytes: UInt) -> Bool {
     let cap = Limit.cap.load(ordering: .relaxed)
     guard cap != 0 else { return false }
-    pass(until: cap &- min(cap, bytes))
+    pass(until: cap &- min(cap, bytes &+ Limit.margin(cap)))
     return true
-  }
-
-  /// The pass a reserve above the watermark asked for, if one did.
-  static func ifWanted() {
-    guard Limit.reclaimWanted.load(ordering: .relaxed), Limit.reclaimWanted.exchange(false, ordering: .relaxed)
-    else { return }
-    pass(until: Limit.watermark(Limit.cap.load(ordering: .relaxed)))
   }
 }
