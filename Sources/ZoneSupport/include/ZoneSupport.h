@@ -99,14 +99,11 @@ static inline __attribute__((always_inline)) unsigned zms_region_of(uintptr_t ad
   uintptr_t index = address >> ZMS_REGION_SHIFT;
   return index < ZMS_REGION_COUNT ? __atomic_load_n(&zms_regions[index], __ATOMIC_RELAXED) : 0;
 }
-/* free()'s form of the same: the index from address bits 26 to ZMS_ADDRESS_BITS - 1 (an
- * address above user space aliases a window; free's slow path tells it apart), and the
- * entry. Hot. */
+/* free()'s form of the index: address bits 26 to ZMS_ADDRESS_BITS - 1 (an address above
+ * user space aliases a region; free's slow path tells it apart), for the header map
+ * below. Hot. */
 static inline __attribute__((always_inline)) uintptr_t zms_region_index(uintptr_t address) {
   return (address << (64 - ZMS_ADDRESS_BITS)) >> (64 - ZMS_ADDRESS_BITS + ZMS_REGION_SHIFT);
-}
-static inline __attribute__((always_inline)) bool zms_region_is_arena(uintptr_t index) {
-  return __atomic_load_n(&zms_regions[index], __ATOMIC_RELAXED) != 0;
 }
 static inline void zms_region_set(uintptr_t index, unsigned value) {
   __atomic_store_n(&zms_regions[index], (uint8_t)value, __ATOMIC_RELEASE);
