@@ -40,13 +40,7 @@ static char smaps[4 << 20];
 
 /* Sums Rss and AnonHugePages (kB) of the mappings holding any of the n addresses. */
 static void heap_pages(uintptr_t *addresses, int n, long *rss_kb, long *huge_kb) {
-  int fd = open("/proc/self/smaps", O_RDONLY);
-  if (fd < 0) ZT_FAIL("cannot open /proc/self/smaps");
-  size_t have = 0;
-  ssize_t got;
-  while (have < sizeof smaps - 1 && (got = read(fd, smaps + have, sizeof smaps - 1 - have)) > 0) have += (size_t)got;
-  close(fd);
-  smaps[have] = 0;
+  if (pm_read("/proc/self/smaps", smaps, sizeof smaps) < 0) ZT_FAIL("cannot open /proc/self/smaps");
   *rss_kb = *huge_kb = 0;
   int inside = 0;
   for (char *line = smaps; line && *line; line = strchr(line, '\n') ? strchr(line, '\n') + 1 : NULL) {
