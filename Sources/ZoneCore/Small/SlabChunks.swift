@@ -77,7 +77,7 @@ extension UnsafeMutablePointer where Pointee == Slab {
   func setList(_ list: UInt8, used: UInt = 0) {
     if list == SlabList.current { pointee.handed = UInt32(self.used) }
     pointee.list = list
-    pointee.countdown = list == SlabList.current ? UInt32.max
+    pointee.countdown = list == SlabList.current ? Self.currentCountdown
       : list == SlabList.full ? 1 : UInt32(used)
   }
 
@@ -87,11 +87,15 @@ extension UnsafeMutablePointer where Pointee == Slab {
   /// local free that ends its countdown). Owner only.
   var used: UInt {
     switch pointee.list {
-    case SlabList.current: return UInt(pointee.handed &- (UInt32.max &- pointee.countdown))
+    case SlabList.current: return UInt(pointee.handed &- (Self.currentCountdown &- pointee.countdown))
     case SlabList.full: return UInt(pointee.capacity) - 1 + UInt(pointee.countdown)
     default: return UInt(pointee.countdown)
     }
   }
+
+  /// The current slab's countdown: its event comes after 2^31 local frees, before
+  /// `handed` (at most that, plus a slab's capacity) could wrap.
+  static let currentCountdown: UInt32 = 1 << 31
 
   /// `count` chunks came back to the owner: fewer are out. (The current slab's countdown
   /// counts them as local frees: `handed` stays the count of its hand-outs.)
