@@ -38,7 +38,9 @@ uintptr_t zms_executable_end(void) {
   return end;
 }
 
-int zms_open_readonly(const char *path) { return open(path, O_RDONLY | O_CLOEXEC); }
+/* Never blocks: a FIFO (or a device) named where a /proc, /sys or cgroup file was
+ * expected opens at once, and its read ends the file. */
+int zms_open_readonly(const char *path) { return open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK); }
 
 int zms_open_create(const char *path, int flags, int mode) { return open(path, flags | O_CLOEXEC, mode); }
 

@@ -52,9 +52,10 @@ extension Heavy {
             + "big block \(f["big_huge_kb"] ?? 0) KiB, huge_share_permille \(f["stats_permille"] ?? 0)")
     }
 
-    /// ZONEMALLOC_THP=never, and the kernel's mode file saying never or missing: no huge
-    /// page anywhere in the heap, and the figures say so.
-    @Test(arguments: ["thp-never", "mode-file-never", "no-mode-file"])
+    /// ZONEMALLOC_THP=never, and the kernel's mode file saying never, missing, or a FIFO
+    /// nobody writes (boot must not wait for a writer): no huge page anywhere in the heap,
+    /// and the figures say so.
+    @Test(arguments: ["thp-never", "mode-file-never", "no-mode-file", "mode-file-fifo"])
     func noHugePagesWhenTheyAreOff(setting: String) throws {
       guard Self.kernelIsMadvise || setting == "thp-never" else {
         print("skipped: \(Self.modeFile) does not select madvise: the kernel itself decides")
@@ -63,9 +64,11 @@ extension Heavy {
       let dir = try Paths.makeTempDir("thp-mode")
       defer { try? FileManager.default.removeItem(atPath: dir) }
       try "always madvise [never]\n".write(toFile: dir + "/enabled", atomically: true, encoding: .utf8)
+      #expect(mkfifo(dir + "/fifo", 0o600) == 0)
       let env = switch setting {
       case "thp-never": ["ZONEMALLOC_THP": "never"]
       case "mode-file-never": ["ZONEMALLOC_THP_MODE_FILE": dir + "/enabled"]
+      case "mode-file-fifo": ["ZONEMALLOC_THP_MODE_FILE": dir + "/fifo"]
       default: ["ZONEMALLOC_THP_MODE_FILE": dir + "/missing"]
       }
       let f = try Self.run("dense", env)
